@@ -1,0 +1,103 @@
+# vggpipe — transfer-learning image classification as Unix filters.
+#
+#   make            build bin/* and build/libvggpipe.a
+#   make check      run the test suite (prove)
+#   make check-asan unit and stream tests under ASan + UBSan
+#   make deps       install the Debian packages needed to build and test
+#   make bench      benchmarks, side by side with peers
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+BUILD   ?= build
+OUT     ?= bin
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+# The CBLAS: OpenBLAS picks its kernels from the CPU at run time
+# (DYNAMIC_ARCH), so one binary runs its AVX-512 kernels where they exist
+# and stays correct where they do not. GSL links against it too, not
+# against GSL's reference CBLAS.
+BLAS_PKG = openblas
+
+PKGS_STREAM = msgpack
+PKGS_IMAGE  = vips
+PKGS_VGG    = hdf5-serial jansson nettle $(BLAS_PKG)
+PKGS_TOP    = gsl $(BLAS_PKG)
+
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
+pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1))
+
+ALL_PKGS = $(PKGS_STREAM) $(PKGS_IMAGE) $(PKGS_VGG) gsl
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Itools \
+	$(call pkg_cflags,$(ALL_PKGS))
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB     = $(BUILD)/libvggpipe.a
+CLI_OBJ = $(BUILD)/tools/cli.o
+
+TOOLS   = vggdump
+PROGS   = $(TOOLS:%=$(OUT)/%)
+
+# Libraries each program links, beyond the stream code every one uses.
+LIBS_vggdump =
+
+UNIT_SRC  = $(wildcard tests/unit/*.c)
+UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIBS_unit = $(call pkg_libs,$(PKGS_STREAM)) -lm
+
+all: $(PROGS) $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/%: $(BUILD)/tools/%.o $(CLI_OBJ) $(LIB)
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_OBJ) $(LIB) $(LIBS_$*) \
+		$(call pkg_libs,$(PKGS_STREAM)) -lm
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS_unit)
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/tools/*.d $(BUILD)/tests/unit/*.d
+
+# Tests. VGGPIPE_BIN and VGGPIPE_BUILD tell the test scripts where the
+# programs under test live.
+PROVE ?= prove
+TESTS ?= tests/*.t
+check: all
+	VGGPIPE_BIN=$(CURDIR)/$(OUT) VGGPIPE_BUILD=$(CURDIR)/$(BUILD) \
+		$(PROVE) --exec bash $(TESTS)
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+check-asan:
+	$(MAKE) BUILD=build-asan OUT=build-asan/bin CFLAGS="$(SAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" \
+		TESTS="tests/unit.t tests/stream.t tests/vggdump.t" check
+
+deps:
+	sh tools/install-deps.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+
+clean:
+	rm -rf $(BUILD) build-asan $(OUT)
+
+.PHONY: all check check-asan deps install clean
+.DELETE_ON_ERROR:

@@ -1,0 +1,127 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+
+void vp_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n",
+		program_invocation_short_name);
+	exit(VP_EXIT_USAGE);
+}
+
+void vp_usage_try(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n",
+		program_invocation_short_name);
+	exit(VP_EXIT_USAGE);
+}
+
+void vp_print_version(void)
+{
+	printf("%s (vggpipe) %s\n", program_invocation_short_name, VP_VERSION);
+	vp_close_stdout();
+	exit(0);
+}
+
+long long vp_opt_int(const char *opt, const char *arg, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end)
+		vp_usage_error("%s: '%s' is not an integer", opt, arg);
+	if (v < min || v > max)
+		vp_usage_error("%s: %lld is out of range [%lld, %lld]", opt, v, min, max);
+	return v;
+}
+
+double vp_opt_double(const char *opt, const char *arg, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v))
+		vp_usage_error("%s: '%s' is not a number", opt, arg);
+	if (v < min || v > max)
+		vp_usage_error("%s: %g is out of range [%g, %g]", opt, v, min, max);
+	return v;
+}
+
+int vp_opt_choice(const char *opt, const char *arg, const char *const *names)
+{
+	char list[256] = "";
+
+	for (int i = 0; names[i]; i++) {
+		if (!strcmp(arg, names[i]))
+			return i;
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+			 i ? ", " : "", names[i]);
+	}
+	vp_usage_error("%s: '%s' is not one of: %s", opt, arg, list);
+}
+
+int vp_progress_enabled(enum vp_progress_mode mode)
+{
+	if (mode == VP_PROGRESS_AUTO)
+		return isatty(STDERR_FILENO);
+	return mode == VP_PROGRESS_ON;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void vp_progress(const char *what, uint64_t done, uint64_t total, int final)
+{
+	/* Progress is a view on the terminal, not program state: a static
+	 * clock keeps the call sites to one line. */
+	static double start, last;
+	double t = now_seconds();
+
+	if (!start)
+		start = t;
+	if (!final && t - last < 0.25)
+		return;
+	last = t;
+	if (total)
+		fprintf(stderr, "\r%s: %llu/%llu %s, %.1f/s ", program_invocation_short_name,
+			(unsigned long long)done, (unsigned long long)total, what,
+			done / (t - start > 1e-9 ? t - start : 1e-9));
+	else
+		fprintf(stderr, "\r%s: %llu %s, %.1f/s ", program_invocation_short_name,
+			(unsigned long long)done, what,
+			done / (t - start > 1e-9 ? t - start : 1e-9));
+	if (final)
+		fputc('\n', stderr);
+}
+
+void vp_close_stdout(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)
+		vp_die(VP_EXIT_DATA, "standard output: write error: %s",
+		       errno ? strerror(errno) : "unknown");
+}

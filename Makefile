@@ -41,15 +41,23 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     = $(BUILD)/libvggpipe.a
 CLI_OBJ = $(BUILD)/tools/cli.o
 
-TOOLS   = vggdump
+# Every tools/NAME.c but the shared option code is a program.
+TOOLS   = $(filter-out cli,$(basename $(notdir $(wildcard tools/*.c))))
 PROGS   = $(TOOLS:%=$(OUT)/%)
 
 # Libraries each program links, beyond the stream code every one uses.
-LIBS_vggdump =
+# Debian's gsl.pc names GSL's reference CBLAS; link GSL with OpenBLAS.
+BLAS_LIBS    = $(call pkg_libs,$(BLAS_PKG))
+LIBS_imgprep = $(call pkg_libs,$(PKGS_IMAGE)) -lpthread
+LIBS_vggfeat = $(call pkg_libs,hdf5-serial jansson nettle) $(BLAS_LIBS) -lpthread
+LIBS_topfit  = -lgsl $(BLAS_LIBS)
+LIBS_topeval = -lgsl $(BLAS_LIBS)
+LIBS_classify = -lgsl $(BLAS_LIBS)
 
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-LIBS_unit = $(call pkg_libs,$(PKGS_STREAM)) -lm
+LIBS_unit = $(call pkg_libs,$(PKGS_STREAM) $(PKGS_IMAGE) hdf5-serial jansson nettle) \
+	-lgsl $(BLAS_LIBS) -lpthread -lm
 
 all: $(PROGS) $(UNIT_BIN)
 
@@ -87,6 +95,9 @@ check-asan:
 		LDFLAGS="-fsanitize=address,undefined" \
 		TESTS="tests/unit.t tests/stream.t tests/vggdump.t" check
 
+bench: all
+	bench/run
+
 deps:
 	sh tools/install-deps.sh
 
@@ -99,5 +110,5 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan $(OUT)
 
-.PHONY: all check check-asan deps install clean
+.PHONY: all check check-asan bench deps install clean
 .DELETE_ON_ERROR:

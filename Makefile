@@ -101,6 +101,13 @@ bench: all
 deps:
 	sh tools/install-deps.sh
 
+# The published Keras VGG16 weights, for machines with internet access.
+WEIGHTS_URL ?= https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+WEIGHTS_MD5 ?= 6d6bbae143d832006294945121d1f1fc
+WEIGHTS_DIR ?= $(HOME)/.keras/models
+weights:
+	sh tools/fetch-weights.sh "$(WEIGHTS_URL)" "$(WEIGHTS_MD5)" "$(WEIGHTS_DIR)"
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)
@@ -110,5 +117,5 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan $(OUT)
 
-.PHONY: all check check-asan bench deps install clean
+.PHONY: all check check-asan bench deps weights install clean
 .DELETE_ON_ERROR:

@@ -91,9 +91,9 @@ check: all
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 check-asan:
-	$(MAKE) BUILD=build-asan OUT=build-asan/bin CFLAGS="$(SAN_FLAGS)" \
+	VGGPIPE_SANITIZE=1 $(MAKE) BUILD=build-asan OUT=build-asan/bin CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined" \
-		TESTS="tests/unit.t tests/stream.t tests/vggdump.t" check
+		TESTS="$(wildcard tests/*-unit.t) tests/stream.t tests/vggdump.t" check
 
 bench: all
 	bench/run

@@ -182,9 +182,14 @@ enum vp_event vp_stream_event(struct vp_stream *s, msgpack_object *obj,
 		}
 		return VP_EV_END;
 	case VP_NEXT_TRUNCATED:
-		where(s, at, sizeof at);
-		vp_fail(e, "%s: %s: the input ends inside it (truncated at byte %" PRIu64 ")",
-			s->name, at, s->in.base + s->in.len);
+		if (!s->have_header)
+			vp_fail(e, "%s: truncated inside the header (the input ends at byte %" PRIu64 ")",
+				s->name, s->in.base + s->in.len);
+		else
+			vp_fail(e, "%s: truncated after record %" PRIu64
+				": the input ends inside the next object, at byte %" PRIu64
+				" (was its writer killed?)",
+				s->name, s->records, s->in.base + s->in.len);
 		return VP_EV_ERROR;
 	default:
 		where(s, at, sizeof at);

@@ -63,3 +63,15 @@ expect_fail() {
 
 
 done_testing() { [ "$_tap_failed" -eq 0 ]; exit $?; }
+
+# with_memory_limit KB CMD... : run CMD with its memory capped. ulimit -v
+# caps the address space; a sanitizer build reserves terabytes of shadow
+# address space, so there the allocator's own limit does the job.
+with_memory_limit() {
+	_kb=$1; shift
+	if [ -n "${VGGPIPE_SANITIZE:-}" ]; then
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}malloc_limit_mb=$((_kb / 1024))" "$@"
+	else
+		(ulimit -v "$_kb"; exec "$@")
+	fi
+}

@@ -262,6 +262,11 @@ int main(int argc, char **argv)
 		failed = dump("-", out.f, o.full_data);
 	for (int i = 0; i < o.ninputs; i++)
 		failed |= dump(o.inputs[i], out.f, o.full_data);
+	/* A file named by -o is replaced only by a complete dump. */
+	if (failed && o.output) {
+		vp_out_abort(&out);
+		return VP_EXIT_DATA;
+	}
 	if (vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	return failed ? VP_EXIT_DATA : VP_EXIT_OK;

@@ -98,6 +98,47 @@ check-asan:
 bench: all
 	bench/run
 
+# Fuzzing (clang's libFuzzer). Each fuzz/fuzz_NAME.c is a target; its
+# seed corpus is fuzz/corpus/NAME. `make fuzz` explores for FUZZ_SECONDS per
+# target and keeps new inputs in build-fuzz/found-NAME; `make fuzz-ci`
+# replays the corpora and runs a fixed number of executions with a fixed
+# seed, so that it is repeatable.
+FUZZ_CC      ?= clang
+FUZZ_FLAGS    = -g -O1 -std=c11 -D_GNU_SOURCE -Ilib $(call pkg_cflags,$(ALL_PKGS)) \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS  = $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS     = $(FUZZ_TARGETS:%=build-fuzz/%)
+FUZZ_SECONDS ?= 120
+FUZZ_RUNS    ?= 20000
+FUZZ_LIB_OBJ  = $(LIB_SRC:%.c=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build-fuzz/libvggpipe.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/libvggpipe.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libvggpipe.a $(LIBS_unit)
+
+fuzz: $(FUZZ_BINS)
+	for t in $(FUZZ_TARGETS); do \
+		name=$${t#fuzz_}; mkdir -p build-fuzz/found-$$name; \
+		build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			build-fuzz/found-$$name fuzz/corpus/$$name || exit 1; \
+	done
+
+fuzz-ci: $(FUZZ_BINS)
+	for t in $(FUZZ_TARGETS); do \
+		name=$${t#fuzz_}; \
+		rm -rf build-fuzz/ci-$$name; mkdir -p build-fuzz/ci-$$name; \
+		build-fuzz/$$t -runs=0 fuzz/corpus/$$name && \
+		build-fuzz/$$t -runs=$(FUZZ_RUNS) -seed=1 -timeout=10 -max_len=4096 \
+			build-fuzz/ci-$$name fuzz/corpus/$$name || exit 1; \
+	done
+
 deps:
 	sh tools/install-deps.sh
 
@@ -115,7 +156,7 @@ install: all
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5
 
 clean:
-	rm -rf $(BUILD) build-asan $(OUT)
+	rm -rf $(BUILD) build-asan build-fuzz $(OUT)
 
-.PHONY: all check check-asan bench deps weights install clean
+.PHONY: all check check-asan bench fuzz fuzz-ci deps weights install clean
 .DELETE_ON_ERROR:

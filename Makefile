@@ -4,6 +4,7 @@
 #   make check      run the test suite (prove)
 #   make check-asan unit and stream tests under ASan + UBSan
 #   make deps       install the Debian packages needed to build and test
+#   make demo       the whole pipeline on the example dataset
 #   make bench      benchmarks, side by side with peers
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -98,6 +99,10 @@ check-asan:
 bench: all
 	bench/run
 
+# The whole pipeline on the generated example dataset, into build/demo.
+demo: all
+	VGGPIPE_BIN=$(CURDIR)/$(OUT) examples/demo.sh $(BUILD)/demo
+
 # Fuzzing (clang's libFuzzer). Each fuzz/fuzz_NAME.c is a target; its
 # seed corpus is fuzz/corpus/NAME. `make fuzz` explores for FUZZ_SECONDS per
 # target and keeps new inputs in build-fuzz/found-NAME; `make fuzz-ci`
@@ -158,5 +163,5 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz $(OUT)
 
-.PHONY: all check check-asan bench fuzz fuzz-ci deps weights install clean
+.PHONY: all check check-asan bench demo fuzz fuzz-ci deps weights install clean
 .DELETE_ON_ERROR:

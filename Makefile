@@ -44,7 +44,9 @@ CLI_OBJ = $(BUILD)/tools/cli.o
 
 # Every tools/NAME.c but the shared option code is a program.
 TOOLS   = $(filter-out cli,$(basename $(notdir $(wildcard tools/*.c))))
-PROGS   = $(TOOLS:%=$(OUT)/%)
+# Programs written as scripts: copied to bin/ beside the compiled ones.
+SCRIPTS = vggplot
+PROGS   = $(TOOLS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
 
 # Libraries each program links, beyond the stream code every one uses.
 # Debian's gsl.pc names GSL's reference CBLAS; link GSL with OpenBLAS.
@@ -74,6 +76,11 @@ $(OUT)/%: $(BUILD)/tools/%.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_OBJ) $(LIB) $(LIBS_$*) \
 		$(call pkg_libs,$(PKGS_STREAM)) -lm
+
+$(SCRIPTS:%=$(OUT)/%): $(OUT)/%: tools/%
+	@mkdir -p $(OUT)
+	cp $< $@
+	chmod 755 $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -10,7 +10,7 @@ libjansson-dev nettle-dev
 clang libclang-rt-14-dev valgrind
 python3-torch python3-torchvision python3-h5py python3-numpy python3-sklearn
 python3-pil python3-msgpack
-jq parallel gnuplot-nox libimage-exiftool-perl webp libtiff-tools
+jq parallel gnuplot-nox fonts-dejavu-core libimage-exiftool-perl webp libtiff-tools
 perl time curl ca-certificates
 "
 

@@ -1,0 +1,349 @@
+#include "vgg16.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const vgg16_preprocess_names[] = { "caffe", "torch", "rescale", NULL };
+const char *const vgg16_pool_names[] = { "none", "avg", "max", NULL };
+
+const struct vgg16_conv_spec vgg16_convs[VGG16_CONVS] = {
+	{ "block1_conv1", 1, 3, 64, 0 },     { "block1_conv2", 1, 64, 64, 2 },
+	{ "block2_conv1", 2, 64, 128, 5 },   { "block2_conv2", 2, 128, 128, 7 },
+	{ "block3_conv1", 3, 128, 256, 10 }, { "block3_conv2", 3, 256, 256, 12 },
+	{ "block3_conv3", 3, 256, 256, 14 }, { "block4_conv1", 4, 256, 512, 17 },
+	{ "block4_conv2", 4, 512, 512, 19 }, { "block4_conv3", 4, 512, 512, 21 },
+	{ "block5_conv1", 5, 512, 512, 24 }, { "block5_conv2", 5, 512, 512, 26 },
+	{ "block5_conv3", 5, 512, 512, 28 },
+};
+
+int vgg16_weights_alloc(struct vgg16_weights *w, struct vp_err *e)
+{
+	size_t off = 0;
+
+	memset(w, 0, sizeof *w);
+	for (int i = 0; i < VGG16_CONVS; i++)
+		off += (size_t)9 * vgg16_convs[i].cin * vgg16_convs[i].cout +
+		       vgg16_convs[i].cout;
+	w->count = off;
+	w->data = vp_calloc(off, sizeof *w->data, e);
+	if (!w->data)
+		return -1;
+	off = 0;
+	for (int i = 0; i < VGG16_CONVS; i++) {
+		w->kernel[i] = w->data + off;
+		off += (size_t)9 * vgg16_convs[i].cin * vgg16_convs[i].cout;
+		w->bias[i] = w->data + off;
+		off += vgg16_convs[i].cout;
+	}
+	return 0;
+}
+
+void vgg16_weights_free(struct vgg16_weights *w)
+{
+	free(w->data);
+	memset(w, 0, sizeof *w);
+}
+
+void preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
+			size_t pixels, float *out)
+{
+	static const float caffe_bgr_mean[3] = { 103.939f, 116.779f, 123.68f };
+	static const float torch_mean[3] = { 0.485f, 0.456f, 0.406f };
+	static const float torch_std[3] = { 0.229f, 0.224f, 0.225f };
+
+	for (size_t p = 0; p < pixels; p++) {
+		const uint8_t *s = rgb + 3 * p;
+		float *d = out + 3 * p;
+
+		for (int c = 0; c < 3; c++) {
+			switch (mode) {
+			case VGG16_CAFFE:
+				d[c] = (float)s[2 - c] - caffe_bgr_mean[c];
+				break;
+			case VGG16_TORCH:
+				d[c] = ((float)s[c] / 255.0f - torch_mean[c]) / torch_std[c];
+				break;
+			case VGG16_RESCALE:
+				d[c] = (float)s[c] / 255.0f;
+				break;
+			}
+		}
+	}
+}
+
+void global_avgpool_forward(const float *in, size_t pixels, int c, float *out)
+{
+	/* Summed in double: a large map has too many terms for float. */
+	for (int k = 0; k < c; k++) {
+		double sum = 0;
+
+		for (size_t p = 0; p < pixels; p++)
+			sum += in[p * c + k];
+		out[k] = (float)(sum / (double)pixels);
+	}
+}
+
+void global_maxpool_forward(const float *in, size_t pixels, int c, float *out)
+{
+	memcpy(out, in, (size_t)c * sizeof *out);
+	for (size_t p = 1; p < pixels; p++)
+		for (int k = 0; k < c; k++)
+			if (in[p * c + k] > out[k])
+				out[k] = in[p * c + k];
+}
+
+/* col [(p1 - p0), 3, 3, cin] from in [n, h, w, cin]: row r holds the 3x3
+ * window around output pixel p0 + r, zeros where it leaves the image. The
+ * (ky, kx, ci) order of a row is the row order of an HWIO kernel. */
+static void im2col3x3(const float *in, int h, int w, int cin, size_t p0,
+		      size_t p1, float *col)
+{
+	size_t hw = (size_t)h * w, rowlen = (size_t)3 * cin;
+
+	for (size_t p = p0; p < p1; p++) {
+		size_t img = p / hw, rem = p % hw;
+		int y = (int)(rem / w), x = (int)(rem % w);
+		const float *base = in + img * hw * cin;
+
+		for (int ky = 0; ky < 3; ky++, col += rowlen) {
+			int yy = y + ky - 1;
+			const float *src = base + ((size_t)yy * w + x - 1) * cin;
+
+			if (yy < 0 || yy >= h) {
+				memset(col, 0, rowlen * sizeof *col);
+			} else if (x > 0 && x < w - 1) {
+				/* The three columns of a window row are adjacent. */
+				memcpy(col, src, rowlen * sizeof *col);
+			} else {
+				for (int kx = 0; kx < 3; kx++) {
+					int xx = x + kx - 1;
+
+					if (xx < 0 || xx >= w)
+						memset(col + kx * cin, 0, cin * sizeof *col);
+					else
+						memcpy(col + kx * cin, src + (size_t)kx * cin,
+						       cin * sizeof *col);
+				}
+			}
+		}
+	}
+}
+
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+
+/* c [m, cout] += bias [cout], then ReLU, while the strip is still in
+ * cache. Written with vectors because GCC's -O2 leaves the plain loop
+ * scalar, and it was an eighth of the run time. */
+static void bias_relu_forward(float *c, const float *bias, size_t m, int cout)
+{
+	const vf8 zero = { 0 };
+
+	for (size_t r = 0; r < m; r++, c += cout) {
+		int k = 0;
+
+		for (; k + 8 <= cout; k += 8) {
+			vf8 v, b;
+
+			memcpy(&v, c + k, sizeof v);
+			memcpy(&b, bias + k, sizeof b);
+			v += b;
+			v = (vf8)((vi8)v & (v > zero));
+			memcpy(c + k, &v, sizeof v);
+		}
+		for (; k < cout; k++)
+			c[k] = c[k] + bias[k] > 0 ? c[k] + bias[k] : 0;
+	}
+}
+
+void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
+		     const float *kernel, const float *bias, size_t p0,
+		     size_t p1, float *col, float *out)
+{
+	size_t m = p1 - p0;
+	float *c = out + p0 * cout;
+
+	im2col3x3(in, h, w, cin, p0, p1, col);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, cout,
+		    9 * cin, 1.0f, col, 9 * cin, kernel, cout, 0.0f, c, cout);
+	bias_relu_forward(c, bias, m, cout);
+}
+
+void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
+			size_t r1, float *out)
+{
+	size_t oh = (size_t)h / 2, ow = (size_t)w / 2;
+
+	for (size_t r = r0; r < r1; r++) {
+		size_t img = r / oh, oy = r % oh;
+		const float *top = in + ((img * h + 2 * oy) * w) * c;
+		const float *bot = top + (size_t)w * c;
+		float *d = out + r * ow * c;
+
+		for (size_t ox = 0; ox < ow; ox++, d += c) {
+			const float *a = top + 2 * ox * c, *b = bot + 2 * ox * c;
+
+			for (int k = 0; k < c; k++) {
+				float m = a[k] > a[c + k] ? a[k] : a[c + k];
+				float m2 = b[k] > b[c + k] ? b[k] : b[c + k];
+
+				d[k] = m > m2 ? m : m2;
+			}
+		}
+	}
+}
+
+void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc)
+{
+	for (int b = 0; b < blocks; b++) {
+		h /= 2;
+		w /= 2;
+	}
+	*oh = h;
+	*ow = w;
+	*oc = blocks >= 4 ? 512 : 64 << (blocks - 1);
+}
+
+int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
+	       int threads, struct vp_err *e)
+{
+	memset(net, 0, sizeof *net);
+	net->w = w;
+	net->blocks = blocks;
+	net->threads = threads < 1 ? 1 : threads;
+	net->col = vp_calloc((size_t)net->threads * VGG16_COL_FLOATS,
+			     sizeof *net->col, e);
+	if (!net->col)
+		return -1;
+	/* The strips are spread over our own threads, each calling a
+	 * single-threaded GEMM: OpenBLAS's threads on top would oversubscribe
+	 * the cores. OpenBLAS keeps this setting process-wide. */
+	openblas_set_num_threads(1);
+	return 0;
+}
+
+void vgg16_free(struct vgg16 *net)
+{
+	free(net->col);
+	free(net->act[0]);
+	free(net->act[1]);
+	memset(net, 0, sizeof *net);
+}
+
+/* A stage of the forward pass cut into tasks that threads claim in turn. */
+struct stage {
+	struct vgg16 *net;
+	const float *in;
+	float *out;
+	int h, w, cin, cout, conv;
+	size_t total, per_task; /* pixels (conv) or output rows (pool) */
+	atomic_size_t next;
+};
+
+struct worker {
+	struct stage *st;
+	int thread;
+	pthread_t tid;
+};
+
+static void *stage_run(void *arg)
+{
+	struct worker *wk = arg;
+	struct stage *st = wk->st;
+	size_t t;
+
+	while ((t = atomic_fetch_add(&st->next, 1)) * st->per_task < st->total) {
+		size_t a = t * st->per_task;
+		size_t b = a + st->per_task < st->total ? a + st->per_task : st->total;
+
+		if (st->conv >= 0)
+			conv3x3_forward(st->in, st->h, st->w, st->cin, st->cout,
+					st->net->w->kernel[st->conv],
+					st->net->w->bias[st->conv], a, b,
+					st->net->col + (size_t)wk->thread * VGG16_COL_FLOATS,
+					st->out);
+		else
+			maxpool2x2_forward(st->in, st->h, st->w, st->cin, a, b, st->out);
+	}
+	return NULL;
+}
+
+/* Run a stage on the net's threads. A thread that cannot be started only
+ * leaves more tasks to the others. */
+static void stage_parallel(struct stage *st, size_t max_per_task)
+{
+	struct worker wk[64];
+	int n = st->net->threads < 64 ? st->net->threads : 64;
+	/* At least one task per thread, so that no core idles on small maps. */
+	size_t per = (st->total + n - 1) / n;
+
+	st->per_task = per < max_per_task ? per : max_per_task;
+	if (st->per_task == 0)
+		st->per_task = 1;
+	atomic_init(&st->next, 0);
+	for (int i = 0; i < n; i++) {
+		wk[i].st = st;
+		wk[i].thread = i;
+	}
+	for (int i = 1; i < n; i++)
+		if (pthread_create(&wk[i].tid, NULL, stage_run, &wk[i]))
+			wk[i].st = NULL;
+	stage_run(&wk[0]);
+	for (int i = 1; i < n; i++)
+		if (wk[i].st)
+			pthread_join(wk[i].tid, NULL);
+}
+
+int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
+		  float *out, struct vp_err *e)
+{
+	size_t need = (size_t)n * h * w * 64;
+	const float *src = in;
+	int conv = 0;
+
+	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
+		return vp_fail(e, "a %dx%d image is smaller than %dx%d, the smallest VGG16 takes",
+			       w, h, VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+	if (need > net->act_cap) {
+		free(net->act[0]);
+		free(net->act[1]);
+		net->act_cap = 0;
+		net->act[0] = vp_calloc(need, sizeof(float), e);
+		net->act[1] = net->act[0] ? vp_calloc(need, sizeof(float), e) : NULL;
+		if (!net->act[1]) {
+			free(net->act[0]);
+			net->act[0] = NULL;
+			return vp_context(e, "activations of %d %dx%d images: ", n, w, h);
+		}
+		net->act_cap = need;
+	}
+	for (int b = 1; b <= net->blocks; b++) {
+		struct stage st = { .net = net, .h = h, .w = w };
+
+		for (; conv < VGG16_CONVS && vgg16_convs[conv].block == b; conv++) {
+			int cin = vgg16_convs[conv].cin;
+
+			st.in = src;
+			st.out = net->act[src == net->act[0]];
+			st.cin = cin;
+			st.cout = vgg16_convs[conv].cout;
+			st.conv = conv;
+			st.total = (size_t)n * h * w;
+			stage_parallel(&st, VGG16_COL_FLOATS / ((size_t)9 * cin));
+			src = st.out;
+		}
+		st.in = src;
+		st.out = b == net->blocks ? out : net->act[src == net->act[0]];
+		st.cin = st.cout;
+		st.conv = -1;
+		st.total = (size_t)n * (h / 2);
+		stage_parallel(&st, st.total);
+		src = st.out;
+		h /= 2;
+		w /= 2;
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* The VGG16 convolutional base: 13 3x3 convolutions (stride 1, 'same'
+ * padding, bias, ReLU) in five blocks of 64, 128, 256, 512 and 512
+ * channels, each block ending in a 2x2 max-pool of stride 2.
+ *
+ * Tensors are NHWC float32, so that Keras' HWIO kernels are the GEMM's B
+ * matrix as they are stored, and features come out in the order Keras'
+ * Flatten reads them. */
+#ifndef VP_VGG16_H
+#define VP_VGG16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define VGG16_CONVS 13
+#define VGG16_BLOCKS 5
+/* Keras refuses smaller inputs: block5_pool would have no pixel left. */
+#define VGG16_MIN_SIZE 32
+
+enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
+enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
+
+/* Names as they appear in provenance and on the command line, indexed by
+ * the enums; NULL-terminated for vp_opt_choice. */
+extern const char *const vgg16_preprocess_names[];
+extern const char *const vgg16_pool_names[];
+
+struct vgg16_conv_spec {
+	const char *name; /* Keras layer name, "block1_conv1" */
+	int block;        /* 1..5 */
+	int cin, cout;
+	int torch_index;  /* N of torchvision's features.N */
+};
+extern const struct vgg16_conv_spec vgg16_convs[VGG16_CONVS];
+
+/* Every kernel and bias lives in data, one allocation: kernel[i] is HWIO
+ * [3, 3, cin, cout], bias[i] is [cout]. */
+struct vgg16_weights {
+	float *data;
+	size_t count;
+	float *kernel[VGG16_CONVS];
+	float *bias[VGG16_CONVS];
+	char id[80];     /* provenance: "sha256:HEX" or "random:SEED" */
+	enum vgg16_preprocess preprocess; /* what the weights were trained on */
+};
+
+int vgg16_weights_alloc(struct vgg16_weights *w, struct vp_err *e);
+void vgg16_weights_free(struct vgg16_weights *w);
+
+/* A network cut after blockN_pool, running on up to `threads` threads.
+ * Buffers grow to the largest batch seen and are kept between calls. */
+struct vgg16 {
+	const struct vgg16_weights *w;
+	int blocks;
+	int threads;
+	float *col;        /* threads x VGG16_COL_FLOATS im2col strips */
+	float *act[2];     /* ping-pong activations */
+	size_t act_cap;    /* floats in each of act[0], act[1] */
+};
+
+int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
+	       int threads, struct vp_err *e);
+void vgg16_free(struct vgg16 *net);
+
+/* Output shape of the cut for an h x w input. */
+void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc);
+
+/* in [n, h, w, 3] preprocessed -> out [n, oh, ow, oc] (vgg16_output_shape);
+ * h and w at least VGG16_MIN_SIZE. -1 when the activations cannot be
+ * allocated. */
+int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
+		  float *out, struct vp_err *e);
+
+/* rgb u8 [pixels, 3] -> out f32 [pixels, 3] as the weights expect it:
+ * caffe is BGR minus the ImageNet mean in 0..255, torch is RGB scaled to
+ * 0..1 then normalised by the ImageNet mean and deviation, rescale is RGB
+ * scaled to 0..1. */
+void preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
+			size_t pixels, float *out);
+
+/* in [h, w, c] -> out [c]: the mean or the maximum over the pixels, as
+ * Keras' pooling='avg' / 'max'. */
+void global_avgpool_forward(const float *in, size_t pixels, int c, float *out);
+void global_maxpool_forward(const float *in, size_t pixels, int c, float *out);
+
+/* The 3x3 'same' convolution with bias and ReLU on output pixels
+ * [p0, p1) of a batch; exposed for the unit tests.
+ * in [n, h, w, cin], kernel [3, 3, cin, cout], bias [cout],
+ * out [n, h, w, cout], col [(p1 - p0), 9 * cin] scratch. */
+void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
+		     const float *kernel, const float *bias, size_t p0,
+		     size_t p1, float *col, float *out);
+/* in [n, h, w, c] -> out [n, h / 2, w / 2, c], rows [r0, r1) of the
+ * n * (h / 2) output rows. */
+void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
+			size_t r1, float *out);
+
+/* Floats of one thread's im2col strip: 8 MiB, so that both threads'
+ * strips stay in the last-level cache between im2col and the GEMM. */
+#define VGG16_COL_FLOATS ((size_t)1 << 21)
+
+#endif

@@ -1,0 +1,129 @@
+#include "weights.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* SHA-256 of the whole file as "sha256:HEX": features made with the same
+ * weights agree whatever the file is called. */
+static int hash_file(int fd, char *id, size_t idlen, uint64_t *size,
+		     struct vp_err *e)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sha256_ctx ctx;
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	unsigned char buf[1 << 16];
+	ssize_t n;
+	int at;
+
+	sha256_init(&ctx);
+	*size = 0;
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return vp_fail(e, "%s", strerror(errno));
+		}
+		sha256_update(&ctx, (size_t)n, buf);
+		*size += (uint64_t)n;
+	}
+	sha256_digest(&ctx, sizeof digest, digest);
+	at = snprintf(id, idlen, "sha256:");
+	for (size_t i = 0; i < sizeof digest && at + 2 < (int)idlen; i++) {
+		id[at++] = hex[digest[i] >> 4];
+		id[at++] = hex[digest[i] & 15];
+	}
+	id[at] = '\0';
+	return 0;
+}
+
+/* safetensors starts with a little-endian header length and a JSON
+ * object; anything else is left to libhdf5, which finds an HDF5
+ * signature wherever the format allows it. */
+static int looks_like_safetensors(int fd, uint64_t size)
+{
+	unsigned char b[9];
+	uint64_t len = 0;
+
+	if (size < 9 || pread(fd, b, 9, 0) != 9)
+		return 0;
+	for (int i = 7; i >= 0; i--)
+		len = len << 8 | b[i];
+	return b[8] == '{' && len >= 2 && len <= size - 8;
+}
+
+int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e)
+{
+	char id[sizeof w->id];
+	uint64_t size;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vp_fail(e, "%s: %s", path, strerror(errno));
+	if (hash_file(fd, id, sizeof id, &size, e) ||
+	    vgg16_weights_alloc(w, e)) {
+		close(fd);
+		return vp_context(e, "%s: ", path);
+	}
+	if (looks_like_safetensors(fd, size)) {
+		w->preprocess = VGG16_TORCH;
+		rc = vgg16_weights_safetensors(fd, size, w, e);
+	} else {
+		w->preprocess = VGG16_CAFFE;
+		rc = vgg16_weights_h5(path, w, e);
+	}
+	close(fd);
+	if (rc) {
+		vgg16_weights_free(w);
+		return vp_context(e, "%s: ", path);
+	}
+	memcpy(w->id, id, sizeof id);
+	return 0;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1]: never 0, so that log() below is finite. */
+static double uniform(uint64_t *s)
+{
+	return ((splitmix64(s) >> 11) + 1) * 0x1.0p-53;
+}
+
+int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)
+{
+	uint64_t s = seed;
+
+	if (vgg16_weights_alloc(w, e))
+		return -1;
+	for (int i = 0; i < VGG16_CONVS; i++) {
+		size_t n = (size_t)9 * vgg16_convs[i].cin * vgg16_convs[i].cout;
+		double sd = sqrt(2.0 / (9.0 * vgg16_convs[i].cin));
+
+		/* Box-Muller: two normals from each pair of uniforms. */
+		for (size_t k = 0; k < n; k += 2) {
+			double r = sd * sqrt(-2.0 * log(uniform(&s)));
+			double t = 2.0 * M_PI * uniform(&s);
+
+			w->kernel[i][k] = (float)(r * cos(t));
+			if (k + 1 < n)
+				w->kernel[i][k + 1] = (float)(r * sin(t));
+		}
+	}
+	snprintf(w->id, sizeof w->id, "random:%" PRIu64, seed);
+	w->preprocess = VGG16_CAFFE;
+	return 0;
+}

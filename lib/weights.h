@@ -1,0 +1,35 @@
+/* VGG16 weights from the files users have: Keras HDF5 (the published
+ * ..._notop.h5, full files, save_weights of Keras 2, tf.keras and Keras 3's
+ * legacy writer) and safetensors with torchvision's names. Or seeded random
+ * weights for tests and benchmarks. */
+#ifndef VP_WEIGHTS_H
+#define VP_WEIGHTS_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "vgg16.h"
+
+/* The file Keras caches under ~/.keras/models/, and where to get it. */
+#define VGG16_KERAS_FILE "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+#define VGG16_KERAS_URL \
+	"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" VGG16_KERAS_FILE
+#define VGG16_KERAS_MD5 "6d6bbae143d832006294945121d1f1fc"
+
+/* Load a Keras HDF5 or safetensors file, told apart by content. Sets id to
+ * "sha256:HEX" of the file and preprocess to the one its source uses
+ * (Keras: caffe, torchvision: torch). Messages name the file, the layer
+ * and the shapes. */
+int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e);
+
+/* He-initialised kernels (normal, deviation sqrt(2 / (9 cin))) and zero
+ * biases from a seeded generator of our own, so that a seed gives the same
+ * weights everywhere. id "random:SEED", preprocess caffe. */
+int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e);
+
+/* The format loaders behind vgg16_weights_load; w is allocated. */
+int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e);
+int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
+			      struct vp_err *e);
+
+#endif

@@ -1,0 +1,328 @@
+/* Keras HDF5 weights. Every Keras writer since 1.x stores the layer order in
+ * a `layer_names` attribute and, on each layer's group, the paths of its
+ * datasets in `weight_names`; the dataset names themselves changed across
+ * versions (block1_conv1_W_1:0, block1_conv1/kernel:0, block1_conv1/kernel),
+ * so they are followed, never spelled out here. */
+#include "weights.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct strlist {
+	char **s;
+	size_t n;
+};
+
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->s[i]);
+	free(l->s);
+	l->s = NULL;
+	l->n = 0;
+}
+
+static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_err *e)
+{
+	char **s = realloc(l->s, (l->n + 1) * sizeof *s);
+
+	if (!s)
+		return vp_fail(e, "out of memory");
+	l->s = s;
+	l->s[l->n] = strndup(p, len);
+	if (!l->s[l->n])
+		return vp_fail(e, "out of memory");
+	l->n++;
+	return 0;
+}
+
+/* Append the strings of one attribute, fixed-length (what h5py writes for
+ * numpy bytes) or variable-length. An empty attribute is an empty list
+ * whatever its type: Keras writes a layer without weights that way. */
+static int read_strings(hid_t loc, const char *name, struct strlist *l,
+			struct vp_err *e)
+{
+	hid_t attr, type = -1, space = -1, mem = -1;
+	hssize_t n;
+	int rc = -1;
+
+	attr = H5Aopen(loc, name, H5P_DEFAULT);
+	if (attr < 0)
+		return vp_fail(e, "cannot open attribute '%s'", name);
+	type = H5Aget_type(attr);
+	space = H5Aget_space(attr);
+	n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+	if (type < 0 || n < 0) {
+		vp_fail(e, "attribute '%s' cannot be read", name);
+		goto out;
+	}
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (H5Tget_class(type) != H5T_STRING) {
+		vp_fail(e, "attribute '%s' does not hold strings", name);
+		goto out;
+	}
+	/* In the file's character set (h5py writes str as UTF-8): libhdf5
+	 * does not convert between ASCII and UTF-8. */
+	mem = H5Tcopy(H5T_C_S1);
+	H5Tset_cset(mem, H5Tget_cset(type));
+	if (H5Tis_variable_str(type) > 0) {
+		char **v = calloc((size_t)n, sizeof *v);
+
+		if (!v || H5Tset_size(mem, H5T_VARIABLE) < 0 || H5Aread(attr, mem, v) < 0) {
+			free(v);
+			vp_fail(e, "attribute '%s' cannot be read", name);
+			goto out;
+		}
+		rc = 0;
+		for (hssize_t i = 0; i < n && !rc; i++)
+			rc = strlist_add(l, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0, e);
+		H5Dvlen_reclaim(mem, space, H5P_DEFAULT, v);
+		free(v);
+	} else {
+		size_t sz = H5Tget_size(type);
+		char *buf = sz ? calloc((size_t)n, sz) : NULL;
+
+		/* Null-padded like the file's type, or a string that fills its
+		 * width would lose its last byte to a terminator. */
+		if (!buf || H5Tset_size(mem, sz) < 0 ||
+		    H5Tset_strpad(mem, H5T_STR_NULLPAD) < 0 ||
+		    H5Aread(attr, mem, buf) < 0) {
+			free(buf);
+			vp_fail(e, "attribute '%s' cannot be read", name);
+			goto out;
+		}
+		rc = 0;
+		for (hssize_t i = 0; i < n && !rc; i++)
+			rc = strlist_add(l, buf + i * sz, strnlen(buf + i * sz, sz), e);
+		free(buf);
+	}
+out:
+	if (mem >= 0)
+		H5Tclose(mem);
+	if (space >= 0)
+		H5Sclose(space);
+	if (type >= 0)
+		H5Tclose(type);
+	H5Aclose(attr);
+	return rc;
+}
+
+/* A string list attribute, or its chunks name0, name1, ... which Keras
+ * writes when the list does not fit in an object header. 1 when absent. */
+static int read_list_attr(hid_t loc, const char *name, struct strlist *l,
+			  struct vp_err *e)
+{
+	char chunk[64];
+
+	if (H5Aexists(loc, name) > 0)
+		return read_strings(loc, name, l, e);
+	for (int i = 0;; i++) {
+		snprintf(chunk, sizeof chunk, "%s%d", name, i);
+		if (H5Aexists(loc, chunk) <= 0)
+			return i == 0 ? 1 : 0;
+		if (read_strings(loc, chunk, l, e))
+			return -1;
+	}
+}
+
+struct dataset {
+	hid_t id;
+	int rank;
+	hsize_t dims[H5S_MAX_RANK];
+};
+
+static int open_dataset(hid_t group, const char *path, struct dataset *d,
+			struct vp_err *e)
+{
+	hid_t space, type;
+	int floating;
+
+	d->id = H5Dopen2(group, path, H5P_DEFAULT);
+	if (d->id < 0)
+		return vp_fail(e, "dataset '%s' (named in weight_names) is missing", path);
+	type = H5Dget_type(d->id);
+	floating = type >= 0 && H5Tget_class(type) == H5T_FLOAT;
+	if (type >= 0)
+		H5Tclose(type);
+	space = H5Dget_space(d->id);
+	d->rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+	if (d->rank >= 0)
+		H5Sget_simple_extent_dims(space, d->dims, NULL);
+	if (space >= 0)
+		H5Sclose(space);
+	if (!floating || d->rank < 0) {
+		H5Dclose(d->id);
+		return vp_fail(e, "dataset '%s' is not an array of floats", path);
+	}
+	return 0;
+}
+
+static void shape_str(const struct dataset *d, char *buf, size_t n)
+{
+	int at = snprintf(buf, n, "(");
+
+	for (int i = 0; i < d->rank && at < (int)n; i++)
+		at += snprintf(buf + at, n - at, "%s%llu", i ? ", " : "",
+			       (unsigned long long)d->dims[i]);
+	if (at < (int)n)
+		snprintf(buf + at, n - at, d->rank == 1 ? ",)" : ")");
+}
+
+static int read_floats(const struct dataset *d, const char *path, float *dst,
+		       struct vp_err *e)
+{
+	if (H5Dread(d->id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+		return vp_fail(e, "dataset '%s' cannot be read (is the file truncated?)", path);
+	return 0;
+}
+
+/* One layer with weights: a convolution has a 4-D kernel and a 1-D bias
+ * and becomes VGG16's convolution *conv; any other layer (the dense top of
+ * a full file) is passed over. */
+static int load_layer(hid_t root, const char *layer, struct vgg16_weights *w,
+		      int *conv, struct vp_err *e)
+{
+	struct strlist names = { 0 };
+	struct dataset d[2] = { { -1, 0, { 0 } }, { -1, 0, { 0 } } };
+	const struct vgg16_conv_spec *c;
+	hid_t group;
+	int rc = -1, ki = -1, is_conv = 0;
+	char got[96];
+
+	group = H5Gopen2(root, layer, H5P_DEFAULT);
+	if (group < 0)
+		return vp_fail(e, "layer '%s' (in layer_names) has no group", layer);
+	if (read_list_attr(group, "weight_names", &names, e) < 0) {
+		vp_context(e, "layer '%s': ", layer);
+		goto out;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		struct dataset t;
+
+		if (open_dataset(group, names.s[i], &t, e)) {
+			vp_context(e, "layer '%s': ", layer);
+			goto out;
+		}
+		is_conv |= t.rank == 4;
+		H5Dclose(t.id);
+	}
+	if (!is_conv) {
+		rc = 0;
+		goto out;
+	}
+	if (*conv >= VGG16_CONVS) {
+		vp_fail(e, "layer '%s' is a 14th convolution: this is not VGG16", layer);
+		goto out;
+	}
+	c = &vgg16_convs[*conv];
+	if (names.n != 2) {
+		vp_fail(e, "layer '%s' (VGG16's %s) has %zu weights, expected a kernel and a bias",
+			layer, c->name, names.n);
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (open_dataset(group, names.s[i], &d[i], e)) {
+			vp_context(e, "layer '%s': ", layer);
+			goto out;
+		}
+		if (d[i].rank == 4)
+			ki = i;
+	}
+	if (ki < 0 || d[1 - ki].rank != 1) {
+		vp_fail(e, "layer '%s' (VGG16's %s): expected a 4-D kernel and a 1-D bias",
+			layer, c->name);
+		goto out;
+	}
+	if (d[ki].dims[0] != 3 || d[ki].dims[1] != 3 || d[ki].dims[2] != (hsize_t)c->cin ||
+	    d[ki].dims[3] != (hsize_t)c->cout) {
+		shape_str(&d[ki], got, sizeof got);
+		vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' has shape %s, expected (3, 3, %d, %d)",
+			layer, c->name, names.s[ki], got, c->cin, c->cout);
+		goto out;
+	}
+	if (d[1 - ki].dims[0] != (hsize_t)c->cout) {
+		shape_str(&d[1 - ki], got, sizeof got);
+		vp_fail(e, "layer '%s' (VGG16's %s): bias '%s' has shape %s, expected (%d,)",
+			layer, c->name, names.s[1 - ki], got, c->cout);
+		goto out;
+	}
+	if (read_floats(&d[ki], names.s[ki], w->kernel[*conv], e) ||
+	    read_floats(&d[1 - ki], names.s[1 - ki], w->bias[*conv], e)) {
+		vp_context(e, "layer '%s': ", layer);
+		goto out;
+	}
+	(*conv)++;
+	rc = 0;
+out:
+	for (int i = 0; i < 2; i++)
+		if (d[i].id >= 0)
+			H5Dclose(d[i].id);
+	strlist_free(&names);
+	H5Gclose(group);
+	return rc;
+}
+
+/* save_weights puts the layers at the root; a whole saved model puts them
+ * under model_weights. */
+static hid_t weights_root(hid_t file, struct strlist *layers, struct vp_err *e)
+{
+	int r = read_list_attr(file, "layer_names", layers, e);
+	hid_t g;
+
+	if (r <= 0)
+		return r < 0 ? -1 : H5Gopen2(file, "/", H5P_DEFAULT);
+	if (H5Lexists(file, "model_weights", H5P_DEFAULT) > 0) {
+		g = H5Gopen2(file, "model_weights", H5P_DEFAULT);
+		if (g >= 0 && (r = read_list_attr(g, "layer_names", layers, e)) == 0)
+			return g;
+		if (g >= 0)
+			H5Gclose(g);
+		if (r < 0)
+			return -1;
+	}
+	vp_fail(e, "no 'layer_names' attribute: not a Keras weights file");
+	return -1;
+}
+
+int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e)
+{
+	H5E_auto2_t old_func;
+	void *old_data;
+	struct strlist layers = { 0 };
+	hid_t file, root;
+	int conv = 0, rc = -1;
+
+	/* libhdf5 prints its error stack by default; we say what failed. */
+	H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	if (file < 0) {
+		vp_fail(e, "neither an HDF5 (Keras) nor a safetensors file, or a damaged one");
+		goto restore;
+	}
+	root = weights_root(file, &layers, e);
+	if (root < 0)
+		goto close;
+	for (size_t i = 0; i < layers.n; i++)
+		if (load_layer(root, layers.s[i], w, &conv, e))
+			goto close_root;
+	if (conv < VGG16_CONVS) {
+		vp_fail(e, "%d convolution layers, VGG16 has %d: %s and those after it are missing",
+			conv, VGG16_CONVS, vgg16_convs[conv].name);
+		goto close_root;
+	}
+	rc = 0;
+close_root:
+	H5Gclose(root);
+close:
+	strlist_free(&layers);
+	H5Fclose(file);
+restore:
+	H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+	return rc;
+}

@@ -1,0 +1,375 @@
+/* vggfeat: image stream in, VGG16 bottleneck features out. Each input
+ * segment becomes one output segment with the same classes, so shards
+ * joined with cat stay shards. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+#include "outfile.h"
+#include "pack.h"
+#include "stream.h"
+#include "vgg16.h"
+#include "weights.h"
+
+#define MAX_BATCH 1024
+#define MAX_THREADS 64
+
+static const char *const layer_names[] = {
+	"block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool", NULL,
+};
+
+struct options {
+	const char *weights, *output;
+	int blocks, threads, batch;
+	int preprocess; /* -1: what the weights were trained with */
+	enum vgg16_pool pool;
+	int random;
+	uint64_t seed;
+	enum vp_progress_mode progress;
+};
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: %s [OPTION]...\n"
+	       "Read an image stream on standard input and write VGG16 features.\n"
+	       "\n"
+	       "  -w, --weights FILE     Keras HDF5 or safetensors weights (default:\n"
+	       "                         $VGGPIPE_WEIGHTS, else ~/.keras/models/%s)\n"
+	       "      --init-random SEED seeded random weights, for tests and benchmarks\n"
+	       "  -l, --layer NAME       cut after block1_pool..block5_pool (default block5_pool)\n"
+	       "  -p, --pool MODE        global pooling: none, avg, max (default none)\n"
+	       "      --preprocess MODE  caffe, torch or rescale (default: the weights' own,\n"
+	       "                         caffe for Keras files, torch for safetensors)\n"
+	       "  -b, --batch N          images per forward pass (default 1)\n"
+	       "  -t, --threads N        threads (default: every available core)\n"
+	       "  -o, --output FILE      write to FILE (atomically) instead of stdout\n"
+	       "      --progress         show progress on stderr (default: when a terminal)\n"
+	       "  -q, --quiet            no progress\n"
+	       "  -h, --help             show this help and exit\n"
+	       "  -V, --version          show the version and exit\n"
+	       "\n"
+	       "Exit status: 0 success, 1 bad input or weights, 2 a usage error.\n",
+	       program_invocation_short_name, VGG16_KERAS_FILE);
+	vp_close_stdout();
+	exit(0);
+}
+
+static int available_cores(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return 1;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_INIT_RANDOM = 256, OPT_PREPROCESS, OPT_PROGRESS };
+	static const struct option longopts[] = {
+		{ "weights", required_argument, NULL, 'w' },
+		{ "init-random", required_argument, NULL, OPT_INIT_RANDOM },
+		{ "layer", required_argument, NULL, 'l' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "preprocess", required_argument, NULL, OPT_PREPROCESS },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->blocks = VGG16_BLOCKS;
+	o->batch = 1;
+	o->threads = 0;
+	o->preprocess = -1;
+	while ((c = getopt_long(argc, argv, "w:l:p:b:t:o:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'w': o->weights = optarg; break;
+		case OPT_INIT_RANDOM:
+			o->random = 1;
+			o->seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
+			break;
+		case 'l': o->blocks = 1 + vp_opt_choice("--layer", optarg, layer_names); break;
+		case 'p': o->pool = vp_opt_choice("--pool", optarg, vgg16_pool_names); break;
+		case OPT_PREPROCESS:
+			o->preprocess = vp_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
+			break;
+		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
+		case 't': o->threads = (int)vp_opt_int("--threads", optarg, 1, MAX_THREADS); break;
+		case 'o': o->output = optarg; break;
+		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
+		case 'q': o->progress = VP_PROGRESS_OFF; break;
+		case 'h': usage();
+		case 'V': vp_print_version();
+		default: vp_usage_try();
+		}
+	}
+	if (optind < argc)
+		vp_usage_error("unexpected argument '%s': the images come on standard input",
+			       argv[optind]);
+	if (o->random && o->weights)
+		vp_usage_error("--weights and --init-random exclude each other");
+	if (!o->threads) {
+		o->threads = available_cores();
+		if (o->threads > MAX_THREADS)
+			o->threads = MAX_THREADS;
+	}
+}
+
+/* --weights, else $VGGPIPE_WEIGHTS, else where Keras caches the file. */
+static void load_weights(const struct options *o, struct vgg16_weights *w,
+			 const char **file)
+{
+	static char cached[4096];
+	const char *path = o->weights, *home;
+	struct vp_err e;
+
+	if (o->random) {
+		if (vgg16_weights_random(o->seed, w, &e))
+			vp_die(VP_EXIT_DATA, "%s", e.msg);
+		*file = NULL;
+		return;
+	}
+	if (!path || !*path)
+		path = getenv("VGGPIPE_WEIGHTS");
+	if (!path || !*path) {
+		home = getenv("HOME");
+		snprintf(cached, sizeof cached, "%s/.keras/models/%s", home ? home : "",
+			 VGG16_KERAS_FILE);
+		if (access(cached, F_OK) != 0)
+			vp_die(VP_EXIT_DATA,
+			       "no weights: give --weights FILE or set VGGPIPE_WEIGHTS, or put "
+			       "Keras' VGG16 file at %s; download it from %s (md5 %s), "
+			       "for example with 'make weights'",
+			       cached, VGG16_KERAS_URL, VGG16_KERAS_MD5);
+		path = cached;
+	}
+	if (vgg16_weights_load(path, w, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	*file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+}
+
+struct item {
+	char *id, *label;
+	size_t id_len, label_len;
+};
+
+/* Images of one size waiting for a forward pass, and what to write. */
+struct run {
+	const struct options *o;
+	enum vgg16_preprocess preprocess;
+	const struct vgg16_weights *w;
+	const char *weights_file;
+	struct vgg16 net;
+	struct vp_writer wr;
+	struct item items[MAX_BATCH];
+	int n, h, wd;
+	float *in, *out, *pooled;
+	size_t in_cap, out_cap;
+	uint64_t done;
+	int progress;
+};
+
+static void flush(struct run *r)
+{
+	struct vp_err e;
+	int oh, ow, oc;
+	size_t per;
+
+	if (!r->n)
+		return;
+	vgg16_output_shape(r->o->blocks, r->h, r->wd, &oh, &ow, &oc);
+	per = (size_t)oh * ow * oc;
+	if (per * r->n > r->out_cap) {
+		free(r->out);
+		r->out = vp_xcalloc(per * r->n, sizeof *r->out);
+		r->out_cap = per * r->n;
+	}
+	if (vgg16_forward(&r->net, r->in, r->n, r->h, r->wd, r->out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	for (int i = 0; i < r->n; i++) {
+		struct item *it = &r->items[i];
+		const float *f = r->out + per * i;
+		uint32_t shape[3] = { (uint32_t)oh, (uint32_t)ow, (uint32_t)oc };
+
+		vp_write_record(&r->wr, 2 + (it->label != NULL));
+		vp_pack_cstr(&r->wr.pk, "id");
+		vp_pack_bytes(&r->wr.pk, it->id, it->id_len);
+		if (it->label) {
+			vp_pack_cstr(&r->wr.pk, "label");
+			vp_pack_bytes(&r->wr.pk, it->label, it->label_len);
+		}
+		vp_pack_cstr(&r->wr.pk, "features");
+		if (r->o->pool == VGG16_POOL_NONE) {
+			vp_pack_tensor(&r->wr.pk, VP_F32, 3, shape, f);
+		} else {
+			if (r->o->pool == VGG16_POOL_AVG)
+				global_avgpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+			else
+				global_maxpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+			vp_pack_tensor(&r->wr.pk, VP_F32, 1, &shape[2], r->pooled);
+		}
+		free(it->id);
+		free(it->label);
+	}
+	r->done += (uint64_t)r->n;
+	r->n = 0;
+	if (r->progress)
+		vp_progress("images", r->done, 0, 0);
+}
+
+static void header(struct run *r, const struct vp_stream *s, const msgpack_object *h)
+{
+	const msgpack_object *size = vp_map_get(h, "size"), *fit = vp_map_get(h, "fit");
+	const msgpack_object *classes = vp_map_get(h, "classes");
+	msgpack_packer *pk = &r->wr.pk;
+
+	if (!size || size->type != MSGPACK_OBJECT_ARRAY || size->via.array.size != 2 ||
+	    size->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    size->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
+		       ": key 'size': expected [width, height]", s->name, s->segments);
+	if (!fit || fit->type != MSGPACK_OBJECT_STR)
+		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
+		       ": key 'fit': expected a string", s->name, s->segments);
+	if (classes && classes->type != MSGPACK_OBJECT_ARRAY)
+		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
+		       ": key 'classes': expected an array", s->name, s->segments);
+	vp_write_header(&r->wr, "features", 2 + (r->weights_file != NULL));
+	vp_pack_cstr(pk, "provenance");
+	msgpack_pack_map(pk, 7);
+	vp_pack_cstr(pk, "backbone");
+	vp_pack_cstr(pk, "vgg16");
+	vp_pack_cstr(pk, "weights");
+	vp_pack_cstr(pk, r->w->id);
+	vp_pack_cstr(pk, "layer");
+	vp_pack_cstr(pk, layer_names[r->o->blocks - 1]);
+	vp_pack_cstr(pk, "pooling");
+	vp_pack_cstr(pk, vgg16_pool_names[r->o->pool]);
+	vp_pack_cstr(pk, "preprocess");
+	vp_pack_cstr(pk, vgg16_preprocess_names[r->preprocess]);
+	vp_pack_cstr(pk, "size");
+	msgpack_pack_object(pk, *size);
+	vp_pack_cstr(pk, "fit");
+	msgpack_pack_object(pk, *fit);
+	if (r->weights_file) {
+		vp_pack_cstr(pk, "weights_file");
+		vp_pack_cstr(pk, r->weights_file);
+	}
+	vp_pack_cstr(pk, "classes");
+	if (classes)
+		msgpack_pack_object(pk, *classes);
+	else
+		msgpack_pack_array(pk, 0);
+}
+
+static char *copy_bytes(const char *p, size_t n)
+{
+	char *s = vp_xcalloc(n + 1, 1);
+
+	memcpy(s, p, n);
+	return s;
+}
+
+static void record(struct run *r, const struct vp_stream *s, const msgpack_object *obj)
+{
+	struct vp_record rec;
+	struct vp_err e;
+	struct item *it;
+	int h, w;
+	size_t floats;
+
+	if (vp_record_parse(s, obj, &rec, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	h = (int)rec.tensor.shape[0];
+	w = (int)rec.tensor.shape[1];
+	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
+		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d is smaller than "
+		       "%dx%d, the smallest VGG16 takes", s->name, s->records, w, h,
+		       VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+	if (r->n && (h != r->h || w != r->wd))
+		flush(r);
+	floats = (size_t)h * w * 3;
+	if ((size_t)(r->n + 1) * floats > r->in_cap) {
+		size_t cap = (size_t)r->o->batch * floats;
+
+		r->in = vp_xrealloc(r->in, cap, sizeof *r->in);
+		r->in_cap = cap;
+	}
+	r->h = h;
+	r->wd = w;
+	preprocess_forward(r->preprocess, rec.tensor.data, (size_t)h * w,
+			   r->in + floats * r->n);
+	it = &r->items[r->n++];
+	it->id = copy_bytes(rec.id, rec.id_len);
+	it->id_len = rec.id_len;
+	it->label = rec.label ? copy_bytes(rec.label, rec.label_len) : NULL;
+	it->label_len = rec.label_len;
+	if (r->n == r->o->batch)
+		flush(r);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct vgg16_weights w;
+	struct run r;
+	struct vp_stream s;
+	struct vp_out out;
+	struct vp_err e;
+	msgpack_object obj;
+	enum vp_event ev;
+
+	parse_options(argc, argv, &o);
+	memset(&r, 0, sizeof r);
+	r.o = &o;
+	r.w = &w;
+	load_weights(&o, &w, &r.weights_file);
+	r.preprocess = o.preprocess >= 0 ? (enum vgg16_preprocess)o.preprocess : w.preprocess;
+	r.progress = vp_progress_enabled(o.progress);
+	r.pooled = vp_xcalloc(512, sizeof *r.pooled);
+	if (vgg16_init(&r.net, &w, o.blocks, o.threads, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (vp_stream_open(&s, "-", "images", NULL, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (vp_out_open(&out, o.output, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	vp_writer_init(&r.wr, out.f);
+	while ((ev = vp_stream_event(&s, &obj, &e)) > 0) {
+		if (ev == VP_EV_HEADER) {
+			header(&r, &s, &obj);
+		} else if (ev == VP_EV_RECORD) {
+			record(&r, &s, &obj);
+		} else {
+			flush(&r);
+			vp_write_trailer(&r.wr);
+		}
+	}
+	if (ev == VP_EV_ERROR)
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (r.progress)
+		vp_progress("images", r.done, 0, 1);
+	if (vp_out_commit(&out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	vp_stream_close(&s);
+	vgg16_free(&r.net);
+	vgg16_weights_free(&w);
+	free(r.in);
+	free(r.out);
+	free(r.pooled);
+	return VP_EXIT_OK;
+}

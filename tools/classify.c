@@ -1,0 +1,230 @@
+/* classify: one prediction per feature record, in input order, as CSV,
+ * TSV, JSON lines or msgpack. Records are read a batch at a time, so the
+ * memory used does not grow with the input. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "outfile.h"
+#include "topmodel.h"
+
+enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
+
+struct options {
+	const char *model, *output;
+	int format;
+	uint32_t top;
+	enum vp_progress_mode progress;
+	char **inputs;
+	int ninputs;
+};
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: %s --model FILE [OPTION]... [FILE]...\n"
+	       "Label feature records with a top model, one line per record, in input order.\n"
+	       "With no FILE, or when FILE is -, read standard input.\n"
+	       "\n"
+	       "  -m, --model FILE     the model written by topfit (required)\n"
+	       "  -k, --top K          also give the K most probable classes (default 0)\n"
+	       "  -f, --format FORMAT  csv (default), tsv, jsonl or msgpack\n"
+	       "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
+	       "      --progress       show progress on stderr even when not a terminal\n"
+	       "      --quiet          no progress, even on a terminal\n"
+	       "  -h, --help           show this help and exit\n"
+	       "  -V, --version        show the version and exit\n"
+	       "\n"
+	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
+	       program_invocation_short_name);
+	vp_close_stdout();
+	exit(0);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	static const char *const formats[] = { "csv", "tsv", "jsonl", "msgpack", NULL };
+	enum { O_PROGRESS = 256, O_QUIET };
+	static const struct option longopts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "top", required_argument, NULL, 'k' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	while ((c = getopt_long(argc, argv, "m:k:f:o:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'k': o->top = (uint32_t)vp_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
+		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
+		case 'o': o->output = optarg; break;
+		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
+		case O_QUIET: o->progress = VP_PROGRESS_OFF; break;
+		case 'h': usage();
+		case 'V': vp_print_version();
+		default: vp_usage_try();
+		}
+	}
+	if (!o->model)
+		vp_usage_error("--model FILE is required");
+	o->inputs = argv + optind;
+	o->ninputs = argc - optind;
+}
+
+/* RFC 4180: a field holding a comma, a quote or a line break is quoted,
+ * its quotes doubled. */
+static void csv_field(FILE *f, const char *p, size_t n)
+{
+	if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) &&
+	    !memchr(p, '\r', n)) {
+		fwrite(p, 1, n, f);
+		return;
+	}
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			fputc('"', f);
+		fputc(p[i], f);
+	}
+	fputc('"', f);
+}
+
+/* TSV has no quoting: tab, line breaks and backslash are escaped. */
+static void tsv_field(FILE *f, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (p[i]) {
+		case '\t': fputs("\\t", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\\': fputs("\\\\", f); break;
+		default: fputc(p[i], f);
+		}
+	}
+}
+
+static void text_header(FILE *f, char sep, uint32_t top)
+{
+	fprintf(f, "id%clabel%cprobability", sep, sep);
+	for (uint32_t j = 1; j <= top; j++)
+		fprintf(f, "%clabel_%" PRIu32 "%cprobability_%" PRIu32, sep, j, sep, j);
+	fputc('\n', f);
+}
+
+static void text_row(FILE *f, int tsv, const struct top_model *m, const struct top_row *row,
+		     const float *prob, const uint32_t *best, uint32_t nbest)
+{
+	void (*field)(FILE *, const char *, size_t) = tsv ? tsv_field : csv_field;
+	char sep = tsv ? '\t' : ',';
+
+	field(f, row->id, row->id_len);
+	for (uint32_t j = 0; j < nbest; j++) {
+		/* The best class leads; --top repeats it as label_1. */
+		fputc(sep, f);
+		field(f, m->classes[best[j]], strlen(m->classes[best[j]]));
+		fprintf(f, "%c%.6g", sep, prob[best[j]]);
+	}
+	fputc('\n', f);
+}
+
+static void structured_row(struct top_emit *em, const struct top_model *m,
+			   const struct top_row *row, const float *prob,
+			   const uint32_t *best, uint32_t top)
+{
+	top_emit_map(em, top ? 4 : 3);
+	top_emit_key(em, "id");
+	top_emit_bytes(em, row->id, row->id_len);
+	top_emit_key(em, "label");
+	top_emit_key(em, m->classes[best[0]]);
+	top_emit_key(em, "probability");
+	top_emit_double(em, prob[best[0]]);
+	if (top) {
+		top_emit_key(em, "top");
+		top_emit_array(em, top);
+		for (uint32_t j = 0; j < top; j++) {
+			top_emit_map(em, 2);
+			top_emit_key(em, "label");
+			top_emit_key(em, m->classes[best[j + 1]]);
+			top_emit_key(em, "probability");
+			top_emit_double(em, prob[best[j + 1]]);
+			top_emit_end(em);
+		}
+		top_emit_end(em);
+	}
+	top_emit_end(em);
+	if (em->json)
+		fputc('\n', em->f);
+}
+
+#define BATCH 64
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct top_model m;
+	struct top_reader r;
+	struct top_pass p;
+	struct top_emit em;
+	struct vp_out out;
+	struct vp_err e;
+	uint32_t *best;
+	uint64_t done = 0;
+	int progress;
+	long n;
+
+	parse_options(argc, argv, &o);
+	progress = vp_progress_enabled(o.progress);
+	if (top_model_load(&m, o.model, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (o.top > m.nclass)
+		o.top = m.nclass;
+	if (vp_out_open(&out, o.output, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (top_reader_open(&r, &m, o.inputs, o.ninputs, BATCH, &e) ||
+	    top_pass_init(&p, &m, BATCH, 0, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	/* best[0] is the prediction; best[1..top] the --top list. */
+	best = vp_xcalloc((size_t)o.top + 1, sizeof *best);
+	top_emit_init(&em, out.f, o.format == FMT_JSONL);
+	if (o.format == FMT_CSV || o.format == FMT_TSV)
+		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
+	while ((n = top_reader_fill(&r, &e)) > 0) {
+		top_forward(&m, &p, r.x, (size_t)n);
+		for (long i = 0; i < n; i++) {
+			const float *prob = p.act[m.nlayers - 1] + (size_t)i * m.nclass;
+
+			top_row_topk(&m, &p, (size_t)i, o.top ? o.top : 1, best + 1);
+			best[0] = best[1];
+			if (o.format == FMT_CSV || o.format == FMT_TSV)
+				text_row(out.f, o.format == FMT_TSV, &m, &r.rows[i], prob, best,
+					 o.top + 1);
+			else
+				structured_row(&em, &m, &r.rows[i], prob, best, o.top);
+		}
+		done += (uint64_t)n;
+		if (progress)
+			vp_progress("records", done, 0, 0);
+	}
+	if (n < 0)
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (progress)
+		vp_progress("records", done, 0, 1);
+	if (vp_out_commit(&out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	free(best);
+	top_reader_close(&r);
+	top_pass_free(&p, &m);
+	top_model_free(&m);
+	return VP_EXIT_OK;
+}

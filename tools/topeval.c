@@ -1,0 +1,349 @@
+/* topeval: how good a top model is on labelled features: loss, accuracy,
+ * per-class precision, recall and F1, their averages, and the confusion
+ * matrix, for people (text) or programs (JSON, msgpack). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "outfile.h"
+#include "topmodel.h"
+
+enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
+
+struct options {
+	const char *model, *output;
+	int format, ignore_unknown;
+	char **inputs;
+	int ninputs;
+};
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: %s --model FILE [OPTION]... [FILE]...\n"
+	       "Evaluate a top model on labelled feature streams.\n"
+	       "With no FILE, or when FILE is -, read standard input.\n"
+	       "\n"
+	       "  -m, --model FILE      the model written by topfit (required)\n"
+	       "  -f, --format FORMAT   text (default), json or msgpack\n"
+	       "      --ignore-unknown  count records whose label the model does not know\n"
+	       "                        as errors, instead of refusing them\n"
+	       "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
+	       "  -h, --help            show this help and exit\n"
+	       "  -V, --version         show the version and exit\n"
+	       "\n"
+	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
+	       program_invocation_short_name);
+	vp_close_stdout();
+	exit(0);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	static const char *const formats[] = { "text", "json", "msgpack", NULL };
+	enum { O_IGNORE = 256 };
+	static const struct option longopts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "ignore-unknown", no_argument, NULL, O_IGNORE },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	while ((c = getopt_long(argc, argv, "m:f:o:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
+		case O_IGNORE: o->ignore_unknown = 1; break;
+		case 'o': o->output = optarg; break;
+		case 'h': usage();
+		case 'V': vp_print_version();
+		default: vp_usage_try();
+		}
+	}
+	if (!o->model)
+		vp_usage_error("--model FILE is required");
+	o->inputs = argv + optind;
+	o->ninputs = argc - optind;
+}
+
+/* Labels the model does not know: the first few names, and a count. */
+#define UNKNOWN_NAMES 20
+
+struct tally {
+	uint32_t k;
+	uint64_t *confusion;    /* [k + 1, k]: true class (row k: unknown) x predicted */
+	uint64_t records, known, unknown;
+	double loss_sum;
+	char *unknown_names[UNKNOWN_NAMES];
+	int nunknown_names;
+};
+
+struct metrics {
+	double precision, recall, f1;
+	uint64_t support;
+};
+
+static void note_unknown(struct tally *t, const char *label)
+{
+	for (int i = 0; i < t->nunknown_names; i++)
+		if (!strcmp(t->unknown_names[i], label))
+			return;
+	if (t->nunknown_names < UNKNOWN_NAMES)
+		t->unknown_names[t->nunknown_names++] = vp_xstrdup(label);
+}
+
+static void tally_batch(struct tally *t, const struct top_model *m, struct top_pass *p,
+			const struct top_reader *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct top_row *row = &r->rows[i];
+		uint32_t pred = top_row_argmax(m, p, i);
+		char **hit;
+
+		if (!row->has_label)
+			vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": no label (topeval needs "
+			       "labelled features)", row->file, row->record);
+		t->records++;
+		hit = memchr(row->label, 0, row->label_len) ? NULL :
+		      bsearch(&row->label, m->classes, m->nclass, sizeof *m->classes,
+			      top_strcmp_p);
+		if (!hit) {
+			t->unknown++;
+			note_unknown(t, row->label);
+			t->confusion[(size_t)t->k * t->k + pred]++;
+			continue;
+		}
+		t->known++;
+		t->confusion[(size_t)(hit - m->classes) * t->k + pred]++;
+		t->loss_sum += top_row_xent(m, p, r->x, i, (uint32_t)(hit - m->classes));
+	}
+}
+
+/* sklearn's definitions: an undefined ratio (no predictions, no support)
+ * is 0; a record with an unknown label counts against the precision of
+ * the class it was given. */
+static void class_metrics(const struct tally *t, uint32_t c, struct metrics *mt)
+{
+	uint64_t tp = t->confusion[(size_t)c * t->k + c], predicted = 0, support = 0;
+
+	for (uint32_t r = 0; r <= t->k; r++)
+		predicted += t->confusion[(size_t)r * t->k + c];
+	for (uint32_t j = 0; j < t->k; j++)
+		support += t->confusion[(size_t)c * t->k + j];
+	mt->support = support;
+	mt->precision = predicted ? (double)tp / (double)predicted : 0;
+	mt->recall = support ? (double)tp / (double)support : 0;
+	mt->f1 = mt->precision + mt->recall > 0 ?
+		 2 * mt->precision * mt->recall / (mt->precision + mt->recall) : 0;
+}
+
+static void averages(const struct tally *t, const struct metrics *per,
+		     struct metrics *macro, struct metrics *weighted)
+{
+	uint64_t total = 0;
+
+	memset(macro, 0, sizeof *macro);
+	memset(weighted, 0, sizeof *weighted);
+	for (uint32_t c = 0; c < t->k; c++) {
+		macro->precision += per[c].precision / t->k;
+		macro->recall += per[c].recall / t->k;
+		macro->f1 += per[c].f1 / t->k;
+		weighted->precision += per[c].precision * (double)per[c].support;
+		weighted->recall += per[c].recall * (double)per[c].support;
+		weighted->f1 += per[c].f1 * (double)per[c].support;
+		total += per[c].support;
+	}
+	macro->support = weighted->support = total;
+	if (total) {
+		weighted->precision /= (double)total;
+		weighted->recall /= (double)total;
+		weighted->f1 /= (double)total;
+	}
+}
+
+static double accuracy(const struct tally *t)
+{
+	uint64_t right = 0;
+
+	for (uint32_t c = 0; c < t->k; c++)
+		right += t->confusion[(size_t)c * t->k + c];
+	return t->records ? (double)right / (double)t->records : NAN;
+}
+
+static void text_report(FILE *f, const struct top_model *m, const struct tally *t,
+			const struct metrics *per, const struct metrics *macro,
+			const struct metrics *weighted)
+{
+	int w = 12;
+
+	for (uint32_t c = 0; c < m->nclass; c++)
+		w = (int)strlen(m->classes[c]) > w ? (int)strlen(m->classes[c]) : w;
+	fprintf(f, "records   %" PRIu64 "\n", t->records);
+	if (t->unknown)
+		fprintf(f, "unknown   %" PRIu64 " (labels the model does not know, counted as errors)\n",
+			t->unknown);
+	fprintf(f, "accuracy  %.4f\n", accuracy(t));
+	fprintf(f, "loss      %.4f\n\n", t->known ? t->loss_sum / (double)t->known : NAN);
+	fprintf(f, "%-*s  precision  recall      f1  support\n", w, "class");
+	for (uint32_t c = 0; c < m->nclass; c++)
+		fprintf(f, "%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, m->classes[c],
+			per[c].precision, per[c].recall, per[c].f1, per[c].support);
+	fprintf(f, "\n%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, "macro avg",
+		macro->precision, macro->recall, macro->f1, macro->support);
+	fprintf(f, "%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, "weighted avg",
+		weighted->precision, weighted->recall, weighted->f1, weighted->support);
+
+	fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted)\n%-*s", w, "");
+	for (uint32_t c = 0; c < m->nclass; c++)
+		fprintf(f, " %*s", (int)strlen(m->classes[c]) > 6 ? (int)strlen(m->classes[c]) : 6,
+			m->classes[c]);
+	fputc('\n', f);
+	for (uint32_t r = 0; r <= m->nclass; r++) {
+		if (r == m->nclass && !t->unknown)
+			break;
+		fprintf(f, "%-*s", w, r < m->nclass ? m->classes[r] : "(unknown)");
+		for (uint32_t c = 0; c < m->nclass; c++)
+			fprintf(f, " %*" PRIu64, (int)strlen(m->classes[c]) > 6 ?
+				(int)strlen(m->classes[c]) : 6, t->confusion[(size_t)r * t->k + c]);
+		fputc('\n', f);
+	}
+}
+
+/* The four keys of a metrics map, into a map opened by the caller. */
+static void emit_metrics(struct top_emit *em, const struct metrics *mt)
+{
+	top_emit_key(em, "precision");
+	top_emit_double(em, mt->precision);
+	top_emit_key(em, "recall");
+	top_emit_double(em, mt->recall);
+	top_emit_key(em, "f1");
+	top_emit_double(em, mt->f1);
+	top_emit_key(em, "support");
+	top_emit_uint(em, mt->support);
+}
+
+static void structured_report(FILE *f, int json, const struct top_model *m,
+			      const struct tally *t, const struct metrics *per,
+			      const struct metrics *macro, const struct metrics *weighted)
+{
+	struct top_emit em;
+	uint32_t rows = m->nclass + (t->unknown ? 1 : 0);
+
+	top_emit_init(&em, f, json);
+	top_emit_map(&em, 9);
+	top_emit_key(&em, "records");
+	top_emit_uint(&em, t->records);
+	top_emit_key(&em, "unknown");
+	top_emit_uint(&em, t->unknown);
+	top_emit_key(&em, "accuracy");
+	top_emit_double(&em, accuracy(t));
+	top_emit_key(&em, "loss");
+	top_emit_double(&em, t->known ? t->loss_sum / (double)t->known : NAN);
+	top_emit_key(&em, "classes");
+	top_emit_array(&em, m->nclass);
+	for (uint32_t c = 0; c < m->nclass; c++) {
+		top_emit_map(&em, 5);
+		top_emit_key(&em, "class");
+		top_emit_key(&em, m->classes[c]);
+		emit_metrics(&em, &per[c]);
+		top_emit_end(&em);
+	}
+	top_emit_end(&em);
+	top_emit_key(&em, "macro_avg");
+	top_emit_map(&em, 4);
+	emit_metrics(&em, macro);
+	top_emit_end(&em);
+	top_emit_key(&em, "weighted_avg");
+	top_emit_map(&em, 4);
+	emit_metrics(&em, weighted);
+	top_emit_end(&em);
+	top_emit_key(&em, "confusion_labels");
+	top_emit_array(&em, rows);
+	for (uint32_t r = 0; r < rows; r++)
+		top_emit_key(&em, r < m->nclass ? m->classes[r] : "(unknown)");
+	top_emit_end(&em);
+	top_emit_key(&em, "confusion");
+	top_emit_array(&em, rows);
+	for (uint32_t r = 0; r < rows; r++) {
+		top_emit_array(&em, m->nclass);
+		for (uint32_t c = 0; c < m->nclass; c++)
+			top_emit_uint(&em, t->confusion[(size_t)r * t->k + c]);
+		top_emit_end(&em);
+	}
+	top_emit_end(&em);
+	top_emit_end(&em);
+	if (json)
+		fputc('\n', f);
+}
+
+/* Rows per forward pass: a GEMM-sized batch, whatever the input size. */
+#define BATCH 64
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct top_model m;
+	struct top_reader r;
+	struct top_pass p;
+	struct tally t = { 0 };
+	struct metrics *per, macro, weighted;
+	struct vp_out out;
+	struct vp_err e;
+	long n;
+
+	parse_options(argc, argv, &o);
+	if (top_model_load(&m, o.model, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (vp_out_open(&out, o.output, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (top_reader_open(&r, &m, o.inputs, o.ninputs, BATCH, &e) ||
+	    top_pass_init(&p, &m, BATCH, 0, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	t.k = m.nclass;
+	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
+	while ((n = top_reader_fill(&r, &e)) > 0) {
+		top_forward(&m, &p, r.x, (size_t)n);
+		tally_batch(&t, &m, &p, &r, (size_t)n);
+	}
+	if (n < 0)
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (t.unknown && !o.ignore_unknown) {
+		char list[1024] = "";
+
+		for (int i = 0; i < t.nunknown_names; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'",
+				 i ? ", " : "", t.unknown_names[i]);
+		vp_die(VP_EXIT_DATA, "%" PRIu64 " record%s with labels the model does not know: "
+		       "%s%s (--ignore-unknown counts them as errors)", t.unknown,
+		       t.unknown > 1 ? "s" : "", list,
+		       t.nunknown_names == UNKNOWN_NAMES ? ", ..." : "");
+	}
+	per = vp_xcalloc(m.nclass, sizeof *per);
+	for (uint32_t c = 0; c < m.nclass; c++)
+		class_metrics(&t, c, &per[c]);
+	averages(&t, per, &macro, &weighted);
+	if (o.format == FMT_TEXT)
+		text_report(out.f, &m, &t, per, &macro, &weighted);
+	else
+		structured_report(out.f, o.format == FMT_JSON, &m, &t, per, &macro, &weighted);
+	if (vp_out_commit(&out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	top_reader_close(&r);
+	top_pass_free(&p, &m);
+	top_model_free(&m);
+	free(per);
+	free(t.confusion);
+	for (int i = 0; i < t.nunknown_names; i++)
+		free(t.unknown_names[i]);
+	return VP_EXIT_OK;
+}

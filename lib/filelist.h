@@ -1,0 +1,60 @@
+/* The list of images a run prepares: from class folders, flat folders,
+ * single files or a list of paths, with labels, a deterministic order,
+ * seeded shuffling and hash sharding.
+ *
+ * Each entry keeps the path as given (its record id) and the part of it
+ * relative to the input root ("cat/001.jpg" under "data/train"): hashes
+ * for shards, shuffling and augmentation use the relative part, so they do
+ * not change when the same folder is mounted somewhere else. */
+#ifndef VP_FILELIST_H
+#define VP_FILELIST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+struct vp_entry {
+	char *path;        /* owned; may hold any byte but NUL */
+	size_t path_len;
+	size_t rel_off;    /* path + rel_off is the relative part */
+	const char *label; /* one of the list's class names, or NULL */
+};
+
+struct vp_filelist {
+	struct vp_entry *v;
+	size_t n, cap;
+	char **classes;    /* sorted, unique */
+	size_t nclasses, classes_cap;
+	size_t loose;      /* files beside class folders, skipped */
+};
+
+void vp_filelist_init(struct vp_filelist *l);
+void vp_filelist_free(struct vp_filelist *l);
+
+/* A directory with subdirectories: each non-hidden subdirectory is a class
+ * (its files found recursively), files beside them are skipped and
+ * counted in l->loose. A directory without subdirectories: its files,
+ * unlabelled. Hidden names (".*") are skipped. Entries come sorted by
+ * class, then by relative path (byte order). */
+int vp_filelist_add_dir(struct vp_filelist *l, const char *dir, struct vp_err *e);
+/* One file, label may be NULL. */
+int vp_filelist_add_file(struct vp_filelist *l, const char *path, size_t len,
+			 const char *label, size_t label_len, struct vp_err *e);
+/* Paths separated by sep ('\n' or '\0'); an entry "path<TAB>label" (the
+ * last TAB) carries a label; empty entries are skipped. A trailing '\r'
+ * is kept: it can be part of a file name. */
+int vp_filelist_read(struct vp_filelist *l, FILE *in, int sep, struct vp_err *e);
+
+/* Keep shard k (1-based) of n: the entries whose relative path hashes to
+ * it. Shards of one input are disjoint and together cover it. */
+void vp_filelist_shard(struct vp_filelist *l, unsigned k, unsigned n);
+/* Order by a hash of (seed, relative path): a shard's order is the
+ * unsharded order with the other shards' entries left out. */
+int vp_filelist_shuffle(struct vp_filelist *l, uint64_t seed, struct vp_err *e);
+
+/* 64-bit hash of bytes, and a bijective mixer for combining seeds. */
+uint64_t vp_hash_bytes(const void *p, size_t n);
+uint64_t vp_mix64(uint64_t x);
+
+#endif

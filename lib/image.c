@@ -1,0 +1,465 @@
+#include "image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <vips/vips.h>
+
+/* Output rows pulled through a pipeline per request: small enough that a
+ * large input never has to be decoded whole, large enough that the
+ * per-request cost of the pipeline stays small. */
+#define STRIP_ROWS 64
+
+static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
+		       void *data)
+{
+	(void)domain, (void)level, (void)msg, (void)data;
+}
+
+int vp_image_init(const char *argv0, struct vp_err *e)
+{
+	if (VIPS_INIT(argv0))
+		return vp_fail(e, "cannot start libvips: %s", vips_error_buffer());
+	/* One pipeline per image, run by the caller's thread: libvips'
+	 * pool would hand each small image's strips between threads. */
+	vips_concurrency_set(1);
+	/* Every file is opened once; cached operations would only keep
+	 * memory and take a global lock on every call. */
+	vips_cache_set_max(0);
+	/* libvips reports decoder warnings through GLib's log; the library
+	 * never prints, and failures come back through vp_err. */
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+			  G_LOG_LEVEL_INFO, ignore_log, NULL);
+	return 0;
+}
+
+void vp_image_shutdown(void)
+{
+	vips_shutdown();
+}
+
+void vp_image_thread_done(void)
+{
+	vips_thread_shutdown();
+}
+
+/* libvips' message, its lines joined. The buffer is process-wide: when two
+ * threads fail at once, one message may carry both reasons. */
+static int vips_fail(struct vp_err *e)
+{
+	char *msg = vips_error_buffer_copy();
+	size_t o = 0;
+
+	for (const char *p = msg; *p && o + 3 < sizeof e->msg; p++) {
+		if (*p != '\n')
+			e->msg[o++] = *p;
+		else if (p[1])
+			e->msg[o++] = ';', e->msg[o++] = ' ';
+	}
+	e->msg[o] = 0;
+	g_free(msg);
+	if (!o)
+		vp_fail(e, "libvips failed without a reason");
+	return -1;
+}
+
+/* Pull img's pixels (u8, 3 bands) into dst in the calling thread, a strip
+ * at a time. */
+static int render(VipsImage *img, unsigned char *dst, struct vp_err *e)
+{
+	VipsRegion *reg = vips_region_new(img);
+	size_t row = (size_t)img->Xsize * 3;
+	int rc = 0;
+
+	for (int y = 0; y < img->Ysize && !rc; y += STRIP_ROWS) {
+		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(STRIP_ROWS, img->Ysize - y) };
+
+		if (vips_region_prepare(reg, &r)) {
+			rc = vips_fail(e);
+			break;
+		}
+		for (int i = 0; i < r.height; i++)
+			memcpy(dst + (size_t)(y + i) * row, VIPS_REGION_ADDR(reg, 0, y + i), row);
+	}
+	g_object_unref(reg);
+	return rc;
+}
+
+/* Scale factors from a w x h input to the target tw x th, per axis. */
+static void fit_scales(enum vp_fit fit, int w, int h, int tw, int th,
+		       double *sx, double *sy)
+{
+	double ax = (double)tw / w, ay = (double)th / h;
+
+	switch (fit) {
+	case VP_FIT_CROP: *sx = *sy = fmax(ax, ay); break;
+	case VP_FIT_PAD: *sx = *sy = fmin(ax, ay); break;
+	case VP_FIT_SQUASH: *sx = ax, *sy = ay; break;
+	}
+}
+
+static int clampi(long v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : (int)v;
+}
+
+/* Resize in to exactly ow x oh, or pass it on when it already is. The
+ * cubic (Catmull-Rom) kernel is PIL's default for resizing, and costs a
+ * third less than libvips' default Lanczos at these small sizes, where
+ * the final reduction is most of the work. */
+static int resize_to(VipsImage *in, VipsImage **out, int ow, int oh)
+{
+	if (in->Xsize == ow && in->Ysize == oh)
+		return vips_copy(in, out, NULL);
+	return vips_resize(in, out, (double)ow / in->Xsize, "vscale",
+			   (double)oh / in->Ysize, "kernel", VIPS_KERNEL_CUBIC, NULL);
+}
+
+/* The rectangle of a w x h stored image that shows as the rectangle (l, t,
+ * cw, ch) once EXIF orientation orient is applied. Centring is decided
+ * where the picture is seen: when a margin is odd, its extra pixel must
+ * land on the same side of the picture whatever the orientation. */
+static VipsRect stored_rect(int orient, int w, int h, int l, int t, int cw, int ch)
+{
+	int swap = orient >= 5;
+	int fx = orient == 2 || orient == 3 || orient == 7 || orient == 8;
+	int fy = orient == 3 || orient == 4 || orient == 6 || orient == 7;
+	int x = swap ? t : l, y = swap ? l : t, rw = swap ? ch : cw, rh = swap ? cw : ch;
+
+	return (VipsRect){ fx ? w - x - rw : x, fy ? h - y - rh : y, rw, rh };
+}
+
+/* in (u8 sRGB, stored orientation orient) to the target size by the fit
+ * rule; the result is still in stored orientation. */
+static int fit_image(VipsImage *in, VipsImage **out, const struct vp_image_spec *sp,
+		     int orient, VipsObject *ctx)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 2);
+	int swap = orient >= 5, tw = swap ? sp->height : sp->width;
+	int th = swap ? sp->width : sp->height;
+	int dw = swap ? in->Ysize : in->Xsize, dh = swap ? in->Xsize : in->Ysize, cw, ch;
+	double sx, sy;
+	VipsArrayDouble *bg;
+	VipsRect r;
+	int rc;
+
+	fit_scales(sp->fit, dw, dh, sp->width, sp->height, &sx, &sy);
+	switch (sp->fit) {
+	case VP_FIT_CROP:
+		cw = clampi(lround(sp->width / sx), 1, dw);
+		ch = clampi(lround(sp->height / sy), 1, dh);
+		r = stored_rect(orient, in->Xsize, in->Ysize, (dw - cw) / 2, (dh - ch) / 2, cw, ch);
+		return vips_extract_area(in, &t[0], r.left, r.top, r.width, r.height, NULL) ||
+		       resize_to(t[0], out, tw, th);
+	case VP_FIT_SQUASH:
+		return resize_to(in, out, tw, th);
+	case VP_FIT_PAD:
+		cw = clampi(lround(dw * sx), 1, sp->width);
+		ch = clampi(lround(dh * sy), 1, sp->height);
+		r = stored_rect(orient, tw, th, (sp->width - cw) / 2, (sp->height - ch) / 2, cw, ch);
+		if (resize_to(in, &t[0], r.width, r.height))
+			return -1;
+		bg = vips_array_double_newv(3, (double)sp->background[0],
+					    (double)sp->background[1], (double)sp->background[2]);
+		rc = vips_embed(t[0], out, r.left, r.top, tw, th,
+				"extend", VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
+		vips_area_unref(VIPS_AREA(bg));
+		return rc;
+	}
+	return -1;
+}
+
+/* Any colour space, depth and band count to u8 sRGB without alpha. */
+static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
+		   VipsObject *ctx)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
+	VipsImage *x = in;
+
+	/* An embedded profile says what the numbers mean; without one (or
+	 * when it is unusable) the interpretation libvips guessed is used. */
+	if (vips_image_get_typeof(x, VIPS_META_ICC_NAME)) {
+		if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, NULL) == 0)
+			x = t[0];
+		else
+			vips_error_clear();
+	}
+	if (vips_colourspace(x, &t[1], VIPS_INTERPRETATION_sRGB, NULL))
+		return -1;
+	x = t[1];
+	if (x->Bands == 4) {
+		VipsArrayDouble *b = vips_array_double_newv(3, (double)bg[0],
+							    (double)bg[1], (double)bg[2]);
+		int rc = vips_flatten(x, &t[2], "background", b, NULL);
+
+		vips_area_unref(VIPS_AREA(b));
+		if (rc)
+			return -1;
+		x = t[2];
+	} else if (x->Bands > 3) {
+		if (vips_extract_band(x, &t[2], 0, "n", 3, NULL))
+			return -1;
+		x = t[2];
+	}
+	if (x->BandFmt == VIPS_FORMAT_UCHAR)
+		return vips_copy(x, out, NULL);
+	return vips_cast_uchar(x, out, NULL);
+}
+
+/* Open path for sequential reading, with its EXIF orientation in *orient.
+ * A JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself (DCT
+ * scaling) when the target is that much smaller: most of the decoding
+ * cost is saved, as with PIL's draft mode. */
+static int open_image(const char *path, const struct vp_image_spec *sp,
+		      VipsImage **out, int *orient, struct vp_err *e)
+{
+	VipsSource *src = vips_source_new_from_file(path);
+	const char *loader;
+	VipsImage *img = NULL;
+	int shrink = 1, rc = -1;
+	double sx, sy;
+
+	if (!src)
+		return vips_fail(e);
+	/* Sniffing reads the file's first bytes once, into the source's
+	 * buffer; vips_foreign_find_load(path) would open the file again for
+	 * every loader it asks. */
+	if (!(loader = vips_foreign_find_load_source(src))) {
+		vips_error_clear();
+		vp_fail(e, "not an image format libvips reads");
+		goto out;
+	}
+	img = vips_image_new_from_source(src, "", "access", VIPS_ACCESS_SEQUENTIAL,
+					 "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+	if (!img) {
+		vips_fail(e);
+		goto out;
+	}
+	if (sp->max_pixels && (uint64_t)img->Xsize * (uint64_t)img->Ysize > sp->max_pixels) {
+		vp_fail(e, "%d x %d pixels is more than the limit of %llu", img->Xsize,
+			img->Ysize, (unsigned long long)sp->max_pixels);
+		goto out;
+	}
+	*orient = vips_image_get_orientation(img);
+	if (!strcmp(loader, "VipsForeignLoadJpegSource")) {
+		/* Turning swaps the two scale factors, not their maximum. */
+		fit_scales(sp->fit, img->Xsize, img->Ysize, sp->width, sp->height, &sx, &sy);
+		while (shrink < 8 && fmax(sx, sy) * shrink * 2 <= 1.0)
+			shrink *= 2;
+	}
+	if (shrink > 1) {
+		g_object_unref(img);
+		img = NULL;
+		if (vips_jpegload_source(src, &img, "shrink", shrink, "access",
+					 VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR,
+					 NULL)) {
+			vips_fail(e);
+			goto out;
+		}
+	}
+	*out = img;
+	img = NULL;
+	rc = 0;
+out:
+	if (img)
+		g_object_unref(img);
+	g_object_unref(src);
+	return rc;
+}
+
+/* Apply an EXIF orientation to a small rendered image. The pipeline reads
+ * its input sequentially, so the turn cannot be part of it: a turned strip
+ * needs every input row. */
+static int orient_render(VipsImage *img, int orient, unsigned char *rgb, struct vp_err *e)
+{
+	size_t n = (size_t)img->Xsize * img->Ysize * 3;
+	unsigned char *tmp = vp_calloc(n, 1, e);
+	VipsImage *mem = NULL, *turned = NULL;
+	int rc = -1;
+
+	if (!tmp)
+		return -1;
+	if (render(img, tmp, e))
+		goto out;
+	mem = vips_image_new_from_memory(tmp, n, img->Xsize, img->Ysize, 3, VIPS_FORMAT_UCHAR);
+	if (!mem) {
+		vips_fail(e);
+		goto out;
+	}
+	vips_image_set_int(mem, VIPS_META_ORIENTATION, orient);
+	if (vips_autorot(mem, &turned, NULL))
+		vips_fail(e);
+	else
+		rc = render(turned, rgb, e);
+out:
+	if (turned)
+		g_object_unref(turned);
+	if (mem)
+		g_object_unref(mem);
+	free(tmp);
+	return rc;
+}
+
+int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
+		     unsigned char *rgb, struct vp_err *e)
+{
+	struct stat st;
+	VipsObject *ctx;
+	VipsImage **t, *in = NULL;
+	int orient = 1, swap, tw, th, rc = -1;
+
+	if (stat(path, &st))
+		return vp_fail(e, "%s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return vp_fail(e, "is a directory");
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return vp_fail(e, "empty file");
+	if (open_image(path, sp, &in, &orient, e))
+		return -1;
+	swap = orient >= 5;
+	tw = swap ? sp->height : sp->width;
+	th = swap ? sp->width : sp->height;
+	ctx = VIPS_OBJECT(vips_image_new());
+	t = (VipsImage **)vips_object_local_array(ctx, 2);
+	if (to_srgb(in, &t[0], sp->background, ctx) ||
+	    fit_image(t[0], &t[1], sp, orient, ctx))
+		vips_fail(e);
+	else if (t[1]->Xsize != tw || t[1]->Ysize != th)
+		vp_fail(e, "resized to %d x %d instead of %d x %d", t[1]->Xsize,
+			t[1]->Ysize, tw, th);
+	else
+		rc = orient > 1 ? orient_render(t[1], orient, rgb, e) : render(t[1], rgb, e);
+	g_object_unref(ctx);
+	g_object_unref(in);
+	return rc;
+}
+
+static const VipsExtend fill_extend[] = {
+	[VP_FILL_CONSTANT] = VIPS_EXTEND_BACKGROUND,
+	[VP_FILL_NEAREST] = VIPS_EXTEND_COPY,
+	[VP_FILL_REFLECT] = VIPS_EXTEND_MIRROR,
+	[VP_FILL_WRAP] = VIPS_EXTEND_REPEAT,
+};
+
+/* The affine part of t as Keras builds it, in (x, y) = (column, row)
+ * pixel-centre coordinates about the image centre c: an output pixel at
+ * p takes the input at L (p - c) + d + c. Keras' matrices act on (row,
+ * column); swapping both axes turns its rotation [[cos, -sin], [sin, cos]]
+ * into [[cos, sin], [-sin, cos]] and its shear [[1, -sin], [0, cos]] into
+ * [[cos, 0], [-sin, 1]]. */
+static void keras_matrix(const struct vp_transform *t, int w, int h, double L[4],
+			 double d[2])
+{
+	double th = t->rotation * M_PI / 180, sh = t->shear * M_PI / 180;
+	double R[4] = { cos(th), sin(th), -sin(th), cos(th) };
+	double S[4] = { cos(sh), 0, -sin(sh), 1 };
+	double SZ[4] = { S[0] * t->zoom_x, S[1] * t->zoom_y, S[2] * t->zoom_x,
+			 S[3] * t->zoom_y };
+	double tx = t->shift_x * w, ty = t->shift_y * h;
+
+	L[0] = R[0] * SZ[0] + R[1] * SZ[2];
+	L[1] = R[0] * SZ[1] + R[1] * SZ[3];
+	L[2] = R[2] * SZ[0] + R[3] * SZ[2];
+	L[3] = R[2] * SZ[1] + R[3] * SZ[3];
+	d[0] = R[0] * tx + R[1] * ty;
+	d[1] = R[2] * tx + R[3] * ty;
+}
+
+static int is_identity(const struct vp_transform *t)
+{
+	return t->rotation == 0 && t->shift_x == 0 && t->shift_y == 0 && t->shear == 0 &&
+	       t->zoom_x == 1 && t->zoom_y == 1;
+}
+
+/* vips_affine maps input to output and fills what lies outside its input
+ * with the background only, so the fill rule is applied first: the input
+ * is extended by vips_embed far enough to cover every point the output
+ * samples. */
+static int affine(VipsImage *in, VipsImage **out, const struct vp_transform *t,
+		  enum vp_fill fill, VipsArrayDouble *bg, VipsObject *ctx)
+{
+	VipsImage **v = (VipsImage **)vips_object_local_array(ctx, 1);
+	int w = in->Xsize, h = in->Ysize;
+	double L[4], d[2], A[4], det, cx = (w - 1) / 2.0, cy = (h - 1) / 2.0, reach = 0;
+	int margin;
+	VipsArrayInt *oarea;
+	int rc;
+
+	keras_matrix(t, w, h, L, d);
+	det = L[0] * L[3] - L[1] * L[2];
+	if (fabs(det) < 1e-12) {
+		vips_error("transform", "the transform is degenerate (zoom 0?)");
+		return -1;
+	}
+	A[0] = L[3] / det, A[1] = -L[1] / det, A[2] = -L[2] / det, A[3] = L[0] / det;
+	for (int k = 0; k < 4; k++) {
+		double px = (k & 1 ? w : -1) - cx, py = (k & 2 ? h : -1) - cy;
+		double ix = L[0] * px + L[1] * py + d[0] + cx;
+		double iy = L[2] * px + L[3] * py + d[1] + cy;
+
+		reach = fmax(reach, fmax(fmax(-ix, ix - (w - 1)), fmax(-iy, iy - (h - 1))));
+	}
+	if (reach > 1e6) {
+		vips_error("transform", "the transform reaches too far outside the image");
+		return -1;
+	}
+	margin = (int)ceil(reach) + 2;
+	if (vips_embed(in, &v[0], margin, margin, w + 2 * margin, h + 2 * margin,
+		       "extend", fill_extend[fill], "background", bg, NULL))
+		return -1;
+	oarea = vips_array_int_newv(4, 0, 0, w, h);
+	rc = vips_affine(v[0], out, A[0], A[1], A[2], A[3], "oarea", oarea,
+			 "idx", -(margin + cx + d[0]), "idy", -(margin + cy + d[1]),
+			 "odx", cx, "ody", cy,
+			 "interpolate", vips_interpolate_bilinear_static(),
+			 "extend", fill_extend[fill], "background", bg, NULL);
+	vips_area_unref(VIPS_AREA(oarea));
+	return rc;
+}
+
+int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *sp,
+		       const struct vp_transform *t, enum vp_fill fill,
+		       unsigned char *out, struct vp_err *e)
+{
+	size_t n = (size_t)sp->width * sp->height * 3;
+	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+	VipsImage **v = (VipsImage **)vips_object_local_array(ctx, 4);
+	VipsArrayDouble *bg = vips_array_double_newv(3, (double)sp->background[0],
+						     (double)sp->background[1],
+						     (double)sp->background[2]);
+	VipsImage *x;
+	int rc = -1;
+
+	/* libvips only reads the buffer. */
+	v[0] = vips_image_new_from_memory((void *)rgb, n, sp->width, sp->height, 3,
+					  VIPS_FORMAT_UCHAR);
+	x = v[0];
+	if (!x)
+		goto vips;
+	if (!is_identity(t)) {
+		if (affine(x, &v[1], t, fill, bg, ctx))
+			goto vips;
+		x = v[1];
+	}
+	/* Keras flips after the affine transform. */
+	if (t->flip_h) {
+		if (vips_flip(x, &v[2], VIPS_DIRECTION_HORIZONTAL, NULL))
+			goto vips;
+		x = v[2];
+	}
+	if (t->flip_v) {
+		if (vips_flip(x, &v[3], VIPS_DIRECTION_VERTICAL, NULL))
+			goto vips;
+		x = v[3];
+	}
+	rc = render(x, out, e);
+	goto out;
+vips:
+	vips_fail(e);
+out:
+	vips_area_unref(VIPS_AREA(bg));
+	g_object_unref(ctx);
+	return rc;
+}

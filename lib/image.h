@@ -1,0 +1,62 @@
+/* The image adapter over libvips: any file libvips reads becomes a u8 RGB
+ * [height, width, 3] array of a given size, and augmentation copies are
+ * affine transforms of that array.
+ *
+ * Each call builds and runs its own small pipeline in the calling thread
+ * (libvips' thread pool is turned off): callers get parallelism by
+ * preparing different images in different threads, which costs far less
+ * per image than handing strips between threads inside libvips. */
+#ifndef VP_IMAGE_H
+#define VP_IMAGE_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+enum vp_fit {
+	VP_FIT_CROP,   /* scale the shorter side to fit, cut the centre */
+	VP_FIT_SQUASH, /* scale each axis on its own */
+	VP_FIT_PAD,    /* scale the longer side to fit, centre on background */
+};
+
+enum vp_fill { VP_FILL_CONSTANT, VP_FILL_NEAREST, VP_FILL_REFLECT, VP_FILL_WRAP };
+
+struct vp_image_spec {
+	int width, height;
+	enum vp_fit fit;
+	unsigned char background[3]; /* RGB behind alpha, pads, constant fill */
+	uint64_t max_pixels;         /* larger inputs are refused; 0: no limit */
+};
+
+/* One augmentation, in the terms of Keras' apply_affine_transform: the
+ * output pixel at p (from the image centre) takes the input at
+ * R(rotation) T(shift) S(shear) Z(zoom) p, bilinear; then the flips. */
+struct vp_transform {
+	double rotation;         /* degrees; positive turns the picture clockwise */
+	double shift_x, shift_y; /* fractions of width and height */
+	double shear;            /* degrees */
+	double zoom_x, zoom_y;   /* > 1 shows a smaller picture */
+	int flip_h, flip_v;
+};
+
+/* Start libvips once per process, before any thread uses it. */
+int vp_image_init(const char *argv0, struct vp_err *e);
+void vp_image_shutdown(void);
+/* Worker threads call this before they exit, to free libvips' per-thread
+ * buffers. */
+void vp_image_thread_done(void);
+
+/* Decode path, orient it by its EXIF tag, convert it to sRGB, flatten
+ * alpha onto the background and fit it to spec's size. rgb holds
+ * height * width * 3 bytes. */
+int vp_image_prepare(const char *path, const struct vp_image_spec *spec,
+		     unsigned char *rgb, struct vp_err *e);
+
+/* Transform an RGB image of spec's size into out (same size). Pixels from
+ * outside the input come from the fill rule: the background colour,
+ * the nearest edge, a mirror image or a repeat. */
+int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *spec,
+		       const struct vp_transform *t, enum vp_fill fill,
+		       unsigned char *out, struct vp_err *e);
+
+#endif

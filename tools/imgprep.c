@@ -1,0 +1,524 @@
+/* imgprep: image files, class folders or a list of paths to an "images"
+ * stream of u8 RGB arrays of one size, optionally with seeded augmented
+ * copies. Worker threads decode; the main thread writes records in input
+ * order, so the output does not depend on the thread count. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "augment.h"
+#include "cli.h"
+#include "err.h"
+#include "filelist.h"
+#include "image.h"
+#include "outfile.h"
+#include "pack.h"
+
+#define MAX_SIDE 8192
+#define MAX_THREADS 256
+#define DEFAULT_MAX_PIXELS 100000000ull
+
+static const char *const fit_names[] = { "crop", "squash", "pad", NULL };
+static const char *const fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
+static const char *const flip_names[] = { "none", "h", "v", "hv", NULL };
+
+struct options {
+	struct vp_image_spec spec;
+	struct vp_augment aug;
+	int flip;                /* index in flip_names */
+	int shuffle, strict, nul;
+	uint64_t seed;
+	unsigned shard_k, shard_n;
+	int threads;
+	enum vp_progress_mode progress;
+	const char *output;
+	char **inputs;
+	int ninputs;
+};
+
+_Noreturn static void usage(void)
+{
+	printf("Usage: %s [OPTION]... INPUT...\n"
+	       "Decode images and write them as a vggpipe \"images\" stream of RGB arrays.\n"
+	       "INPUT is a directory of class folders (labels are the folder names), a\n"
+	       "directory of images, an image file, or - to read paths from standard input,\n"
+	       "one per line, each optionally followed by a TAB and a label.\n"
+	       "\n"
+	       "  -s, --size WxH          output size, or one number for a square (224x224)\n"
+	       "  -f, --fit MODE          crop (scale and cut the centre), squash (stretch)\n"
+	       "                          or pad (letterbox) (crop)\n"
+	       "  -b, --background COLOR  behind transparency, padding and constant fill:\n"
+	       "                          white, black, gray, #RRGGBB or R,G,B (white)\n"
+	       "  -0, --null              paths read from standard input end with NUL\n"
+	       "      --shuffle           order by a hash of the seed and path, not by name\n"
+	       "      --seed N            seed of shuffling and augmentation (0)\n"
+	       "      --shard K/N         keep shard K of N (split by a hash of the path)\n"
+	       "      --augment N         write N transformed copies of each image (0)\n"
+	       "      --keep-original     with --augment, write the original too (copy 0)\n"
+	       "      --rotation DEG      rotation drawn from [-DEG, DEG] (0)\n"
+	       "      --shift-x F         horizontal shift, a fraction of the width (0)\n"
+	       "      --shift-y F         vertical shift, a fraction of the height (0)\n"
+	       "      --shear DEG         shear angle drawn from [-DEG, DEG] (0)\n"
+	       "      --zoom F            zoom drawn from [1-F, 1+F] per axis (0)\n"
+	       "                          each of the five also takes LO:HI, an explicit range\n"
+	       "      --flip h|v|hv       flip at random, horizontally and/or vertically\n"
+	       "      --fill MODE         constant, nearest, reflect or wrap (nearest)\n"
+	       "      --max-pixels N      refuse images with more pixels (%llu)\n"
+	       "  -j, --threads N         decoding threads (the number of processors)\n"
+	       "      --strict            stop at the first image that fails\n"
+	       "      --progress          show progress on stderr even when not a terminal\n"
+	       "  -q, --quiet             no progress\n"
+	       "  -o, --output FILE       write to FILE (atomically) instead of stdout\n"
+	       "  -h, --help              show this help and exit\n"
+	       "  -V, --version           show the version and exit\n"
+	       "\n"
+	       "An image that fails is reported and skipped; the exit status is then 1.\n"
+	       "Exit status: 0 success, 1 an image or a write failed, 2 a usage error.\n",
+	       program_invocation_short_name, DEFAULT_MAX_PIXELS);
+	vp_close_stdout();
+	exit(0);
+}
+
+static void parse_size(const char *arg, struct vp_image_spec *s)
+{
+	char *x = strchr(arg, 'x');
+
+	if (!x) {
+		s->width = s->height = (int)vp_opt_int("--size", arg, 1, MAX_SIDE);
+		return;
+	}
+	*x = 0;
+	s->width = (int)vp_opt_int("--size", arg, 1, MAX_SIDE);
+	s->height = (int)vp_opt_int("--size", x + 1, 1, MAX_SIDE);
+	*x = 'x';
+}
+
+static void parse_color(const char *arg, unsigned char rgb[3])
+{
+	static const struct { const char *name; unsigned char v; } named[] = {
+		{ "white", 255 }, { "black", 0 }, { "gray", 128 }, { "grey", 128 },
+	};
+	unsigned r, g, b;
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+		if (!strcmp(arg, named[i].name)) {
+			memset(rgb, named[i].v, 3);
+			return;
+		}
+	}
+	if ((sscanf(arg, "#%2x%2x%2x%n", &r, &g, &b, &n) == 3 && n == 7 && !arg[n]) ||
+	    (sscanf(arg, "%u,%u,%u%n", &r, &g, &b, &n) == 3 && !arg[n] &&
+	     r < 256 && g < 256 && b < 256)) {
+		rgb[0] = (unsigned char)r, rgb[1] = (unsigned char)g, rgb[2] = (unsigned char)b;
+		return;
+	}
+	vp_usage_error("--background: '%s' is not a colour (white, black, gray, "
+		       "#RRGGBB or R,G,B)", arg);
+}
+
+/* "F" is [-F, F] (about 1 for a zoom: [1-F, 1+F]); "LO:HI" is [LO, HI]. */
+static struct vp_range parse_range(const char *opt, const char *arg, double limit,
+				   int zoom)
+{
+	char *colon = strchr(arg, ':');
+	struct vp_range r;
+	double f;
+
+	if (colon) {
+		*colon = 0;
+		r.lo = vp_opt_double(opt, arg, zoom ? 0.01 : -limit, limit);
+		r.hi = vp_opt_double(opt, colon + 1, zoom ? 0.01 : -limit, limit);
+		*colon = ':';
+		if (r.lo > r.hi)
+			vp_usage_error("%s: the range %s is empty", opt, arg);
+		return r;
+	}
+	f = vp_opt_double(opt, arg, 0, zoom ? 0.99 : limit);
+	r.lo = zoom ? 1 - f : -f;
+	r.hi = zoom ? 1 + f : f;
+	return r;
+}
+
+static void parse_shard(const char *arg, struct options *o)
+{
+	char *slash = strchr(arg, '/');
+
+	if (!slash)
+		vp_usage_error("--shard: '%s' is not K/N", arg);
+	*slash = 0;
+	o->shard_n = (unsigned)vp_opt_int("--shard", slash + 1, 1, 1 << 20);
+	o->shard_k = (unsigned)vp_opt_int("--shard", arg, 1, o->shard_n);
+	*slash = '/';
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	enum {
+		OPT_SHUFFLE = 256, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
+		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
+		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS,
+	};
+	static const struct option longopts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "fit", required_argument, NULL, 'f' },
+		{ "background", required_argument, NULL, 'b' },
+		{ "null", no_argument, NULL, '0' },
+		{ "shuffle", no_argument, NULL, OPT_SHUFFLE },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "augment", required_argument, NULL, OPT_AUGMENT },
+		{ "keep-original", no_argument, NULL, OPT_KEEP },
+		{ "rotation", required_argument, NULL, OPT_ROTATION },
+		{ "shift-x", required_argument, NULL, OPT_SHIFT_X },
+		{ "shift-y", required_argument, NULL, OPT_SHIFT_Y },
+		{ "shear", required_argument, NULL, OPT_SHEAR },
+		{ "zoom", required_argument, NULL, OPT_ZOOM },
+		{ "flip", required_argument, NULL, OPT_FLIP },
+		{ "fill", required_argument, NULL, OPT_FILL },
+		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->spec.width = o->spec.height = 224;
+	o->spec.fit = VP_FIT_CROP;
+	memset(o->spec.background, 255, 3);
+	o->spec.max_pixels = DEFAULT_MAX_PIXELS;
+	o->aug.zoom = (struct vp_range){ 1, 1 };
+	o->aug.fill = VP_FILL_NEAREST;
+	o->shard_k = o->shard_n = 1;
+	o->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+	while ((c = getopt_long(argc, argv, "s:f:b:0j:qo:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': parse_size(optarg, &o->spec); break;
+		case 'f': o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
+		case 'b': parse_color(optarg, o->spec.background); break;
+		case '0': o->nul = 1; break;
+		case OPT_SHUFFLE: o->shuffle = 1; break;
+		case OPT_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case OPT_SHARD: parse_shard(optarg, o); break;
+		case OPT_AUGMENT: o->aug.copies = (unsigned)vp_opt_int("--augment", optarg, 0, 1000); break;
+		case OPT_KEEP: o->aug.keep_original = 1; break;
+		case OPT_ROTATION: o->aug.rotation = parse_range("--rotation", optarg, 360, 0); break;
+		case OPT_SHIFT_X: o->aug.shift_x = parse_range("--shift-x", optarg, 1, 0); break;
+		case OPT_SHIFT_Y: o->aug.shift_y = parse_range("--shift-y", optarg, 1, 0); break;
+		case OPT_SHEAR: o->aug.shear = parse_range("--shear", optarg, 80, 0); break;
+		case OPT_ZOOM: o->aug.zoom = parse_range("--zoom", optarg, 10, 1); break;
+		case OPT_FLIP: o->flip = vp_opt_choice("--flip", optarg, flip_names); break;
+		case OPT_FILL: o->aug.fill = (enum vp_fill)vp_opt_choice("--fill", optarg, fill_names); break;
+		case OPT_MAX_PIXELS:
+			o->spec.max_pixels = (uint64_t)vp_opt_int("--max-pixels", optarg, 1, INT64_MAX);
+			break;
+		case 'j': o->threads = (int)vp_opt_int("--threads", optarg, 1, MAX_THREADS); break;
+		case OPT_STRICT: o->strict = 1; break;
+		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
+		case 'q': o->progress = VP_PROGRESS_OFF; break;
+		case 'o': o->output = optarg; break;
+		case 'h': usage();
+		case 'V': vp_print_version();
+		default: vp_usage_try();
+		}
+	}
+	o->aug.flip_h = o->flip & 1;
+	o->aug.flip_v = o->flip >> 1 & 1;
+	o->aug.seed = o->seed;
+	if (o->aug.keep_original && !o->aug.copies)
+		vp_usage_error("--keep-original needs --augment N");
+	o->inputs = argv + optind;
+	o->ninputs = argc - optind;
+	if (!o->ninputs)
+		vp_usage_error("no input: give directories, image files, or - for a list of paths");
+}
+
+static void collect(const struct options *o, struct vp_filelist *l)
+{
+	struct vp_err e;
+	int read_stdin = 0;
+
+	for (int i = 0; i < o->ninputs; i++) {
+		const char *in = o->inputs[i];
+		struct stat st;
+		size_t loose = l->loose;
+
+		if (!strcmp(in, "-")) {
+			if (read_stdin++)
+				vp_usage_error("- is given twice");
+			if (vp_filelist_read(l, stdin, o->nul ? 0 : '\n', &e))
+				vp_die(VP_EXIT_DATA, "%s", e.msg);
+		} else if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (vp_filelist_add_dir(l, in, &e))
+				vp_die(VP_EXIT_DATA, "%s", e.msg);
+			if (l->loose > loose)
+				vp_warn("%s: %zu files beside the class folders skipped", in,
+					l->loose - loose);
+		} else if (vp_filelist_add_file(l, in, strlen(in), NULL, 0, &e)) {
+			vp_die(VP_EXIT_DATA, "%s: %s", in, e.msg);
+		}
+	}
+	if (o->shard_n > 1)
+		vp_filelist_shard(l, o->shard_k, o->shard_n);
+	if (o->shuffle && vp_filelist_shuffle(l, o->seed, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+}
+
+static void pack_range(msgpack_packer *pk, const char *key, struct vp_range r)
+{
+	vp_pack_cstr(pk, key);
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, r.lo);
+	msgpack_pack_double(pk, r.hi);
+}
+
+static void write_header(struct vp_writer *w, const struct options *o,
+			 const struct vp_filelist *l)
+{
+	msgpack_packer *pk = &w->pk;
+	const struct vp_augment *a = &o->aug;
+
+	vp_write_header(w, "images", 3 + (a->copies > 0));
+	vp_pack_cstr(pk, "size");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_int(pk, o->spec.width);
+	msgpack_pack_int(pk, o->spec.height);
+	vp_pack_cstr(pk, "fit");
+	vp_pack_cstr(pk, fit_names[o->spec.fit]);
+	vp_pack_cstr(pk, "classes");
+	msgpack_pack_array(pk, l->nclasses);
+	for (size_t i = 0; i < l->nclasses; i++)
+		vp_pack_cstr(pk, l->classes[i]);
+	if (!a->copies)
+		return;
+	vp_pack_cstr(pk, "augment");
+	msgpack_pack_map(pk, 11);
+	vp_pack_cstr(pk, "copies");
+	msgpack_pack_unsigned_int(pk, a->copies);
+	vp_pack_cstr(pk, "keep_original");
+	if (a->keep_original)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	vp_pack_cstr(pk, "seed");
+	msgpack_pack_uint64(pk, a->seed);
+	pack_range(pk, "rotation", a->rotation);
+	pack_range(pk, "shift_x", a->shift_x);
+	pack_range(pk, "shift_y", a->shift_y);
+	pack_range(pk, "shear", a->shear);
+	pack_range(pk, "zoom", a->zoom);
+	vp_pack_cstr(pk, "flip");
+	vp_pack_cstr(pk, flip_names[o->flip]);
+	vp_pack_cstr(pk, "fill");
+	vp_pack_cstr(pk, fill_names[a->fill]);
+	vp_pack_cstr(pk, "background");
+	msgpack_pack_array(pk, 3);
+	for (int i = 0; i < 3; i++)
+		msgpack_pack_unsigned_char(pk, o->spec.background[i]);
+}
+
+/* One image's results, filled by a worker, emptied by the writer. */
+struct slot {
+	int ready, failed;
+	struct vp_err err;
+	unsigned char *pix; /* (1 + copies) images: the prepared one, then copies */
+};
+
+struct work {
+	const struct options *o;
+	const struct vp_filelist *list;
+	size_t image_bytes;
+	pthread_mutex_t mu;
+	pthread_cond_t slot_free, slot_ready;
+	size_t next, written, window;
+	int stop;
+	struct slot *ring;
+};
+
+static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s)
+{
+	const struct options *o = w->o;
+
+	s->failed = vp_image_prepare(en->path, &o->spec, s->pix, &s->err) != 0;
+	for (unsigned c = 1; c <= o->aug.copies && !s->failed; c++) {
+		struct vp_transform t;
+
+		vp_augment_draw(&o->aug, en->path + en->rel_off, en->path_len - en->rel_off,
+				c, &t);
+		if (vp_image_transform(s->pix, &o->spec, &t, o->aug.fill,
+				       s->pix + c * w->image_bytes, &s->err)) {
+			vp_context(&s->err, "copy %u: ", c);
+			s->failed = 1;
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct work *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		size_t i;
+		struct slot *s;
+
+		while (!w->stop && w->next < w->list->n && w->next >= w->written + w->window)
+			pthread_cond_wait(&w->slot_free, &w->mu);
+		if (w->stop || w->next >= w->list->n)
+			break;
+		i = w->next++;
+		s = &w->ring[i % w->window];
+		pthread_mutex_unlock(&w->mu);
+		prepare_one(w, &w->list->v[i], s);
+		pthread_mutex_lock(&w->mu);
+		s->ready = 1;
+		pthread_cond_broadcast(&w->slot_ready);
+	}
+	pthread_mutex_unlock(&w->mu);
+	vp_image_thread_done();
+	return NULL;
+}
+
+static void write_record(struct vp_writer *wr, const struct options *o,
+			 const struct vp_entry *en, const unsigned char *pix, int copy)
+{
+	uint32_t shape[3] = { (uint32_t)o->spec.height, (uint32_t)o->spec.width, 3 };
+	msgpack_packer *pk = &wr->pk;
+
+	vp_write_record(wr, 2 + (en->label != NULL) + (copy >= 0));
+	vp_pack_cstr(pk, "id");
+	vp_pack_bytes(pk, en->path, en->path_len);
+	if (en->label) {
+		vp_pack_cstr(pk, "label");
+		vp_pack_cstr(pk, en->label);
+	}
+	vp_pack_cstr(pk, "image");
+	vp_pack_tensor(pk, VP_U8, 3, shape, pix);
+	if (copy >= 0) {
+		vp_pack_cstr(pk, "copy");
+		msgpack_pack_unsigned_int(pk, (unsigned)copy);
+	}
+}
+
+static void stop_workers(struct work *w, pthread_t *tids, int n)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->slot_free);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < n; i++)
+		pthread_join(tids[i], NULL);
+}
+
+/* A failed write ends the run at once: the rest could not be delivered. */
+_Noreturn static void write_failed(struct vp_out *out, struct work *w, pthread_t *tids,
+				   int n)
+{
+	struct vp_err e;
+
+	stop_workers(w, tids, n);
+	if (vp_out_commit(out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	vp_die(VP_EXIT_DATA, "write error");
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct vp_filelist list;
+	struct vp_out out;
+	struct vp_writer wr;
+	struct vp_err e;
+	struct work w;
+	pthread_t *tids;
+	size_t failed = 0;
+	int progress, nthreads;
+
+	parse_options(argc, argv, &o);
+	if (vp_image_init(argv[0], &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	vp_filelist_init(&list);
+	collect(&o, &list);
+	if (vp_out_open(&out, o.output, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	vp_writer_init(&wr, out.f);
+	write_header(&wr, &o, &list);
+
+	memset(&w, 0, sizeof w);
+	w.o = &o;
+	w.list = &list;
+	w.image_bytes = (size_t)o.spec.width * o.spec.height * 3;
+	nthreads = o.threads < (int)list.n ? o.threads : list.n ? (int)list.n : 1;
+	w.window = 2 * (size_t)nthreads + 2;
+	w.ring = vp_xcalloc(w.window, sizeof *w.ring);
+	for (size_t i = 0; i < w.window; i++)
+		w.ring[i].pix = vp_xcalloc(1 + o.aug.copies, w.image_bytes);
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.slot_free, NULL);
+	pthread_cond_init(&w.slot_ready, NULL);
+	tids = vp_xcalloc((size_t)nthreads, sizeof *tids);
+	for (int i = 0; i < nthreads; i++)
+		if ((errno = pthread_create(&tids[i], NULL, worker, &w)))
+			vp_die(VP_EXIT_DATA, "cannot start a thread: %s", strerror(errno));
+
+	progress = vp_progress_enabled(o.progress);
+	for (size_t i = 0; i < list.n; i++) {
+		struct slot *s = &w.ring[i % w.window];
+		const struct vp_entry *en = &list.v[i];
+
+		pthread_mutex_lock(&w.mu);
+		while (!s->ready)
+			pthread_cond_wait(&w.slot_ready, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		if (s->failed) {
+			failed++;
+			vp_warn("%s: %s", en->path, s->err.msg);
+			if (o.strict) {
+				stop_workers(&w, tids, nthreads);
+				vp_out_abort(&out);
+				vp_die(VP_EXIT_DATA, "stopped at the first failure (--strict)");
+			}
+		} else if (!o.aug.copies) {
+			write_record(&wr, &o, en, s->pix, -1);
+		} else {
+			for (unsigned c = o.aug.keep_original ? 0 : 1; c <= o.aug.copies; c++)
+				write_record(&wr, &o, en, s->pix + c * w.image_bytes, (int)c);
+		}
+		if (ferror(out.f))
+			write_failed(&out, &w, tids, nthreads);
+		pthread_mutex_lock(&w.mu);
+		s->ready = 0;
+		w.written++;
+		pthread_cond_broadcast(&w.slot_free);
+		pthread_mutex_unlock(&w.mu);
+		if (progress)
+			vp_progress("images", i + 1, list.n, 0);
+	}
+	if (progress)
+		vp_progress("images", list.n, list.n, 1);
+	stop_workers(&w, tids, nthreads);
+	vp_write_trailer(&wr);
+	if (vp_out_commit(&out, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (failed)
+		vp_die(VP_EXIT_DATA, "%zu of %zu images failed", failed, list.n);
+	for (size_t i = 0; i < w.window; i++)
+		free(w.ring[i].pix);
+	free(w.ring);
+	free(tids);
+	vp_filelist_free(&list);
+	vp_image_shutdown();
+	return VP_EXIT_OK;
+}

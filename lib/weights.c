@@ -97,12 +97,6 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* Uniform in (0, 1]: never 0, so that log() below is finite. */
-static double uniform(uint64_t *s)
-{
-	return ((splitmix64(s) >> 11) + 1) * 0x1.0p-53;
-}
-
 int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)
 {
 	uint64_t s = seed;
@@ -111,17 +105,13 @@ int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *
 		return -1;
 	for (int i = 0; i < VGG16_CONVS; i++) {
 		size_t n = (size_t)9 * vgg16_convs[i].cin * vgg16_convs[i].cout;
-		double sd = sqrt(2.0 / (9.0 * vgg16_convs[i].cin));
+		/* sqrt is correctly rounded, and the rest is exact or one
+		 * rounding: the same bits on every machine. */
+		double limit = sqrt(6.0 / (9.0 * vgg16_convs[i].cin));
 
-		/* Box-Muller: two normals from each pair of uniforms. */
-		for (size_t k = 0; k < n; k += 2) {
-			double r = sd * sqrt(-2.0 * log(uniform(&s)));
-			double t = 2.0 * M_PI * uniform(&s);
-
-			w->kernel[i][k] = (float)(r * cos(t));
-			if (k + 1 < n)
-				w->kernel[i][k + 1] = (float)(r * sin(t));
-		}
+		for (size_t k = 0; k < n; k++)
+			w->kernel[i][k] = (float)(limit * ((double)(splitmix64(&s) >> 11) *
+							   0x1.0p-52 - 1.0));
 	}
 	snprintf(w->id, sizeof w->id, "random:%" PRIu64, seed);
 	w->preprocess = VGG16_CAFFE;

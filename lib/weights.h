@@ -22,9 +22,10 @@
  * and the shapes. */
 int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e);
 
-/* He-initialised kernels (normal, deviation sqrt(2 / (9 cin))) and zero
- * biases from a seeded generator of our own, so that a seed gives the same
- * weights everywhere. id "random:SEED", preprocess caffe. */
+/* He-initialised kernels (Keras' he_uniform: uniform in +-sqrt(6 / fan_in),
+ * deviation sqrt(2 / fan_in), fan_in = 9 cin) and zero biases, from a
+ * seeded generator of our own, so that a seed gives the same weights on
+ * every machine. id "random:SEED", preprocess caffe. */
 int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e);
 
 /* The format loaders behind vgg16_weights_load; w is allocated. */

@@ -777,7 +777,7 @@ int top_model_load(struct top_model *m, const char *path, struct vp_err *e)
 	if (ev == VP_EV_HEADER)
 		ev = vp_stream_event(&s, &obj, e);
 	if (ev == VP_EV_RECORD) {
-		vp_fail(e, "%s: a model stream holds no records", s.name);
+		vp_fail(e, "%s: record 1: a record in a model stream, which holds none", s.name);
 		ev = VP_EV_ERROR;
 	}
 	if (ev == VP_EV_TRAILER)

@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--n", type=int, default=1200)
     ap.add_argument("--shape", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spread", type=float, default=0.4)
     ap.add_argument("--weights", default="sha256:" + "ab" * 32)
     ap.add_argument("--nan", type=int, default=0)
     ap.add_argument("--dup", action="store_true")
@@ -83,7 +84,7 @@ def main():
         x = (d.data / 16.0).astype(np.float32)
         y = np.array(["%s%d" % (a.label_prefix or "digit", v) for v in d.target])
     else:
-        centres = rng.normal(0, 1.2, (a.classes, a.dim))
+        centres = rng.normal(0, a.spread, (a.classes, a.dim))
         k = rng.integers(0, a.classes, a.n)
         x = (centres[k] + rng.normal(0, 1.0, (a.n, a.dim))).astype(np.float32)
         y = np.array(["%s%d" % (a.label_prefix or "class", v) for v in k])

@@ -1,0 +1,97 @@
+"""Model files for the top-model tests, read and written independently of
+the C code.
+
+    top_model.py forward MODEL FEATURES
+        numpy forward pass of MODEL over the records of FEATURES; prints
+        one line per record: id, then every class probability (%.9g).
+    top_model.py corrupt MODEL OUT HOW
+        write a damaged copy of MODEL; HOW is one of: shape, nan, nosoftmax,
+        dupclass, bigshape, negvar, records, width.
+"""
+import sys
+
+import msgpack
+import numpy as np
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return list(msgpack.Unpacker(f, raw=False))
+
+
+def tensor(t):
+    return np.frombuffer(t["data"], dtype="<f4").reshape(t["shape"])
+
+
+def forward(model_path, feat_path):
+    header = read(model_path)[0]
+    for obj in read(feat_path):
+        if "id" not in obj:
+            continue
+        x = tensor(obj["features"]).reshape(-1).astype(np.float64)
+        for layer in header["layers"]:
+            kind = layer["type"]
+            if kind == "dense":
+                x = x @ tensor(layer["weights"]) + tensor(layer["bias"])
+            elif kind == "batchnorm":
+                x = (tensor(layer["gamma"]) * (x - tensor(layer["mean"]))
+                     / np.sqrt(tensor(layer["var"]) + layer["epsilon"])
+                     + tensor(layer["beta"]))
+            elif kind == "relu":
+                x = np.maximum(x, 0)
+            elif kind == "softmax":
+                x = np.exp(x - x.max())
+                x /= x.sum()
+        print(obj["id"], " ".join("%.9g" % v for v in x))
+
+
+def put(t, a):
+    t["shape"] = list(a.shape)
+    t["data"] = np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+def corrupt(model_path, out, how):
+    objs = read(model_path)
+    h = objs[0]
+    dense = [l for l in h["layers"] if l["type"] == "dense"]
+    if how == "shape":
+        w = tensor(dense[-1]["weights"])
+        put(dense[-1]["weights"], np.zeros((w.shape[0] + 1, w.shape[1])))
+    elif how == "width":
+        # A consistent layer whose width breaks the chain to the classes.
+        w = tensor(dense[-1]["weights"])
+        put(dense[-1]["weights"], np.zeros((w.shape[0], w.shape[1] + 1)))
+        put(dense[-1]["bias"], np.zeros(w.shape[1] + 1))
+    elif how == "nan":
+        b = tensor(dense[0]["bias"]).copy()
+        b[0] = np.nan
+        put(dense[0]["bias"], b)
+    elif how == "nosoftmax":
+        h["layers"] = h["layers"][:-1]
+    elif how == "dupclass":
+        h["classes"][1] = h["classes"][0]
+    elif how == "bigshape":
+        # A shape that would need gigabytes, with a few bytes of data.
+        dense[0]["weights"]["shape"] = [h["input_shape"][0], 1 << 24]
+    elif how == "negvar":
+        bn = [l for l in h["layers"] if l["type"] == "batchnorm"][0]
+        v = tensor(bn["var"]).copy()
+        v[0] = -1
+        put(bn["var"], v)
+    elif how == "records":
+        objs.insert(1, {"id": "x", "features": {}})
+    with open(out, "wb") as f:
+        for o in objs:
+            f.write(msgpack.packb(o, use_bin_type=True))
+
+
+def main():
+    a = sys.argv[1:]
+    if a[0] == "forward":
+        forward(a[1], a[2])
+    elif a[0] == "corrupt":
+        corrupt(a[1], a[2], a[3])
+
+
+if __name__ == "__main__":
+    main()

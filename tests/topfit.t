@@ -1,0 +1,97 @@
+#!/bin/bash
+# topfit: options, the checks on its input, reproducibility, history,
+# early stopping, and the model file it writes.
+. "$(dirname "$0")/lib.sh"
+plan 32
+
+gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
+dump() { vggdump "$@"; }
+jq_py() { $PY -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])]; $2" "$1"; }
+gen gauss g --classes 3 --dim 8 --n 300 --seed 1 --spread 1
+FAST="--epochs 3 --hidden 8 --quiet"
+
+run topfit --help
+ok $(( rc != 0 )) "--help exits 0"
+grep -q -- '--patience' out; ok $? "--help lists the options"
+run topfit --version
+ok $(( rc != 0 )) "--version exits 0"
+
+expect_fail 2 "optimizer" "unknown optimizer is a usage error" topfit --optimizer lbfgs g-train.feat
+is "$(wc -c < out)" 0 "a usage error writes nothing to stdout"
+expect_fail 2 "--patience needs --valid" "--patience without --valid" topfit --patience 3 g-train.feat
+expect_fail 2 "hidden" "a bad --hidden list" topfit --hidden 8,x g-train.feat
+expect_fail 2 "dropout" "a dropout rate of 1" topfit --dropout 1 g-train.feat
+
+# Reproducible: the same seed, data and threads give the same bytes.
+topfit $FAST --threads 1 --seed 7 -o a.model g-train.feat
+topfit $FAST --threads 1 --seed 7 -o b.model g-train.feat
+cmp -s a.model b.model; ok $? "same seed, same model file"
+topfit $FAST --threads 1 --seed 8 -o c.model g-train.feat
+! cmp -s a.model c.model; ok $? "another seed, another model"
+topfit $FAST --threads 1 --seed 7 < g-train.feat > d.model
+cmp -s a.model d.model; ok $? "stdin and stdout give the same model as files"
+
+# The model stream: a header with the contract's keys, then {"end": 0}.
+dump a.model > a.json
+jq_py a.json 'h=d[0]["header"]; print(h["kind"], h["classes"], h["input_shape"], [l["type"] for l in h["layers"]], h["provenance"]["backbone"], d[1])' > got
+is "$(cat got)" "model ['class0', 'class1', 'class2'] [8] ['dense', 'relu', 'dropout', 'dense', 'softmax'] vgg16 {'trailer': {'end': 0}}" "model header and trailer"
+jq_py a.json 'h=d[0]["header"]; print(len(h["history"]), h["training"]["optimizer"], h["training"]["seed"])' > got
+is "$(cat got)" "3 adam 7" "history and hyper-parameters are kept"
+topfit --hidden '' --epochs 2 --quiet -o lr.model g-train.feat
+dump lr.model | jq_py /dev/stdin 'print([l["type"] for l in d[0]["header"]["layers"]])' > got
+is "$(cat got)" "['dense', 'softmax']" "--hidden '' is softmax regression"
+topfit --hidden 8,4 --batchnorm --dropout 0 --epochs 2 --quiet -o bn.model g-train.feat
+dump bn.model | jq_py /dev/stdin 'print([l["type"] for l in d[0]["header"]["layers"]])' > got
+is "$(cat got)" "['dense', 'batchnorm', 'relu', 'dense', 'batchnorm', 'relu', 'dense', 'softmax']" "--batchnorm, two hidden layers, no dropout"
+
+# History as TSV, validation columns filled with --valid.
+topfit $FAST --valid g-valid.feat --history h.tsv -o v.model g-train.feat
+is "$(head -1 h.tsv)" "$(printf 'epoch\tloss\taccuracy\tval_loss\tval_accuracy')" "history TSV header"
+is "$(wc -l < h.tsv)" 4 "one history line per epoch"
+awk -F'\t' 'NR > 1 && ($4 == "nan" || $5 > 1) { exit 1 }' h.tsv; ok $? "validation loss and accuracy in the history"
+
+# Early stopping keeps the best epoch by validation loss: a learning rate
+# far too high makes the validation loss rise after the first epochs.
+topfit --hidden 32 --epochs 40 --patience 2 --lr 0.5 --quiet --valid g-valid.feat \
+	--history p.tsv -o p.model g-train.feat
+n=$(( $(wc -l < p.tsv) - 1 ))
+ok $(( n >= 40 )) "--patience stopped early ($n epochs)"
+best=$(tail -n +2 p.tsv | sort -t"$(printf "\t")" -k4,4g | sed -n 1p | cut -f1)
+dump p.model | jq_py /dev/stdin 'print(d[0]["header"]["training"]["best_epoch"])' > got
+is "$(cat got)" "$best" "the best epoch by validation loss is kept"
+topeval -m p.model -f json g-valid.feat > p.json
+want=$(awk -F'\t' -v b="$best" '$1 == b { print $4 }' p.tsv)
+$PY -c "import json,sys; r=json.load(open('p.json')); sys.exit(abs(r['loss'] - float('$want')) > 1e-4)"
+ok $? "the model's validation loss is the best epoch's"
+
+for opt in sgd rmsprop; do
+	topfit --hidden 16 --epochs 30 --optimizer $opt --quiet -o $opt.model g-train.feat
+	acc=$(topeval -m $opt.model -f json g-valid.feat | $PY -c "import json,sys; print(json.load(sys.stdin)['accuracy'])")
+	$PY -c "import sys; sys.exit(float("$acc") < 0.7)"; ok $? "--optimizer $opt learns (accuracy $acc)"
+done
+topfit $FAST --balance -o bal.model g-train.feat; ok $? "--balance trains"
+
+# Checks on the input.
+gen gauss few --classes 3 --dim 8 --n 300 --seed 1 --label-prefix other
+expect_fail 1 "validation class.*not in the training data: 'other0', 'other1', 'other2'" \
+	"validation classes absent from training are an error" topfit $FAST --valid few-valid.feat g-train.feat
+gen gauss two --classes 2 --dim 8 --n 300 --seed 1
+run topfit $FAST --valid two-valid.feat g-train.feat
+ok $(( rc != 0 )) "a training class absent from validation is not an error"
+grep -q "warning: class 'class2' has no validation records" err; ok $? "... but a warning"
+gen random one.feat --n 10 --shape 4 --classes 1
+expect_fail 1 "1 class.*at least two" "fewer than two classes" topfit $FAST one.feat
+gen random s4.feat --n 10 --shape 4 --classes 2
+gen random s5.feat --n 10 --shape 5 --classes 2
+cat s4.feat s5.feat > mixed.feat
+expect_fail 1 "record 11: features of a different shape" "records of different shapes" topfit $FAST mixed.feat
+gen gauss nan --classes 3 --dim 8 --n 300 --seed 1 --nan 4
+expect_fail 1 "record 4 \(id 'train/00003.jpg'\): feature 3 is NaN" "a NaN feature names its record" topfit $FAST nan-train.feat
+gen gauss w2 --classes 3 --dim 8 --n 300 --seed 1 --weights random:2
+expect_fail 1 "provenance.weights" "mixed provenance across files" topfit $FAST g-train.feat w2-train.feat
+gen gauss dup --classes 3 --dim 8 --n 300 --seed 1 --dup
+run topfit $FAST dup-train.feat -o dup.model
+grep -q "warning: duplicate id 'train/00000.jpg' (dup-train.feat record 1, dup-train.feat record 6)" err
+ok $? "duplicate ids are a warning"
+
+done_testing

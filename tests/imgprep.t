@@ -1,0 +1,97 @@
+#!/bin/bash
+# imgprep: decoding every format, colour, alpha, depth, EXIF orientation and
+# resizing, checked against Pillow's decode of the same files; bad files.
+. "$(dirname "$0")/lib.sh"
+plan 52
+
+REF="$PY $TESTS_DIR/imgprep_ref.py"
+$REF gen img || exit 1
+cd img || exit 1
+
+# cmp_ref STREAM ID=REF[@MEAN,MAX]... : one TAP line per comparison.
+cmp_ref() {
+	$REF compare "$@" >"$T/cmp" 2>&1 || echo "1 $* (the comparison failed: $(tail -1 "$T/cmp"))" >>"$T/cmp"
+	while read -r st desc; do ok "$st" "$desc"; done <"$T/cmp"
+}
+
+# Lossless formats at their own size (no resampling) equal Pillow's decode
+# exactly; so does a JPEG, decoded by the same libjpeg at full scale.
+run imgprep --size 40x30 noise.png noise.tif noise.webp noise.gif noise.jpg \
+	grey.png grey16.png rgb16.png rgba.png greya.png -o n.vp
+is "$rc" 0 "ten formats and layouts decode"
+# 16-bit samples become their high byte, as in Pillow's 8-bit view; alpha
+# is flattened on white, where the blend may round the other way by one.
+cmp_ref n.vp noise.png=noise.png noise.tif=noise.tif noise.webp=noise.webp \
+	noise.gif=noise.gif noise.jpg=noise.jpg grey.png=grey.png \
+	grey16.png=grey16.png:hb rgb16.png=rgb16.png:hb \
+	rgba.png=rgba.png@0.6,1 greya.png=greya.png@0.6,1
+run imgprep --size 40x30 --background '#000000' rgba.png
+$PY -c '
+import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import imgprep_ref as R
+from PIL import Image
+a = np.array(Image.open("rgba.png")).astype(float)
+ref = np.round(a[..., :3] * a[..., 3:] / 255)
+got = R.read_stream(sys.argv[2])[1][0]["array"]
+sys.exit(0 if np.abs(got - ref).max() <= 1 else 1)' "$TESTS_DIR" "$T/out"
+ok $? "--background #000000: alpha flattened on black"
+
+# EXIF orientations 1-8: every file shows the same upright picture, equal
+# to Pillow's exif_transpose. Cropping an oriented picture cuts the same
+# centre as cropping the upright one, also when a margin is odd.
+orients="orient1.jpg orient2.jpg orient3.jpg orient4.jpg orient5.jpg orient6.jpg orient7.jpg orient8.jpg"
+imgprep --size 64x32 $orients -o o.vp
+cmp_ref o.vp $(for f in $orients; do echo "$f=$f"; done)
+imgprep --size 32x23 $orients -o o2.vp
+cmp_ref o2.vp $(for f in $orients; do echo "$f=$f:crop=32x23@0.5,3"; done)
+
+# Resizing, against Pillow's bicubic resize of the box each fit rule uses.
+# Metric: mean and max absolute difference over all samples. JPEGs are
+# decoded at a DCT-reduced scale when the target allows, as with Pillow's
+# draft mode; against a full-scale decode that shows at sharp edges.
+# --fit pad needs only the 224x168 inside the padding, which the large
+# JPEG gives at 1/8 scale: there the two decoders' chroma upsampling
+# differs at the red disc's edge.
+for fit in crop squash pad; do
+	imgprep --fit $fit --size 224x200 smooth.png smooth.jpg large.jpg -o s.vp
+	draft=224x200 large=0.3,4
+	[ $fit = pad ] && draft=224x168 large=1.5,80
+	cmp_ref s.vp smooth.png=smooth.png:$fit=224x200@0.3,4 \
+		smooth.jpg=smooth.jpg:draft=$draft:$fit=224x200@0.3,4 \
+		large.jpg=large.jpg:draft=$draft:$fit=224x200@$large
+done
+cmp_ref s.vp large.jpg=large.jpg:pad=224x200@1.5,80
+run imgprep --size 224 tiny1.png tiny23.png -o t.vp
+is "$rc" 0 "1x1 and 2x3 images scale up"
+cmp_ref t.vp tiny1.png=tiny1.png:crop=224x224 tiny23.png=tiny23.png:crop=224x224@5,64
+$PY -c '
+import sys; sys.path.insert(0, sys.argv[1]); import imgprep_ref as R
+h, recs = R.read_stream(sys.argv[2])
+assert h["size"] == [224, 224] and h["fit"] == "crop" and h["classes"] == [], h
+assert "augment" not in h and all("label" not in r and "copy" not in r for r in recs)
+assert [r["array"].shape for r in recs] == [(224, 224, 3)] * 2' "$TESTS_DIR" t.vp
+ok $? "header: size, fit, no classes; records without label or copy"
+
+# Bad files: each named with its reason, the good ones still delivered.
+run imgprep --size 32 noise.png empty.png text.jpg corrupt.png truncated.jpg noise.tif -o bad.vp
+is "$rc" 1 "bad files: exit status 1"
+grep -q '^imgprep: empty.png: empty file$' "$T/err"
+ok $? "a zero-byte file is named with its reason"
+grep -q '^imgprep: text.jpg: not an image format' "$T/err"
+ok $? "a text file is named as not an image"
+grep -q '^imgprep: corrupt.png: .' "$T/err"
+ok $? "a corrupt PNG is named with libvips' reason"
+grep -q '^imgprep: truncated.jpg: .*[Pp]remature end' "$T/err"
+ok $? "a truncated JPEG is named as cut short"
+grep -q '^imgprep: 4 of 6 images failed$' "$T/err"
+ok $? "the count of failures comes at the end"
+is "$($REF ids bad.vp | cut -f1 | tr '\n' ' ')" "noise.png noise.tif " \
+	"every good record is delivered, in order, with a trailer"
+echo previous >strict.vp
+run imgprep --strict --size 32 noise.png empty.png noise.tif -o strict.vp
+is "$rc:$(cat strict.vp)" "1:previous" "--strict stops at the first failure, -o target untouched"
+run imgprep --max-pixels 1000000 large.jpg smooth.jpg -o big.vp
+is "$rc" 1 "--max-pixels: a 3-megapixel image is refused"
+grep -q '^imgprep: large.jpg: 2000 x 1500 pixels is more than the limit of 1000000$' "$T/err"
+ok $? "the pixel limit is named in the warning"
+
+done_testing

@@ -1,0 +1,257 @@
+#include "winograd.h"
+
+#include <cblas.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Eight channels at a time. GCC's -O2 leaves the channel loops scalar
+ * unless they are written with vectors. */
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+#define LANES 8
+
+/* The kernel transform's G, in double so that U is rounded once. */
+static const double wg_g[WINOGRAD_ALPHA][3] = {
+	{ 1.0 / 2, 0, 0 },
+	{ 1.0 / 6, 1.0 / 6, 1.0 / 6 },
+	{ -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+	{ -2.0 / 15, -1.0 / 15, -1.0 / 30 },
+	{ 1.0 / 30, -1.0 / 15, 2.0 / 15 },
+	{ 0, 0, 1.0 / 2 },
+};
+
+size_t winograd_kernel_floats(int cin, int cout)
+{
+	return (size_t)WINOGRAD_POINTS * cin * cout;
+}
+
+void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u)
+{
+	size_t plane = (size_t)cin * cout;
+
+	for (size_t io = 0; io < plane; io++) {
+		double g[3][3], t[WINOGRAD_ALPHA][3];
+
+		for (int ky = 0; ky < 3; ky++)
+			for (int kx = 0; kx < 3; kx++)
+				g[ky][kx] = kernel[(ky * 3 + kx) * plane + io];
+		for (int i = 0; i < WINOGRAD_ALPHA; i++)
+			for (int kx = 0; kx < 3; kx++)
+				t[i][kx] = wg_g[i][0] * g[0][kx] + wg_g[i][1] * g[1][kx] +
+					   wg_g[i][2] * g[2][kx];
+		for (int i = 0; i < WINOGRAD_ALPHA; i++)
+			for (int j = 0; j < WINOGRAD_ALPHA; j++)
+				u[(i * WINOGRAD_ALPHA + j) * plane + io] =
+					(float)(t[i][0] * wg_g[j][0] + t[i][1] * wg_g[j][1] +
+						t[i][2] * wg_g[j][2]);
+	}
+}
+
+size_t winograd_tiles(int n, int h, int w)
+{
+	return (size_t)n * ((h + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
+	       ((w + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
+}
+
+size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles)
+{
+	return (size_t)WINOGRAD_POINTS * strip_tiles * ((size_t)cin + cout);
+}
+
+size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats)
+{
+	size_t t = ws_floats / winograd_workspace_floats(cin, cout, 1);
+
+	return t ? t : 1;
+}
+
+/* Up to LANES channels; the missing lanes read as zero. Through pointers:
+ * without AVX, passing 32-byte vectors by value has no stable ABI. */
+static inline void load8(vf8 *v, const float *p, int n)
+{
+	if (n == LANES) {
+		memcpy(v, p, sizeof *v);
+	} else {
+		*v = (vf8){ 0 };
+		memcpy(v, p, (size_t)n * sizeof(float));
+	}
+}
+
+static inline void store8(float *p, const vf8 *v, int n)
+{
+	memcpy(p, v, (n == LANES ? sizeof *v : (size_t)n * sizeof(float)));
+}
+
+/* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. */
+static inline void input_1d(const vf8 *d, int s, vf8 *o, int os)
+{
+	vf8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s],
+	    d5 = d[5 * s];
+
+	o[0] = 2 * d0 - 3 * d1 - 4 * d2 + 3 * d3 + 2 * d4;
+	o[os] = -2 * d1 + d2 + 5 * d3 + 2 * d4;
+	o[2 * os] = 2 * d1 - 5 * d2 + d3 + 2 * d4;
+	o[3 * os] = -2 * d1 - d2 + 2 * d3 + d4;
+	o[4 * os] = d1 - 2 * d2 - d3 + 2 * d4;
+	o[5 * os] = 2 * d1 - 3 * d2 - 4 * d3 + 3 * d4 + 2 * d5;
+}
+
+/* One dimension of A^T m, on m[0], m[s], ... m[5s]. */
+static inline void output_1d(const vf8 *m, int s, vf8 *o, int os)
+{
+	vf8 m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s],
+	    m5 = m[5 * s];
+	vf8 p12 = m1 + m2, d12 = m1 - m2;
+
+	o[0] = m0 + p12 + 8 * m3 + m4;
+	o[os] = d12 + 4 * m3 - 2 * m4;
+	o[2 * os] = p12 + 2 * m3 + 4 * m4;
+	o[3 * os] = d12 + m3 - 8 * m4 + m5;
+}
+
+/* Where tile t starts: image, first output row and column. */
+static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
+{
+	size_t tw = (w + WINOGRAD_TILE - 1) / WINOGRAD_TILE;
+	size_t th = (h + WINOGRAD_TILE - 1) / WINOGRAD_TILE;
+
+	*img = t / (th * tw);
+	*y0 = (int)(t / tw % th) * WINOGRAD_TILE;
+	*x0 = (int)(t % tw) * WINOGRAD_TILE;
+}
+
+void winograd_input_transform(const float *in, int h, int w, int cin,
+			      size_t t0, size_t t1, float *v)
+{
+	size_t nt = t1 - t0, plane = nt * cin;
+
+	for (size_t t = t0; t < t1; t++) {
+		const float *px[WINOGRAD_ALPHA][WINOGRAD_ALPHA];
+		float *dst = v + (t - t0) * cin;
+		size_t img;
+		int y0, x0;
+
+		/* The window's pixels, NULL for the padding, looked up once
+		 * per tile rather than per channel group. */
+		tile_origin(h, w, t, &img, &y0, &x0);
+		for (int i = 0; i < WINOGRAD_ALPHA; i++) {
+			int y = y0 - 1 + i;
+
+			for (int j = 0; j < WINOGRAD_ALPHA; j++) {
+				int x = x0 - 1 + j;
+
+				px[i][j] = y >= 0 && y < h && x >= 0 && x < w
+					? in + ((img * h + y) * w + x) * cin : NULL;
+			}
+		}
+		for (int c = 0; c < cin; c += LANES) {
+			int n = cin - c < LANES ? cin - c : LANES;
+			vf8 d[WINOGRAD_POINTS], r[WINOGRAD_POINTS], o[WINOGRAD_POINTS];
+			const vf8 zero = { 0 };
+
+			for (int k = 0; k < WINOGRAD_POINTS; k++) {
+				const float *p = px[k / WINOGRAD_ALPHA][k % WINOGRAD_ALPHA];
+
+				if (p)
+					load8(&d[k], p + c, n);
+				else
+					d[k] = zero;
+			}
+			for (int j = 0; j < WINOGRAD_ALPHA; j++)
+				input_1d(d + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
+			for (int i = 0; i < WINOGRAD_ALPHA; i++)
+				input_1d(r + i * WINOGRAD_ALPHA, 1, o + i * WINOGRAD_ALPHA, 1);
+			for (int k = 0; k < WINOGRAD_POINTS; k++)
+				store8(dst + k * plane + c, &o[k], n);
+		}
+	}
+}
+
+/* The larger of each lane. */
+static inline void max8(vf8 *r, const vf8 *a, const vf8 *b)
+{
+	vi8 gt = *a > *b;
+
+	*r = (vf8)(((vi8)*a & gt) | ((vi8)*b & ~gt));
+}
+
+void winograd_output_transform(const float *m, int h, int w, int cout,
+			       const float *bias, int flags, size_t t0,
+			       size_t t1, float *out)
+{
+	size_t nt = t1 - t0, plane = nt * cout;
+	int pool = flags & WINOGRAD_POOL;
+	/* The pixels that exist: pooling drops an odd last row or column. */
+	int oh = pool ? h / 2 : h, ow = pool ? w / 2 : w;
+	int side = pool ? WINOGRAD_TILE / 2 : WINOGRAD_TILE;
+
+	for (size_t t = t0; t < t1; t++) {
+		const float *src = m + (t - t0) * cout;
+		size_t img;
+		int y0, x0, ny, nx;
+
+		tile_origin(h, w, t, &img, &y0, &x0);
+		if (pool) {
+			y0 /= 2;
+			x0 /= 2;
+		}
+		ny = oh - y0 < side ? oh - y0 : side;
+		nx = ow - x0 < side ? ow - x0 : side;
+		for (int c = 0; c < cout; c += LANES) {
+			int n = cout - c < LANES ? cout - c : LANES;
+			vf8 s[WINOGRAD_POINTS], r[WINOGRAD_TILE * WINOGRAD_ALPHA];
+			vf8 y[WINOGRAD_TILE * WINOGRAD_TILE];
+			vf8 b = { 0 };
+
+			if (bias)
+				load8(&b, bias + c, n);
+			for (int k = 0; k < WINOGRAD_POINTS; k++)
+				load8(&s[k], src + k * plane + c, n);
+			for (int j = 0; j < WINOGRAD_ALPHA; j++)
+				output_1d(s + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
+			for (int i = 0; i < WINOGRAD_TILE; i++)
+				output_1d(r + i * WINOGRAD_ALPHA, 1, y + i * WINOGRAD_TILE, 1);
+			if (pool)
+				/* Pooling before the bias and ReLU gives the same
+				 * numbers, both being monotonic, on a quarter of
+				 * the pixels. */
+				for (int i = 0; i < 2; i++)
+					for (int j = 0; j < 2; j++) {
+						const vf8 *top = y + 2 * i * 4 + 2 * j, *bot = top + 4;
+						vf8 m1, m2;
+
+						max8(&m1, top, top + 1);
+						max8(&m2, bot, bot + 1);
+						max8(&y[i * 2 + j], &m1, &m2);
+					}
+			for (int i = 0; i < ny; i++)
+				for (int j = 0; j < nx; j++) {
+					vf8 o = y[i * side + j] + b;
+
+					if (flags & WINOGRAD_RELU)
+						o = (vf8)((vi8)o & (o > (vf8){ 0 }));
+					store8(out + ((img * oh + y0 + i) * ow + x0 + j) * cout + c,
+					       &o, n);
+				}
+		}
+	}
+}
+
+void winograd_conv3x3_forward(const float *in, int h, int w, int cin,
+			      int cout, const float *u, const float *bias,
+			      int flags, size_t t0, size_t t1, float *ws,
+			      float *out)
+{
+	size_t nt = t1 - t0;
+	float *v = ws, *m = ws + WINOGRAD_POINTS * nt * cin;
+
+	if (nt == 0)
+		return;
+	winograd_input_transform(in, h, w, cin, t0, t1, v);
+	for (int k = 0; k < WINOGRAD_POINTS; k++)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt,
+			    cout, cin, 1.0f, v + k * nt * cin, cin,
+			    u + (size_t)k * cin * cout, cout, 0.0f,
+			    m + k * nt * cout, cout);
+	winograd_output_transform(m, h, w, cout, bias, flags, t0, t1, out);
+}

@@ -1,0 +1,92 @@
+/* Winograd F(4x4, 3x3) convolution: the 3x3 'same' convolution (stride 1,
+ * zero padding of 1) of lib/vgg16.h, NHWC, computed as 36 GEMMs over
+ * transformed 6x6 input tiles, each yielding a 4x4 output tile. It needs
+ * 36 multiplies per 16 outputs per channel pair where the direct
+ * convolution needs 144: 4x fewer, paid for with transforms that are
+ * linear in the channels and with a larger rounding error.
+ *
+ * Interpolation points 0, 1, -1, 1/2, -2 and infinity. With every row of
+ * B^T and column of A^T scaled by a power of two (exact in floating point)
+ * so that both are integer:
+ *
+ *   B^T = [ 2 -3 -4  3  2  0 ]   G = [  1/2    0     0   ]
+ *         [ 0 -2  1  5  2  0 ]       [  1/6   1/6   1/6  ]
+ *         [ 0  2 -5  1  2  0 ]       [ -1/6   1/6  -1/6  ]
+ *         [ 0 -2 -1  2  1  0 ]       [ -2/15 -1/15 -1/30 ]
+ *         [ 0  1 -2 -1  2  0 ]       [  1/30 -1/15  2/15 ]
+ *         [ 0  2 -3 -4  3  2 ]       [   0     0    1/2  ]
+ *
+ *   A^T = [ 1  1  1  8  1  0 ]
+ *         [ 0  1 -1  4 -2  0 ]
+ *         [ 0  1  1  2  4  0 ]
+ *         [ 0  1 -1  1 -8  1 ]
+ *
+ * and Y = A^T [ (G g G^T) .* (B^T d B) ] A summed over input channels.
+ * The usual points 0, +-1, +-2 put 8 and 1/24 in the same product; trading
+ * 2 for 1/2 balances the magnitudes, and on random 128-channel tiles it
+ * halves the float32 error (about 2.5e-6 against 6e-6 of the largest
+ * output), as Barabasz et al. (2018) found for F(4, 3).
+ *
+ * Tiles are numbered over a batch [n, ceil(h / 4), ceil(w / 4)] in row-major
+ * order; a strip is a range [t0, t1) of them. Every tile's outputs depend on
+ * that tile alone, so strips can be spread over threads in any way and the
+ * result does not change. Tiles past the image's right or bottom edge are
+ * computed on zeros and their outputs dropped. */
+#ifndef VP_WINOGRAD_H
+#define VP_WINOGRAD_H
+
+#include <stddef.h>
+
+#define WINOGRAD_TILE 4    /* output tile side */
+#define WINOGRAD_ALPHA 6   /* input tile side: WINOGRAD_TILE + 3 - 1 */
+#define WINOGRAD_POINTS 36 /* WINOGRAD_ALPHA squared: GEMMs per strip */
+
+/* Epilogue of the output transform: bias is always added (NULL is a zero
+ * bias); WINOGRAD_RELU then clamps at zero; WINOGRAD_POOL then takes the
+ * 2x2 max-pool of stride 2 (floor of h / 2 and w / 2, as Keras' 'valid'
+ * pooling), which a 4x4 tile holds whole. */
+enum { WINOGRAD_RELU = 1, WINOGRAD_POOL = 2 };
+
+/* Floats of one layer's transformed kernel: 36 * cin * cout, four times
+ * the plain kernel. */
+size_t winograd_kernel_floats(int cin, int cout);
+
+/* kernel HWIO [3, 3, cin, cout] -> u [36, cin, cout], the B matrices of the
+ * 36 GEMMs. Once per layer; computed in double. */
+void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u);
+
+/* Tiles of a batch of n h x w images. */
+size_t winograd_tiles(int n, int h, int w);
+
+/* Floats of the workspace for strips of up to strip_tiles tiles:
+ * 36 * strip_tiles * (cin + cout), V and M below. */
+size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles);
+
+/* The most tiles per strip that a workspace of ws_floats holds, at least 1
+ * (a workspace must then hold winograd_workspace_floats(cin, cout, 1)). */
+size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats);
+
+/* in [n, h, w, cin], tiles [t0, t1) -> v [36, t1 - t0, cin]: B^T d B of
+ * each tile's 6x6 window, which starts one pixel above and left of the
+ * tile's outputs; zeros outside the image. */
+void winograd_input_transform(const float *in, int h, int w, int cin,
+			      size_t t0, size_t t1, float *v);
+
+/* m [36, t1 - t0, cout] -> the tiles' pixels of out, which is
+ * [n, h, w, cout], or [n, h / 2, w / 2, cout] with WINOGRAD_POOL:
+ * A^T m A, plus bias [cout], then the flags' epilogue. */
+void winograd_output_transform(const float *m, int h, int w, int cout,
+			       const float *bias, int flags, size_t t0,
+			       size_t t1, float *out);
+
+/* in [n, h, w, cin], u [36, cin, cout] (winograd_kernel_transform),
+ * bias [cout] -> out as winograd_output_transform writes it, for tiles
+ * [t0, t1). ws holds winograd_workspace_floats(cin, cout, t1 - t0). The
+ * 36 GEMMs go through cblas_sgemm; whether OpenBLAS threads inside them is
+ * the caller's choice (openblas_set_num_threads). */
+void winograd_conv3x3_forward(const float *in, int h, int w, int cin,
+			      int cout, const float *u, const float *bias,
+			      int flags, size_t t0, size_t t1, float *ws,
+			      float *out);
+
+#endif

@@ -1,0 +1,782 @@
+/* Winograd F(4x4, 3x3) convolution (lib/winograd.c) against a float64
+ * direct convolution, on hand-checkable cases, random shapes with edge
+ * tiles, the fused epilogue, workspace bounds, strips and threads, and
+ * the error through VGG16's thirteen layers.
+ *
+ *   test_winograd                 the TAP tests
+ *   test_winograd --bench [N [S]] ms per layer, im2col + SGEMM against
+ *                                 Winograd, at VGG16's shapes for N images
+ *                                 of S x S (1, 224) on 2 threads
+ *   test_winograd --depth [S]     the error per layer through VGG16 at
+ *                                 S x S (224), random weights */
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tap.h"
+#include "winograd.h"
+
+/* The bound, per block, against the largest activation. */
+#define DEPTH_BOUND 1e-3
+/* Two float32 Winograd results that round differently (other strips,
+ * other GEMM threads) differ by about as much as each differs from the
+ * exact result: a few 1e-6 of the largest output. */
+#define ROUNDING 1e-5
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p) {
+		fprintf(stderr, "test_winograd: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* A fixed generator, so that a failure repeats. */
+static uint64_t rng_state = 88172645463325252ull;
+
+static double uniform(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static float *random_floats(size_t n, double lo, double hi)
+{
+	float *p = xcalloc(n, sizeof *p);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (float)(lo + (hi - lo) * uniform());
+	return p;
+}
+
+/* in [n, h, w, cin] (float or double through the pointer pair),
+ * kernel [3, 3, cin, cout], bias [cout] or NULL -> out [n, h, w, cout],
+ * all in double, optionally ReLU'd. */
+static void direct_forward(const float *inf, const double *ind, int n, int h,
+			   int w, int cin, int cout, const float *kernel,
+			   const float *bias, int relu, double *out)
+{
+	for (int b = 0; b < n; b++)
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				double *o = out + (((size_t)b * h + y) * w + x) * cout;
+
+				for (int co = 0; co < cout; co++)
+					o[co] = bias ? bias[co] : 0;
+				for (int ky = 0; ky < 3; ky++)
+					for (int kx = 0; kx < 3; kx++) {
+						int yy = y + ky - 1, xx = x + kx - 1;
+						size_t at = (((size_t)b * h + yy) * w + xx) * cin;
+
+						if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+							continue;
+						for (int ci = 0; ci < cin; ci++) {
+							double v = inf ? inf[at + ci] : ind[at + ci];
+							const float *k = kernel +
+								((size_t)(ky * 3 + kx) * cin + ci) * cout;
+
+							for (int co = 0; co < cout; co++)
+								o[co] += v * k[co];
+						}
+					}
+				if (relu)
+					for (int co = 0; co < cout; co++)
+						o[co] = o[co] > 0 ? o[co] : 0;
+			}
+}
+
+/* in [n, h, w, c] -> out [n, h / 2, w / 2, c] */
+static void maxpool_ref(const double *in, int n, int h, int w, int c, double *out)
+{
+	int oh = h / 2, ow = w / 2;
+
+	for (int b = 0; b < n; b++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++)
+				for (int k = 0; k < c; k++) {
+					double m = -INFINITY;
+
+					for (int dy = 0; dy < 2; dy++)
+						for (int dx = 0; dx < 2; dx++) {
+							double v = in[(((size_t)b * h + 2 * y + dy) * w +
+								       2 * x + dx) * c + k];
+							m = v > m ? v : m;
+						}
+					out[(((size_t)b * oh + y) * ow + x) * c + k] = m;
+				}
+}
+
+/* A layer run on threads that claim strips in turn, each with its own
+ * workspace; OpenBLAS single-threaded unless blas_threads says otherwise. */
+struct run {
+	const float *in, *u, *bias;
+	float *out, *ws;
+	int h, w, cin, cout, flags;
+	size_t tiles, strip, ws_floats;
+	atomic_size_t next;
+};
+
+struct runner {
+	struct run *r;
+	int id;
+};
+
+static void *run_strips(void *arg)
+{
+	struct runner *me = arg;
+	struct run *r = me->r;
+	size_t s;
+
+	while ((s = atomic_fetch_add(&r->next, 1)) * r->strip < r->tiles) {
+		size_t t0 = s * r->strip;
+		size_t t1 = t0 + r->strip < r->tiles ? t0 + r->strip : r->tiles;
+
+		winograd_conv3x3_forward(r->in, r->h, r->w, r->cin, r->cout, r->u,
+					 r->bias, r->flags, t0, t1,
+					 r->ws + me->id * r->ws_floats, r->out);
+	}
+	return NULL;
+}
+
+static void run_layer(struct run *r, int threads)
+{
+	pthread_t tid[8];
+	struct runner me[8];
+
+	atomic_init(&r->next, 0);
+	for (int i = 0; i < threads; i++) {
+		me[i].r = r;
+		me[i].id = i;
+	}
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&tid[i], NULL, run_strips, &me[i])) {
+			fprintf(stderr, "test_winograd: pthread_create failed\n");
+			exit(1);
+		}
+	run_strips(&me[0]);
+	for (int i = 1; i < threads; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* The whole layer: in [n, h, w, cin] -> out, strips of `strip` tiles (0:
+ * split evenly over the threads). */
+static void winograd(const float *in, int n, int h, int w, int cin, int cout,
+		     const float *kernel, const float *bias, int flags,
+		     int threads, size_t strip, float *out)
+{
+	struct run r = { .in = in, .bias = bias, .out = out, .h = h, .w = w,
+			 .cin = cin, .cout = cout, .flags = flags };
+	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
+
+	winograd_kernel_transform(kernel, cin, cout, u);
+	r.u = u;
+	r.tiles = winograd_tiles(n, h, w);
+	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
+	r.ws_floats = winograd_workspace_floats(cin, cout, r.strip);
+	r.ws = xcalloc(threads * r.ws_floats, sizeof *r.ws);
+	run_layer(&r, threads);
+	free(r.ws);
+	free(u);
+}
+
+/* max |got - want| / max |want| */
+static double rel_error(const float *got, const double *want, size_t count)
+{
+	double err = 0, big = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		double d = fabs(got[i] - want[i]);
+
+		err = d > err ? d : err;
+		big = fabs(want[i]) > big ? fabs(want[i]) : big;
+	}
+	return big > 0 ? err / big : err;
+}
+
+/* max |a - b| / max |b| */
+static double max_diff(const float *a, const float *b, size_t count)
+{
+	double err = 0, big = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		err = fabs(a[i] - b[i]) > err ? fabs(a[i] - b[i]) : err;
+		big = fabs(b[i]) > big ? fabs(b[i]) : big;
+	}
+	return big > 0 ? err / big : err;
+}
+
+static void test_hand(void)
+{
+	float box[9], ident[9] = { 0, 0, 0, 0, 1, 0, 0, 0, 0 }, bias = 0.5f;
+	float one = 3, out1, in[35], out[35];
+	int good = 1;
+
+	for (int i = 0; i < 9; i++)
+		box[i] = 1;
+	/* A 1x1 image: only the centre tap meets a pixel. */
+	winograd(&one, 1, 1, 1, 1, 1, box, &bias, 0, 1, 0, &out1);
+	ok(fabsf(out1 - 3.5f) < 1e-5f, "1x1 image, box kernel: 3 + 0.5 (got %g)", out1);
+
+	/* An all-ones 5x7 image under the box kernel counts each window's
+	 * pixels: 4 in the corners, 6 on the edges, 9 inside. */
+	for (int i = 0; i < 35; i++)
+		in[i] = 1;
+	winograd(in, 1, 5, 7, 1, 1, box, NULL, 0, 1, 0, out);
+	for (int y = 0; y < 5; y++)
+		for (int x = 0; x < 7; x++) {
+			int edges = (y == 0 || y == 4) + (x == 0 || x == 6);
+			float want = edges == 2 ? 4 : edges == 1 ? 6 : 9;
+
+			good &= fabsf(out[y * 7 + x] - want) < 1e-5f;
+		}
+	ok(good, "5x7 image of ones, box kernel: 4 at corners, 6 on edges, 9 inside");
+
+	/* The identity kernel returns the image; ReLU then drops the
+	 * negative pixels. */
+	for (int i = 0; i < 35; i++)
+		in[i] = (float)(i - 17);
+	winograd(in, 1, 5, 7, 1, 1, ident, NULL, WINOGRAD_RELU, 1, 0, out);
+	good = 1;
+	for (int i = 0; i < 35; i++)
+		good &= fabsf(out[i] - (in[i] > 0 ? in[i] : 0)) < 1e-5f;
+	ok(good, "5x7 image, identity kernel with ReLU: the image's positive part");
+
+	/* Pooled: the 2x3 maxima of 2x2 blocks, the last row and column
+	 * dropped; pixel (y, x) is 7y + x - 17, so each maximum is its
+	 * block's bottom right. */
+	winograd(in, 1, 5, 7, 1, 1, ident, NULL, WINOGRAD_POOL, 1, 0, out);
+	good = 1;
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			good &= fabsf(out[y * 3 + x] - (float)(7 * (2 * y + 1) + 2 * x + 1 - 17)) < 1e-5f;
+	ok(good, "5x7 image, identity kernel, pooled: 2x3 block maxima");
+}
+
+static void test_channels(void)
+{
+	/* Three channels through a kernel whose centre tap is a permutation:
+	 * output channel k is input channel (k + 1) % 3, times k + 1. */
+	float k[9 * 3 * 3] = { 0 }, in[2 * 6 * 9 * 3], out[2 * 6 * 9 * 3];
+	int good = 1;
+
+	for (int c = 0; c < 3; c++)
+		k[(4 * 3 + (c + 1) % 3) * 3 + c] = (float)(c + 1);
+	for (size_t i = 0; i < sizeof in / sizeof *in; i++)
+		in[i] = (float)(i % 23) - 11;
+	winograd(in, 2, 6, 9, 3, 3, k, NULL, 0, 1, 0, out);
+	for (size_t p = 0; p < 2 * 6 * 9; p++)
+		for (int c = 0; c < 3; c++)
+			good &= fabsf(out[p * 3 + c] - (c + 1) * in[p * 3 + (c + 1) % 3]) < 1e-4f;
+	ok(good, "2 images of 6x9x3, permuting centre tap: channels move, images stay apart");
+}
+
+/* Random data against the float64 convolution; returns the error. */
+static double random_case(int n, int h, int w, int cin, int cout, int flags,
+			  size_t strip)
+{
+	size_t in_n = (size_t)n * h * w * cin, out_n = (size_t)n * h * w * cout;
+	float *in = random_floats(in_n, -1, 1);
+	float *k = random_floats((size_t)9 * cin * cout, -1, 1);
+	float *bias = random_floats(cout, -0.5, 0.5);
+	float *out = xcalloc(out_n, sizeof *out);
+	double *want = xcalloc(out_n, sizeof *want), *pooled = NULL, err;
+
+	/* Scaled as He's initialisation, so outputs stay near 1. */
+	for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
+		k[i] *= (float)sqrt(6.0 / (9 * cin));
+	winograd(in, n, h, w, cin, cout, k, bias, flags, 2, strip, out);
+	direct_forward(in, NULL, n, h, w, cin, cout, k, bias, flags & WINOGRAD_RELU, want);
+	if (flags & WINOGRAD_POOL) {
+		pooled = xcalloc(out_n, sizeof *pooled);
+		maxpool_ref(want, n, h, w, cout, pooled);
+		out_n = (size_t)n * (h / 2) * (w / 2) * cout;
+	}
+	err = rel_error(out, pooled ? pooled : want, out_n);
+	free(in);
+	free(k);
+	free(bias);
+	free(out);
+	free(want);
+	free(pooled);
+	return err;
+}
+
+static void test_random(void)
+{
+	static const struct { int n, h, w, cin, cout, flags; } cases[] = {
+		{ 1, 1, 1, 3, 5, 0 },       { 1, 5, 7, 1, 1, 0 },
+		{ 2, 9, 13, 16, 24, WINOGRAD_RELU }, { 1, 17, 11, 13, 7, 0 },
+		{ 3, 8, 8, 64, 64, WINOGRAD_RELU }, { 1, 2, 3, 5, 9, 0 },
+		{ 1, 15, 15, 3, 64, WINOGRAD_RELU }, { 1, 14, 14, 512, 64, 0 },
+		{ 1, 30, 22, 128, 128, WINOGRAD_RELU }, { 2, 7, 7, 256, 512, 0 },
+		{ 1, 11, 9, 24, 40, WINOGRAD_RELU | WINOGRAD_POOL },
+		{ 2, 16, 16, 64, 32, WINOGRAD_RELU | WINOGRAD_POOL },
+	};
+	/* A single layer's float32 error is a few 1e-6 of its largest
+	 * output; ten times that still catches any wrong coefficient. */
+	const double bound = 5e-5;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		double err = random_case(cases[i].n, cases[i].h, cases[i].w,
+					 cases[i].cin, cases[i].cout, cases[i].flags,
+					 i % 3 == 0 ? 1 : 0);
+
+		ok(err <= bound, "random n=%d %dx%d cin=%d cout=%d flags=%d: error %.2e of the largest output",
+		   cases[i].n, cases[i].h, cases[i].w, cases[i].cin, cases[i].cout,
+		   cases[i].flags, err);
+	}
+}
+
+/* The fused epilogue gives the very numbers of bias, ReLU and pooling
+ * applied afterwards. */
+static void test_fused(void)
+{
+	int n = 2, h = 13, w = 10, cin = 20, cout = 12, oh = h / 2, ow = w / 2;
+	size_t px = (size_t)n * h * w;
+	float *in = random_floats(px * cin, -1, 1);
+	float *k = random_floats((size_t)9 * cin * cout, -0.3, 0.3);
+	float *bias = random_floats(cout, -0.5, 0.5);
+	float *plain = xcalloc(px * cout, sizeof *plain);
+	float *fused = xcalloc(px * cout, sizeof *fused);
+	int same = 1;
+
+	winograd(in, n, h, w, cin, cout, k, NULL, 0, 1, 0, plain);
+	for (size_t i = 0; i < px * cout; i++) {
+		plain[i] += bias[i % cout];
+		plain[i] = plain[i] > 0 ? plain[i] : 0;
+	}
+	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 1, 0, fused);
+	ok(!memcmp(plain, fused, px * cout * sizeof *plain),
+	   "bias and ReLU fused: identical to applying them after");
+
+	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU | WINOGRAD_POOL, 1, 0, fused);
+	for (int b = 0; b < n; b++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++)
+				for (int c = 0; c < cout; c++) {
+					float m = 0;
+
+					for (int d = 0; d < 4; d++) {
+						float v = plain[(((size_t)b * h + 2 * y + d / 2) * w +
+								 2 * x + d % 2) * cout + c];
+						m = v > m ? v : m;
+					}
+					same &= fused[(((size_t)b * oh + y) * ow + x) * cout + c] == m;
+				}
+	ok(same, "bias, ReLU and 2x2 pool fused on %dx%d: identical to pooling after", h, w);
+
+	/* A one-row image pools to nothing: nothing written. */
+	fused[0] = -7;
+	winograd(in, 1, 1, w, cin, cout, k, bias, WINOGRAD_POOL, 1, 0, fused);
+	ok(fused[0] == -7, "pooling a one-row image writes nothing");
+	free(in);
+	free(k);
+	free(bias);
+	free(plain);
+	free(fused);
+}
+
+static void test_workspace(void)
+{
+	int h = 23, w = 18, cin = 24, cout = 40;
+	size_t tiles = winograd_tiles(1, h, w), px = (size_t)h * w;
+	size_t one = winograd_workspace_floats(cin, cout, 1);
+	size_t budget = 5 * one + one / 2, strip = winograd_strip_tiles(cin, cout, budget);
+	float *in = random_floats(px * cin, -1, 1);
+	float *k = random_floats((size_t)9 * cin * cout, -0.2, 0.2);
+	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
+	float *ws = xcalloc(budget + 64, sizeof *ws);
+	float *out = xcalloc(px * cout, sizeof *out), *whole = xcalloc(px * cout, sizeof *out);
+	int guard = 1;
+
+	ok(tiles == 6 * 5 && winograd_tiles(3, 1, 1) == 3 && winograd_tiles(2, 4, 8) == 4,
+	   "tiles: ceil(h / 4) * ceil(w / 4) per image");
+	ok(one == (size_t)36 * (cin + cout) && winograd_kernel_floats(cin, cout) == (size_t)36 * cin * cout,
+	   "workspace 36 * (cin + cout) floats per tile, kernel 36 * cin * cout");
+	ok(strip == 5 && winograd_strip_tiles(cin, cout, 1) == 1 &&
+	   winograd_strip_tiles(512, 512, (size_t)1 << 21) == 56,
+	   "strip_tiles: the most tiles a budget holds (%zu)", strip);
+
+	/* Strips of that size in a workspace of exactly the budget leave the
+	 * floats past it untouched, and give the one-strip result. */
+	winograd_kernel_transform(k, cin, cout, u);
+	for (int i = 0; i < 64; i++)
+		ws[budget + i] = -12345;
+	for (size_t t0 = 0; t0 < tiles; t0 += strip)
+		winograd_conv3x3_forward(in, h, w, cin, cout, u, NULL, 0, t0,
+					 t0 + strip < tiles ? t0 + strip : tiles, ws, out);
+	for (int i = 0; i < 64; i++)
+		guard &= ws[budget + i] == -12345;
+	ok(guard, "strips of %zu tiles stay inside a %zu-float workspace", strip, budget);
+	winograd(in, 1, h, w, cin, cout, k, NULL, 0, 1, tiles, whole);
+	ok(max_diff(out, whole, px * cout) <= ROUNDING,
+	   "strips of %zu tiles: as one strip but for rounding (%.1e)", strip,
+	   max_diff(out, whole, px * cout));
+
+	/* One strip writes its tiles' pixels only: tile 7 is rows 4..7,
+	 * columns 8..11. */
+	for (size_t i = 0; i < px * cout; i++)
+		out[i] = -1;
+	winograd_conv3x3_forward(in, h, w, cin, cout, u, NULL, 0, 7, 8, ws, out);
+	guard = 1;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			int inside = y >= 4 && y < 8 && x >= 8 && x < 12;
+			float v = out[((size_t)y * w + x) * cout];
+
+			guard &= inside ? v == whole[((size_t)y * w + x) * cout] : v == -1;
+		}
+	ok(guard, "a strip of one tile writes that tile's 4x4 pixels only");
+	free(in);
+	free(k);
+	free(u);
+	free(ws);
+	free(out);
+	free(whole);
+}
+
+/* Strips can go to any thread: the same strips give the same numbers.
+ * Other strips change the GEMMs' shapes, and OpenBLAS rounds a row
+ * differently at another M or on its own threads; the output transform
+ * magnifies that to a few 1e-6 of the largest output. */
+static void test_threads(void)
+{
+	int n = 2, h = 37, w = 29, cin = 64, cout = 48;
+	size_t count = (size_t)n * h * w * cout;
+	float *in = random_floats((size_t)n * h * w * cin, -1, 1);
+	float *k = random_floats((size_t)9 * cin * cout, -0.1, 0.1);
+	float *bias = random_floats(cout, -0.5, 0.5);
+	float *one = xcalloc(count, sizeof *one), *out = xcalloc(count, sizeof *out);
+	static const struct { int threads; size_t strip; } runs[] = {
+		{ 2, 16 }, { 3, 16 }, { 2, 0 }, { 3, 0 }, { 2, 1 },
+	};
+
+	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 1, 16, one);
+	for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+		double d;
+
+		memset(out, 0, count * sizeof *out);
+		winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU,
+			 runs[i].threads, runs[i].strip, out);
+		d = max_diff(out, one, count);
+		if (runs[i].strip == 16)
+			ok(!memcmp(out, one, count * sizeof *out),
+			   "%d threads, strips of 16 tiles: as 1 thread, bit for bit",
+			   runs[i].threads);
+		else
+			ok(d <= ROUNDING, "%d threads, strips of %zu tiles: as 1 thread of 16-tile strips but for rounding (%.1e)",
+			   runs[i].threads, runs[i].strip ? runs[i].strip :
+			   (winograd_tiles(n, h, w) + runs[i].threads - 1) / runs[i].threads, d);
+	}
+	/* OpenBLAS's own threads inside the GEMMs instead of ours. */
+	openblas_set_num_threads(2);
+	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 1, 16, out);
+	openblas_set_num_threads(1);
+	ok(max_diff(out, one, count) <= ROUNDING, "2 OpenBLAS threads: as 1 but for rounding (%.1e)",
+	   max_diff(out, one, count));
+	free(in);
+	free(k);
+	free(bias);
+	free(one);
+	free(out);
+}
+
+/* VGG16's layers: input and output channels, and whether a pool ends
+ * the block. */
+static const struct { int cin, cout, pool; } vgg[13] = {
+	{ 3, 64, 0 },    { 64, 64, 1 },   { 64, 128, 0 },  { 128, 128, 1 },
+	{ 128, 256, 0 }, { 256, 256, 0 }, { 256, 256, 1 }, { 256, 512, 0 },
+	{ 512, 512, 0 }, { 512, 512, 1 }, { 512, 512, 0 }, { 512, 512, 0 },
+	{ 512, 512, 1 },
+};
+
+/* Random He-scaled weights for layer i: kernel [3, 3, cin, cout] and
+ * bias [cout]. */
+static void vgg_weights(int i, float **k, float **bias)
+{
+	size_t nk = (size_t)9 * vgg[i].cin * vgg[i].cout;
+	double lim = sqrt(6.0 / (9 * vgg[i].cin));
+
+	*k = random_floats(nk, -lim, lim);
+	*bias = random_floats(vgg[i].cout, -0.05, 0.05);
+}
+
+/* Winograd through all 13 layers of an s x s image, each layer fed its
+ * own previous output, against float64 all the way; err[i] is layer i's
+ * error against its largest activation (after the pool where a block
+ * ends). Returns the largest. */
+static double depth_errors(int s, double err[13])
+{
+	size_t cap = (size_t)s * s * 64;
+	float *a = xcalloc(cap, sizeof *a), *b = xcalloc(cap, sizeof *b);
+	double *ra = xcalloc(cap, sizeof *ra), *rb = xcalloc(cap, sizeof *rb);
+	double worst = 0;
+	int h = s, w = s;
+
+	for (size_t i = 0; i < (size_t)s * s * 3; i++)
+		ra[i] = a[i] = (float)(2 * uniform() - 1);
+	for (int i = 0; i < 13; i++) {
+		float *k, *bias, *ft;
+		double *dt;
+		int flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
+		size_t count;
+
+		vgg_weights(i, &k, &bias);
+		winograd(a, 1, h, w, vgg[i].cin, vgg[i].cout, k, bias, flags, 2, 0, b);
+		direct_forward(NULL, ra, 1, h, w, vgg[i].cin, vgg[i].cout, k, bias, 1, rb);
+		if (vgg[i].pool) {
+			maxpool_ref(rb, 1, h, w, vgg[i].cout, ra);
+			h /= 2;
+			w /= 2;
+		} else {
+			memcpy(ra, rb, (size_t)h * w * vgg[i].cout * sizeof *ra);
+		}
+		count = (size_t)h * w * vgg[i].cout;
+		err[i] = rel_error(b, ra, count);
+		worst = err[i] > worst ? err[i] : worst;
+		ft = a, a = b, b = ft;
+		dt = rb, rb = ra, ra = dt;
+		/* ra holds the reference input of the next layer again. */
+		memcpy(ra, rb, count * sizeof *ra);
+		free(k);
+		free(bias);
+	}
+	free(a);
+	free(b);
+	free(ra);
+	free(rb);
+	return worst;
+}
+
+static void test_depth(void)
+{
+	double err[13], worst = depth_errors(48, err);
+
+	for (int i = 0; i < 13; i++)
+		printf("# layer %2d (%3d -> %3d%s): error %.2e of the largest activation\n",
+		       i + 1, vgg[i].cin, vgg[i].cout, vgg[i].pool ? ", pooled" : "", err[i]);
+	ok(worst <= DEPTH_BOUND, "VGG16's 13 layers at 48x48, random weights: worst error %.2e <= %g",
+	   worst, DEPTH_BOUND);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The im2col baseline: strips of pixels, col [pixels, 3, 3, cin], one
+ * SGEMM against the HWIO kernel, bias and ReLU. */
+struct im2col {
+	const float *in, *k, *bias;
+	float *out, *col;
+	int h, w, cin, cout;
+	size_t pixels, strip, col_floats;
+	atomic_size_t next;
+};
+
+static void im2col_strip(struct im2col *r, size_t p0, size_t p1, float *col)
+{
+	size_t hw = (size_t)r->h * r->w, row = (size_t)9 * r->cin;
+
+	for (size_t p = p0; p < p1; p++) {
+		size_t img = p / hw;
+		int y = (int)(p % hw / r->w), x = (int)(p % r->w);
+
+		for (int t = 0; t < 9; t++) {
+			int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
+			float *d = col + (p - p0) * row + (size_t)t * r->cin;
+
+			if (yy < 0 || yy >= r->h || xx < 0 || xx >= r->w)
+				memset(d, 0, r->cin * sizeof *d);
+			else
+				memcpy(d, r->in + ((img * r->h + yy) * r->w + xx) * r->cin,
+				       r->cin * sizeof *d);
+		}
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(p1 - p0),
+		    r->cout, 9 * r->cin, 1.0f, col, 9 * r->cin, r->k, r->cout,
+		    0.0f, r->out + p0 * r->cout, r->cout);
+	for (size_t p = p0; p < p1; p++) {
+		float *o = r->out + p * r->cout;
+
+		for (int c = 0; c < r->cout; c++)
+			o[c] = o[c] + r->bias[c] > 0 ? o[c] + r->bias[c] : 0;
+	}
+}
+
+static void *im2col_run(void *arg)
+{
+	struct runner *me = arg;
+	struct im2col *r = (struct im2col *)(void *)me->r;
+	size_t s;
+
+	while ((s = atomic_fetch_add(&r->next, 1)) * r->strip < r->pixels) {
+		size_t p0 = s * r->strip;
+
+		im2col_strip(r, p0, p0 + r->strip < r->pixels ? p0 + r->strip : r->pixels,
+			     r->col + me->id * r->col_floats);
+	}
+	return NULL;
+}
+
+static void pool_ref_float(const float *in, int n, int h, int w, int c, float *out)
+{
+	int oh = h / 2, ow = w / 2;
+
+	for (int b = 0; b < n; b++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++)
+				for (int k = 0; k < c; k++) {
+					const float *p = in + (((size_t)b * h + 2 * y) * w + 2 * x) * c + k;
+					float m = p[0] > p[c] ? p[0] : p[c];
+
+					m = p[(size_t)w * c] > m ? p[(size_t)w * c] : m;
+					m = p[(size_t)w * c + c] > m ? p[(size_t)w * c + c] : m;
+					out[(((size_t)b * oh + y) * ow + x) * c + k] = m;
+				}
+}
+
+static void im2col_layer(struct im2col *r, int threads)
+{
+	pthread_t tid[8];
+	struct runner me[8];
+
+	atomic_init(&r->next, 0);
+	for (int i = 0; i < threads; i++) {
+		me[i].r = (struct run *)(void *)r;
+		me[i].id = i;
+	}
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&tid[i], NULL, im2col_run, &me[i]))
+			exit(1);
+	im2col_run(&me[0]);
+	for (int i = 1; i < threads; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* The best of `reps` runs of both algorithms on each of VGG16's layers;
+ * the pool is separate for im2col, fused for Winograd. Timing on a shared
+ * machine is noisy: the minimum is the least disturbed run. */
+static int bench(int n, int s, size_t ws_floats, int threads)
+{
+	const int reps = 5;
+	int h = s, w = s;
+	double tot_i = 0, tot_w = 0, flops_all = 0;
+
+	openblas_set_num_threads(1);
+	printf("VGG16 layers, %d image(s) of %dx%d, %d threads, best of %d runs, OpenBLAS %s\n",
+	       n, s, s, threads, reps, openblas_get_corename());
+	printf("workspace %zu floats per thread\n", ws_floats);
+	printf("layer  cin cout  size   im2col ms  winograd ms  speed-up  wino eff. GFLOP/s\n");
+	for (int i = 0; i < 13; i++) {
+		int cin = vgg[i].cin, cout = vgg[i].cout;
+		size_t px = (size_t)n * h * w;
+		float *k, *bias, *in = random_floats(px * cin, 0, 1);
+		float *out = xcalloc(px * cout, sizeof *out), *pooled = xcalloc(px * cout / 4 + 1, 4);
+		float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
+		struct run r = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
+				 .cout = cout };
+		struct im2col c = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
+				    .cout = cout, .pixels = px };
+		double ti = 1e30, tw = 1e30, flops = 2.0 * px * 9 * cin * cout;
+		size_t per;
+
+		vgg_weights(i, &k, &bias);
+		winograd_kernel_transform(k, cin, cout, u);
+		r.u = u;
+		r.bias = bias;
+		r.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
+		r.tiles = winograd_tiles(n, h, w);
+		per = (r.tiles + threads - 1) / threads;
+		r.strip = winograd_strip_tiles(cin, cout, ws_floats);
+		r.strip = per < r.strip ? per : r.strip;
+		r.ws_floats = winograd_workspace_floats(cin, cout, r.strip);
+		r.ws = xcalloc(threads * r.ws_floats, sizeof *r.ws);
+		c.k = k;
+		c.bias = bias;
+		c.col_floats = ws_floats;
+		c.strip = ws_floats / (9 * cin);
+		per = (px + threads - 1) / threads;
+		c.strip = per < c.strip ? per : c.strip;
+		c.col = xcalloc(threads * ws_floats, sizeof *c.col);
+		for (int rep = 0; rep <= reps; rep++) {
+			double t0 = now_ms(), t1, t2;
+
+			im2col_layer(&c, threads);
+			if (vgg[i].pool)
+				pool_ref_float(out, n, h, w, cout, pooled);
+			t1 = now_ms();
+			run_layer(&r, threads);
+			t2 = now_ms();
+			/* The first run pages the buffers in. */
+			if (rep) {
+				ti = t1 - t0 < ti ? t1 - t0 : ti;
+				tw = t2 - t1 < tw ? t2 - t1 : tw;
+			}
+		}
+		printf("%5d %4d %4d %5d %11.2f %12.2f %9.2f %18.1f\n", i + 1, cin, cout, h,
+		       ti / n, tw / n, ti / tw, flops / tw / 1e6);
+		tot_i += ti;
+		tot_w += tw;
+		flops_all += flops;
+		if (vgg[i].pool) {
+			h /= 2;
+			w /= 2;
+		}
+		free(k);
+		free(bias);
+		free(in);
+		free(out);
+		free(pooled);
+		free(u);
+		free(r.ws);
+		free(c.col);
+	}
+	printf("total             %11.2f %12.2f %9.2f %18.1f  ms per image\n", tot_i / n,
+	       tot_w / n, tot_i / tot_w, flops_all / tot_w / 1e6);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* Lines out as they come, so that a crash shows where it happened. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "--bench"))
+		return bench(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 224,
+			     argc > 4 ? strtoul(argv[4], NULL, 10) : (size_t)1 << 21, 2);
+	if (argc > 1 && !strcmp(argv[1], "--depth")) {
+		double err[13];
+		int s = argc > 2 ? atoi(argv[2]) : 224;
+
+		printf("worst %.2e\n", depth_errors(s, err));
+		for (int i = 0; i < 13; i++)
+			printf("layer %2d (%3d -> %3d%s) at %s: %.2e\n", i + 1, vgg[i].cin,
+			       vgg[i].cout, vgg[i].pool ? ", pooled" : "", "depth", err[i]);
+		return 0;
+	}
+	/* Our own threads split the strips; OpenBLAS's on top would
+	 * oversubscribe the cores. */
+	openblas_set_num_threads(1);
+	test_hand();
+	test_channels();
+	test_random();
+	test_fused();
+	test_workspace();
+	test_threads();
+	test_depth();
+	return tap_done();
+}

@@ -230,6 +230,7 @@ void vgg16_free(struct vgg16 *net)
 	free(net->col);
 	free(net->act[0]);
 	free(net->act[1]);
+	free(net->mid);
 	memset(net, 0, sizeof *net);
 }
 
@@ -297,30 +298,22 @@ static void stage_parallel(struct stage *st, size_t max_per_task)
 			pthread_join(wk[i].tid, NULL);
 }
 
-int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
-		  float *out, struct vp_err *e)
+static int block_channels(int b)
 {
-	size_t need = (size_t)n * h * w * 64;
+	return b >= 4 ? 512 : 64 << (b - 1);
+}
+
+/* Blocks first..last on a batch: in [n, h, w, c] -> out [n, h >> k,
+ * w >> k, c'], k = last - first + 1, through act[0] and act[1]. */
+static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
+		       int first, int last, float *out)
+{
 	const float *src = in;
 	int conv = 0;
 
-	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
-		return vp_fail(e, "a %dx%d image is smaller than %dx%d, the smallest VGG16 takes",
-			       w, h, VGG16_MIN_SIZE, VGG16_MIN_SIZE);
-	if (need > net->act_cap) {
-		free(net->act[0]);
-		free(net->act[1]);
-		net->act_cap = 0;
-		net->act[0] = vp_calloc(need, sizeof(float), e);
-		net->act[1] = net->act[0] ? vp_calloc(need, sizeof(float), e) : NULL;
-		if (!net->act[1]) {
-			free(net->act[0]);
-			net->act[0] = NULL;
-			return vp_context(e, "activations of %d %dx%d images: ", n, w, h);
-		}
-		net->act_cap = need;
-	}
-	for (int b = 1; b <= net->blocks; b++) {
+	while (vgg16_convs[conv].block < first)
+		conv++;
+	for (int b = first; b <= last; b++) {
 		struct stage st = { .net = net, .h = h, .w = w };
 
 		for (; conv < VGG16_CONVS && vgg16_convs[conv].block == b; conv++) {
@@ -336,7 +329,7 @@ int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
 			src = st.out;
 		}
 		st.in = src;
-		st.out = b == net->blocks ? out : net->act[src == net->act[0]];
+		st.out = b == last ? out : net->act[src == net->act[0]];
 		st.cin = st.cout;
 		st.conv = -1;
 		st.total = (size_t)n * (h / 2);
@@ -345,5 +338,60 @@ int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
 		h /= 2;
 		w /= 2;
 	}
+}
+
+static int grow(float **p, size_t *cap, size_t need, struct vp_err *e)
+{
+	if (need <= *cap)
+		return 0;
+	free(*p);
+	*cap = 0;
+	*p = vp_calloc(need, sizeof **p, e);
+	if (!*p)
+		return -1;
+	*cap = need;
+	return 0;
+}
+
+int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
+		  float *out, struct vp_err *e)
+{
+	int split = 1, hs = h, ws = w, oh, ow, oc;
+	size_t single = 0, batched = 0, mid = 0;
+
+	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
+		return vp_fail(e, "a %dx%d image is smaller than %dx%d, the smallest VGG16 takes",
+			       w, h, VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+	/* Large maps go through one image at a time, so that a batch does not
+	 * multiply the biggest activations and they stay in cache; from the
+	 * first block whose maps are small, the batch is stacked, so that
+	 * its GEMMs have rows enough. */
+	while (split <= net->blocks && (size_t)hs * ws >= VGG16_BATCH_PIXELS) {
+		split++;
+		hs /= 2;
+		ws /= 2;
+	}
+	if (split > 1)
+		single = (size_t)h * w * 64;
+	if (split <= net->blocks) {
+		batched = (size_t)n * hs * ws * block_channels(split);
+		if (split > 1)
+			mid = (size_t)n * hs * ws * block_channels(split - 1);
+	}
+	if (grow(&net->act[0], &net->act_cap[0], single > batched ? single : batched, e) ||
+	    grow(&net->act[1], &net->act_cap[1], single > batched ? single : batched, e) ||
+	    grow(&net->mid, &net->mid_cap, mid, e))
+		return vp_context(e, "activations of %d %dx%d images: ", n, w, h);
+	vgg16_output_shape(net->blocks, h, w, &oh, &ow, &oc);
+	for (int i = 0; split > 1 && i < n; i++) {
+		if (split > net->blocks)
+			run_blocks(net, in + (size_t)i * h * w * 3, 1, h, w, 1, net->blocks,
+				   out + (size_t)i * oh * ow * oc);
+		else
+			run_blocks(net, in + (size_t)i * h * w * 3, 1, h, w, 1, split - 1,
+				   net->mid + (size_t)i * hs * ws * block_channels(split - 1));
+	}
+	if (split <= net->blocks)
+		run_blocks(net, split > 1 ? net->mid : in, n, hs, ws, split, net->blocks, out);
 	return 0;
 }

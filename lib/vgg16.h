@@ -56,7 +56,8 @@ struct vgg16 {
 	int threads;
 	float *col;        /* threads x VGG16_COL_FLOATS im2col strips */
 	float *act[2];     /* ping-pong activations */
-	size_t act_cap;    /* floats in each of act[0], act[1] */
+	float *mid;        /* the batch, stacked where its maps become small */
+	size_t act_cap[2], mid_cap; /* floats allocated */
 };
 
 int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
@@ -96,8 +97,12 @@ void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
 void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
 			size_t r1, float *out);
 
-/* Floats of one thread's im2col strip: 8 MiB, so that both threads'
- * strips stay in the last-level cache between im2col and the GEMM. */
-#define VGG16_COL_FLOATS ((size_t)1 << 21)
+/* Floats of one thread's im2col strip: 4 MiB, so that a strip is still
+ * in cache when the GEMM reads it (larger strips measured slower in the
+ * first block, smaller ones no faster in the others). */
+#define VGG16_COL_FLOATS ((size_t)1 << 20)
+/* Pixels per image under which a block runs on the whole batch at once;
+ * larger maps go one image at a time. */
+#define VGG16_BATCH_PIXELS 1024
 
 #endif

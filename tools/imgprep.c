@@ -86,16 +86,18 @@ _Noreturn static void usage(void)
 
 static void parse_size(const char *arg, struct vp_image_spec *s)
 {
-	char *x = strchr(arg, 'x');
+	char *end;
+	long w, h;
 
-	if (!x) {
-		s->width = s->height = (int)vp_opt_int("--size", arg, 1, MAX_SIDE);
-		return;
-	}
-	*x = 0;
-	s->width = (int)vp_opt_int("--size", arg, 1, MAX_SIDE);
-	s->height = (int)vp_opt_int("--size", x + 1, 1, MAX_SIDE);
-	*x = 'x';
+	errno = 0;
+	w = strtol(arg, &end, 10);
+	h = w;
+	if (*end == 'x' && end > arg)
+		h = strtol(end + 1, &end, 10);
+	if (errno || *end || end == arg || w < 1 || w > MAX_SIDE || h < 1 || h > MAX_SIDE)
+		vp_usage_error("--size: '%s' is not WxH or N (sides from 1 to %d)", arg, MAX_SIDE);
+	s->width = (int)w;
+	s->height = (int)h;
 }
 
 static void parse_color(const char *arg, unsigned char rgb[3])
@@ -422,16 +424,16 @@ static void stop_workers(struct work *w, pthread_t *tids, int n)
 		pthread_join(tids[i], NULL);
 }
 
-/* A failed write ends the run at once: the rest could not be delivered. */
-_Noreturn static void write_failed(struct vp_out *out, struct work *w, pthread_t *tids,
-				   int n)
+/* A failed write ends the run at once: the rest could not be delivered.
+ * err is the errno of the failed write, gone by the time stdio is asked
+ * again. */
+_Noreturn static void write_failed(struct vp_out *out, const char *name, int err,
+				   struct work *w, pthread_t *tids, int n)
 {
-	struct vp_err e;
-
 	stop_workers(w, tids, n);
-	if (vp_out_commit(out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	vp_die(VP_EXIT_DATA, "write error");
+	vp_out_abort(out);
+	vp_die(VP_EXIT_DATA, "%s: write error: %s", name ? name : "standard output",
+	       err ? strerror(err) : "unknown");
 }
 
 int main(int argc, char **argv)
@@ -482,6 +484,7 @@ int main(int argc, char **argv)
 		while (!s->ready)
 			pthread_cond_wait(&w.slot_ready, &w.mu);
 		pthread_mutex_unlock(&w.mu);
+		errno = 0;
 		if (s->failed) {
 			failed++;
 			vp_warn("%s: %s", en->path, s->err.msg);
@@ -497,7 +500,7 @@ int main(int argc, char **argv)
 				write_record(&wr, &o, en, s->pix + c * w.image_bytes, (int)c);
 		}
 		if (ferror(out.f))
-			write_failed(&out, &w, tids, nthreads);
+			write_failed(&out, o.output, errno, &w, tids, nthreads);
 		pthread_mutex_lock(&w.mu);
 		s->ready = 0;
 		w.written++;

@@ -492,6 +492,136 @@ static void test_threads(void)
 	free(out);
 }
 
+/* The im2col baseline as lib/vgg16.c has it: strips of pixels, col
+ * [pixels, 3, 3, cin], one SGEMM against the HWIO kernel, then bias and
+ * ReLU (in vectors, as there) and a separate 2x2 max-pool. */
+struct im2col {
+	const float *in, *k, *bias;
+	float *out, *col;
+	int h, w, cin, cout;
+	size_t pixels, strip, col_floats;
+	atomic_size_t next;
+};
+
+struct im2col_runner {
+	struct im2col *r;
+	int id;
+};
+
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+
+static void im2col_strip(struct im2col *r, size_t p0, size_t p1, float *col)
+{
+	size_t hw = (size_t)r->h * r->w, row = (size_t)9 * r->cin;
+	const vf8 zero = { 0 };
+
+	for (size_t p = p0; p < p1; p++) {
+		size_t img = p / hw;
+		int y = (int)(p % hw / r->w), x = (int)(p % r->w);
+
+		for (int t = 0; t < 9; t++) {
+			int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
+			float *d = col + (p - p0) * row + (size_t)t * r->cin;
+
+			if (yy < 0 || yy >= r->h || xx < 0 || xx >= r->w)
+				memset(d, 0, r->cin * sizeof *d);
+			else
+				memcpy(d, r->in + ((img * r->h + yy) * r->w + xx) * r->cin,
+				       r->cin * sizeof *d);
+		}
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(p1 - p0),
+		    r->cout, 9 * r->cin, 1.0f, col, 9 * r->cin, r->k, r->cout,
+		    0.0f, r->out + p0 * r->cout, r->cout);
+	/* Every VGG16 layer's cout is a multiple of 8. */
+	for (size_t p = p0; p < p1; p++) {
+		float *o = r->out + p * r->cout;
+
+		for (int c = 0; c < r->cout; c += 8) {
+			vf8 v, b;
+
+			memcpy(&v, o + c, sizeof v);
+			memcpy(&b, r->bias + c, sizeof b);
+			v += b;
+			v = (vf8)((vi8)v & (v > zero));
+			memcpy(o + c, &v, sizeof v);
+		}
+	}
+}
+
+static void *im2col_run(void *arg)
+{
+	struct im2col_runner *me = arg;
+	struct im2col *r = me->r;
+	size_t s;
+
+	while ((s = atomic_fetch_add(&r->next, 1)) * r->strip < r->pixels) {
+		size_t p0 = s * r->strip;
+
+		im2col_strip(r, p0, p0 + r->strip < r->pixels ? p0 + r->strip : r->pixels,
+			     r->col + me->id * r->col_floats);
+	}
+	return NULL;
+}
+
+static void im2col_layer(struct im2col *r, int threads)
+{
+	pthread_t tid[8];
+	struct im2col_runner me[8];
+
+	atomic_init(&r->next, 0);
+	for (int i = 0; i < threads; i++) {
+		me[i].r = r;
+		me[i].id = i;
+	}
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&tid[i], NULL, im2col_run, &me[i])) {
+			fprintf(stderr, "test_winograd: pthread_create failed\n");
+			exit(1);
+		}
+	im2col_run(&me[0]);
+	for (int i = 1; i < threads; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* in [n, h, w, c] -> out [n, h / 2, w / 2, c] */
+static void maxpool_float(const float *in, int n, int h, int w, int c, float *out)
+{
+	int oh = h / 2, ow = w / 2;
+
+	for (int b = 0; b < n; b++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++) {
+				const float *p = in + (((size_t)b * h + 2 * y) * w + 2 * x) * c;
+				const float *q = p + (size_t)w * c;
+				float *d = out + (((size_t)b * oh + y) * ow + x) * c;
+
+				for (int k = 0; k < c; k++) {
+					float m1 = p[k] > p[c + k] ? p[k] : p[c + k];
+					float m2 = q[k] > q[c + k] ? q[k] : q[c + k];
+
+					d[k] = m1 > m2 ? m1 : m2;
+				}
+			}
+}
+
+/* The whole layer by im2col, with ReLU: in [n, h, w, cin] -> out
+ * [n, h, w, cout]. */
+static void im2col(const float *in, int n, int h, int w, int cin, int cout,
+		   const float *kernel, const float *bias, int threads, float *out)
+{
+	size_t px = (size_t)n * h * w, col = (size_t)1 << 21;
+	struct im2col c = { .in = in, .k = kernel, .bias = bias, .out = out, .h = h,
+			    .w = w, .cin = cin, .cout = cout, .pixels = px,
+			    .col_floats = col };
+
+	c.strip = col / (9 * cin);
+	c.col = xcalloc(threads * col, sizeof *c.col);
+	im2col_layer(&c, threads);
+	free(c.col);
+}
+
 /* VGG16's layers: input and output channels, and whether a pool ends
  * the block. */
 static const struct { int cin, cout, pool; } vgg[13] = {
@@ -512,20 +642,22 @@ static void vgg_weights(int i, float **k, float **bias)
 	*bias = random_floats(vgg[i].cout, -0.05, 0.05);
 }
 
-/* Winograd through all 13 layers of an s x s image, each layer fed its
- * own previous output, against float64 all the way; err[i] is layer i's
- * error against its largest activation (after the pool where a block
- * ends). Returns the largest. */
-static double depth_errors(int s, double err[13])
+/* Winograd (and im2col, for scale) through all 13 layers of an s x s
+ * image, each fed its own previous output, against float64 all the way;
+ * err[i] and err_im2col[i] are layer i's errors against its largest
+ * activation, after the pool where a block ends. Returns Winograd's
+ * worst. */
+static double depth_errors(int s, double err[13], double err_im2col[13])
 {
 	size_t cap = (size_t)s * s * 64;
 	float *a = xcalloc(cap, sizeof *a), *b = xcalloc(cap, sizeof *b);
+	float *ia = xcalloc(cap, sizeof *ia), *ib = xcalloc(cap, sizeof *ib);
 	double *ra = xcalloc(cap, sizeof *ra), *rb = xcalloc(cap, sizeof *rb);
 	double worst = 0;
 	int h = s, w = s;
 
 	for (size_t i = 0; i < (size_t)s * s * 3; i++)
-		ra[i] = a[i] = (float)(2 * uniform() - 1);
+		ra[i] = ia[i] = a[i] = (float)(2 * uniform() - 1);
 	for (int i = 0; i < 13; i++) {
 		float *k, *bias, *ft;
 		double *dt;
@@ -534,16 +666,20 @@ static double depth_errors(int s, double err[13])
 
 		vgg_weights(i, &k, &bias);
 		winograd(a, 1, h, w, vgg[i].cin, vgg[i].cout, k, bias, flags, 2, 0, b);
+		im2col(ia, 1, h, w, vgg[i].cin, vgg[i].cout, k, bias, 2, ib);
 		direct_forward(NULL, ra, 1, h, w, vgg[i].cin, vgg[i].cout, k, bias, 1, rb);
 		if (vgg[i].pool) {
+			maxpool_float(ib, 1, h, w, vgg[i].cout, ia);
 			maxpool_ref(rb, 1, h, w, vgg[i].cout, ra);
 			h /= 2;
 			w /= 2;
 		} else {
+			memcpy(ia, ib, (size_t)h * w * vgg[i].cout * sizeof *ia);
 			memcpy(ra, rb, (size_t)h * w * vgg[i].cout * sizeof *ra);
 		}
 		count = (size_t)h * w * vgg[i].cout;
 		err[i] = rel_error(b, ra, count);
+		err_im2col[i] = rel_error(ia, ra, count);
 		worst = err[i] > worst ? err[i] : worst;
 		ft = a, a = b, b = ft;
 		dt = rb, rb = ra, ra = dt;
@@ -554,6 +690,8 @@ static double depth_errors(int s, double err[13])
 	}
 	free(a);
 	free(b);
+	free(ia);
+	free(ib);
 	free(ra);
 	free(rb);
 	return worst;
@@ -561,11 +699,11 @@ static double depth_errors(int s, double err[13])
 
 static void test_depth(void)
 {
-	double err[13], worst = depth_errors(48, err);
+	double err[13], e2[13], worst = depth_errors(48, err, e2);
 
 	for (int i = 0; i < 13; i++)
-		printf("# layer %2d (%3d -> %3d%s): error %.2e of the largest activation\n",
-		       i + 1, vgg[i].cin, vgg[i].cout, vgg[i].pool ? ", pooled" : "", err[i]);
+		printf("# layer %2d (%3d -> %3d%s): error %.2e of the largest activation (im2col %.2e)\n",
+		       i + 1, vgg[i].cin, vgg[i].cout, vgg[i].pool ? ", pooled" : "", err[i], e2[i]);
 	ok(worst <= DEPTH_BOUND, "VGG16's 13 layers at 48x48, random weights: worst error %.2e <= %g",
 	   worst, DEPTH_BOUND);
 }
@@ -578,122 +716,40 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The im2col baseline: strips of pixels, col [pixels, 3, 3, cin], one
- * SGEMM against the HWIO kernel, bias and ReLU. */
-struct im2col {
-	const float *in, *k, *bias;
-	float *out, *col;
-	int h, w, cin, cout;
-	size_t pixels, strip, col_floats;
-	atomic_size_t next;
-};
-
-static void im2col_strip(struct im2col *r, size_t p0, size_t p1, float *col)
+static double least(double a, double b)
 {
-	size_t hw = (size_t)r->h * r->w, row = (size_t)9 * r->cin;
-
-	for (size_t p = p0; p < p1; p++) {
-		size_t img = p / hw;
-		int y = (int)(p % hw / r->w), x = (int)(p % r->w);
-
-		for (int t = 0; t < 9; t++) {
-			int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
-			float *d = col + (p - p0) * row + (size_t)t * r->cin;
-
-			if (yy < 0 || yy >= r->h || xx < 0 || xx >= r->w)
-				memset(d, 0, r->cin * sizeof *d);
-			else
-				memcpy(d, r->in + ((img * r->h + yy) * r->w + xx) * r->cin,
-				       r->cin * sizeof *d);
-		}
-	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(p1 - p0),
-		    r->cout, 9 * r->cin, 1.0f, col, 9 * r->cin, r->k, r->cout,
-		    0.0f, r->out + p0 * r->cout, r->cout);
-	for (size_t p = p0; p < p1; p++) {
-		float *o = r->out + p * r->cout;
-
-		for (int c = 0; c < r->cout; c++)
-			o[c] = o[c] + r->bias[c] > 0 ? o[c] + r->bias[c] : 0;
-	}
+	return a < b ? a : b;
 }
 
-static void *im2col_run(void *arg)
-{
-	struct runner *me = arg;
-	struct im2col *r = (struct im2col *)(void *)me->r;
-	size_t s;
-
-	while ((s = atomic_fetch_add(&r->next, 1)) * r->strip < r->pixels) {
-		size_t p0 = s * r->strip;
-
-		im2col_strip(r, p0, p0 + r->strip < r->pixels ? p0 + r->strip : r->pixels,
-			     r->col + me->id * r->col_floats);
-	}
-	return NULL;
-}
-
-static void pool_ref_float(const float *in, int n, int h, int w, int c, float *out)
-{
-	int oh = h / 2, ow = w / 2;
-
-	for (int b = 0; b < n; b++)
-		for (int y = 0; y < oh; y++)
-			for (int x = 0; x < ow; x++)
-				for (int k = 0; k < c; k++) {
-					const float *p = in + (((size_t)b * h + 2 * y) * w + 2 * x) * c + k;
-					float m = p[0] > p[c] ? p[0] : p[c];
-
-					m = p[(size_t)w * c] > m ? p[(size_t)w * c] : m;
-					m = p[(size_t)w * c + c] > m ? p[(size_t)w * c + c] : m;
-					out[(((size_t)b * oh + y) * ow + x) * c + k] = m;
-				}
-}
-
-static void im2col_layer(struct im2col *r, int threads)
-{
-	pthread_t tid[8];
-	struct runner me[8];
-
-	atomic_init(&r->next, 0);
-	for (int i = 0; i < threads; i++) {
-		me[i].r = (struct run *)(void *)r;
-		me[i].id = i;
-	}
-	for (int i = 1; i < threads; i++)
-		if (pthread_create(&tid[i], NULL, im2col_run, &me[i]))
-			exit(1);
-	im2col_run(&me[0]);
-	for (int i = 1; i < threads; i++)
-		pthread_join(tid[i], NULL);
-}
-
-/* The best of `reps` runs of both algorithms on each of VGG16's layers;
- * the pool is separate for im2col, fused for Winograd. Timing on a shared
- * machine is noisy: the minimum is the least disturbed run. */
+/* The best of `reps` runs on each of VGG16's layers of im2col (pool
+ * separate) and of Winograd (pool fused), the latter once with the strips
+ * spread over our threads and once on one thread with OpenBLAS threading
+ * the GEMMs. Timing on a shared machine is noisy: the minimum is the
+ * least disturbed run. */
 static int bench(int n, int s, size_t ws_floats, int threads)
 {
 	const int reps = 5;
 	int h = s, w = s;
-	double tot_i = 0, tot_w = 0, flops_all = 0;
+	double tot_i = 0, tot_w = 0, tot_b = 0, tot_best = 0, flops_all = 0;
 
-	openblas_set_num_threads(1);
-	printf("VGG16 layers, %d image(s) of %dx%d, %d threads, best of %d runs, OpenBLAS %s\n",
+	printf("# VGG16's layers, %d image(s) of %dx%d, %d threads, best of %d runs, OpenBLAS %s\n",
 	       n, s, s, threads, reps, openblas_get_corename());
-	printf("workspace %zu floats per thread\n", ws_floats);
-	printf("layer  cin cout  size   im2col ms  winograd ms  speed-up  wino eff. GFLOP/s\n");
+	printf("# workspace %zu floats per thread; ms per image; GFLOP/s counts the direct convolution's multiply-adds\n",
+	       ws_floats);
+	printf("layer  cin cout  size  im2col  wino-strips  wino-blas  speed-up  GFLOP/s\n");
 	for (int i = 0; i < 13; i++) {
 		int cin = vgg[i].cin, cout = vgg[i].cout;
 		size_t px = (size_t)n * h * w;
 		float *k, *bias, *in = random_floats(px * cin, 0, 1);
-		float *out = xcalloc(px * cout, sizeof *out), *pooled = xcalloc(px * cout / 4 + 1, 4);
+		float *out = xcalloc(px * cout, sizeof *out);
+		float *pooled = xcalloc(px * cout / 4 + 1, sizeof *pooled);
 		float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
 		struct run r = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
 				 .cout = cout };
 		struct im2col c = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
-				    .cout = cout, .pixels = px };
-		double ti = 1e30, tw = 1e30, flops = 2.0 * px * 9 * cin * cout;
-		size_t per;
+				    .cout = cout, .pixels = px, .col_floats = ws_floats };
+		double ti = 1e30, tw = 1e30, tb = 1e30, best, flops = 2.0 * px * 9 * cin * cout;
+		size_t budget;
 
 		vgg_weights(i, &k, &bias);
 		winograd_kernel_transform(k, cin, cout, u);
@@ -701,37 +757,43 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		r.bias = bias;
 		r.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
 		r.tiles = winograd_tiles(n, h, w);
-		per = (r.tiles + threads - 1) / threads;
-		r.strip = winograd_strip_tiles(cin, cout, ws_floats);
-		r.strip = per < r.strip ? per : r.strip;
-		r.ws_floats = winograd_workspace_floats(cin, cout, r.strip);
+		budget = winograd_strip_tiles(cin, cout, ws_floats);
+		r.ws_floats = winograd_workspace_floats(cin, cout, budget);
 		r.ws = xcalloc(threads * r.ws_floats, sizeof *r.ws);
 		c.k = k;
 		c.bias = bias;
-		c.col_floats = ws_floats;
-		c.strip = ws_floats / (9 * cin);
-		per = (px + threads - 1) / threads;
-		c.strip = per < c.strip ? per : c.strip;
+		c.strip = least(ws_floats / (9 * cin), (px + threads - 1) / threads);
 		c.col = xcalloc(threads * ws_floats, sizeof *c.col);
 		for (int rep = 0; rep <= reps; rep++) {
-			double t0 = now_ms(), t1, t2;
+			double t0, t1, t2, t3;
 
+			openblas_set_num_threads(1);
+			t0 = now_ms();
 			im2col_layer(&c, threads);
 			if (vgg[i].pool)
-				pool_ref_float(out, n, h, w, cout, pooled);
+				maxpool_float(out, n, h, w, cout, pooled);
 			t1 = now_ms();
+			r.strip = least(budget, (r.tiles + threads - 1) / threads);
 			run_layer(&r, threads);
 			t2 = now_ms();
+			openblas_set_num_threads(threads);
+			r.strip = budget;
+			run_layer(&r, 1);
+			t3 = now_ms();
 			/* The first run pages the buffers in. */
 			if (rep) {
-				ti = t1 - t0 < ti ? t1 - t0 : ti;
-				tw = t2 - t1 < tw ? t2 - t1 : tw;
+				ti = least(ti, t1 - t0);
+				tw = least(tw, t2 - t1);
+				tb = least(tb, t3 - t2);
 			}
 		}
-		printf("%5d %4d %4d %5d %11.2f %12.2f %9.2f %18.1f\n", i + 1, cin, cout, h,
-		       ti / n, tw / n, ti / tw, flops / tw / 1e6);
+		best = least(tw, tb);
+		printf("%5d %4d %4d %5d %7.2f %12.2f %10.2f %9.2f %8.1f\n", i + 1, cin, cout, h,
+		       ti / n, tw / n, tb / n, ti / best, flops / best / 1e6);
 		tot_i += ti;
 		tot_w += tw;
+		tot_b += tb;
+		tot_best += best;
 		flops_all += flops;
 		if (vgg[i].pool) {
 			h /= 2;
@@ -746,8 +808,9 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		free(r.ws);
 		free(c.col);
 	}
-	printf("total             %11.2f %12.2f %9.2f %18.1f  ms per image\n", tot_i / n,
-	       tot_w / n, tot_i / tot_w, flops_all / tot_w / 1e6);
+	printf("total            %7.2f %12.2f %10.2f %9.2f %8.1f\n", tot_i / n, tot_w / n,
+	       tot_b / n, tot_i / tot_best, flops_all / tot_best / 1e6);
+	openblas_set_num_threads(1);
 	return 0;
 }
 
@@ -759,14 +822,19 @@ int main(int argc, char **argv)
 		return bench(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 224,
 			     argc > 4 ? strtoul(argv[4], NULL, 10) : (size_t)1 << 21, 2);
 	if (argc > 1 && !strcmp(argv[1], "--depth")) {
-		double err[13];
+		double err[13], e2[13];
 		int s = argc > 2 ? atoi(argv[2]) : 224;
+		double worst;
 
-		printf("worst %.2e\n", depth_errors(s, err));
+		openblas_set_num_threads(1);
+		worst = depth_errors(s, err, e2);
+		printf("# error against the largest activation, random weights, %dx%d\n", s, s);
+		printf("layer  cin cout  winograd    im2col\n");
 		for (int i = 0; i < 13; i++)
-			printf("layer %2d (%3d -> %3d%s) at %s: %.2e\n", i + 1, vgg[i].cin,
-			       vgg[i].cout, vgg[i].pool ? ", pooled" : "", "depth", err[i]);
-		return 0;
+			printf("%5d %4d %4d  %.2e  %.2e%s\n", i + 1, vgg[i].cin, vgg[i].cout,
+			       err[i], e2[i], vgg[i].pool ? "  block end" : "");
+		printf("worst %.2e, bound %g\n", worst, DEPTH_BOUND);
+		return worst <= DEPTH_BOUND ? 0 : 1;
 	}
 	/* Our own threads split the strips; OpenBLAS's on top would
 	 * oversubscribe the cores. */

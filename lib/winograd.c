@@ -82,18 +82,20 @@ static inline void store8(float *p, const vf8 *v, int n)
 	memcpy(p, v, (n == LANES ? sizeof *v : (size_t)n * sizeof(float)));
 }
 
-/* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. */
+/* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. The
+ * rows share d3 - d1 and d4 - d2: 24 operations instead of 40. */
 static inline void input_1d(const vf8 *d, int s, vf8 *o, int os)
 {
 	vf8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s],
 	    d5 = d[5 * s];
+	vf8 e = d3 - d1, f = d4 - d2, e2 = e + e, f2 = f + f;
 
-	o[0] = 2 * d0 - 3 * d1 - 4 * d2 + 3 * d3 + 2 * d4;
-	o[os] = -2 * d1 + d2 + 5 * d3 + 2 * d4;
-	o[2 * os] = 2 * d1 - 5 * d2 + d3 + 2 * d4;
-	o[3 * os] = -2 * d1 - d2 + 2 * d3 + d4;
-	o[4 * os] = d1 - 2 * d2 - d3 + 2 * d4;
-	o[5 * os] = 2 * d1 - 3 * d2 - 4 * d3 + 3 * d4 + 2 * d5;
+	o[0] = 2 * (d0 - d2) + 3 * e + f2;
+	o[os] = (e2 + f2) + 3 * (d2 + d3);
+	o[2 * os] = (f2 - e2) + 3 * (d3 - d2);
+	o[3 * os] = e2 + f;
+	o[4 * os] = f2 - e;
+	o[5 * os] = 2 * (d5 - d3) + 3 * f - e2;
 }
 
 /* One dimension of A^T m, on m[0], m[s], ... m[5s]. */
@@ -120,6 +122,10 @@ static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
 	*x0 = (int)(t % tw) * WINOGRAD_TILE;
 }
 
+/* The transforms are built twice: with AVX2 where the processor has it,
+ * doubling the lanes, and for any x86-64. ISO C does not contract a * b + c
+ * into a fused multiply-add, so both give the same numbers. */
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void winograd_input_transform(const float *in, int h, int w, int cin,
 			      size_t t0, size_t t1, float *v)
 {
@@ -175,6 +181,7 @@ static inline void max8(vf8 *r, const vf8 *a, const vf8 *b)
 	*r = (vf8)(((vi8)*a & gt) | ((vi8)*b & ~gt));
 }
 
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void winograd_output_transform(const float *m, int h, int w, int cout,
 			       const float *bias, int flags, size_t t0,
 			       size_t t1, float *out)

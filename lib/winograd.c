@@ -79,7 +79,10 @@ static inline void load8(vf8 *v, const float *p, int n)
 
 static inline void store8(float *p, const vf8 *v, int n)
 {
-	memcpy(p, v, (n == LANES ? sizeof *v : (size_t)n * sizeof(float)));
+	if (n == LANES)
+		memcpy(p, v, sizeof *v);
+	else
+		memcpy(p, v, (size_t)n * sizeof(float));
 }
 
 /* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. The

@@ -185,18 +185,18 @@ static inline void max8(vf8 *r, const vf8 *a, const vf8 *b)
 }
 
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-void winograd_output_transform(const float *m, int h, int w, int cout,
-			       const float *bias, int flags, size_t t0,
-			       size_t t1, float *out)
+void winograd_output_transform(const struct winograd_layer *l, const float *m,
+			       size_t t0, size_t t1, int c0, int c1, float *out)
 {
-	size_t nt = t1 - t0, plane = nt * cout;
-	int pool = flags & WINOGRAD_POOL;
+	int h = l->h, w = l->w, cout = l->cout, nc = c1 - c0;
+	size_t nt = t1 - t0, plane = nt * nc;
+	int pool = l->flags & WINOGRAD_POOL;
 	/* The pixels that exist: pooling drops an odd last row or column. */
 	int oh = pool ? h / 2 : h, ow = pool ? w / 2 : w;
 	int side = pool ? WINOGRAD_TILE / 2 : WINOGRAD_TILE;
 
 	for (size_t t = t0; t < t1; t++) {
-		const float *src = m + (t - t0) * cout;
+		const float *src = m + (t - t0) * nc;
 		size_t img;
 		int y0, x0, ny, nx;
 
@@ -207,16 +207,16 @@ void winograd_output_transform(const float *m, int h, int w, int cout,
 		}
 		ny = oh - y0 < side ? oh - y0 : side;
 		nx = ow - x0 < side ? ow - x0 : side;
-		for (int c = 0; c < cout; c += LANES) {
-			int n = cout - c < LANES ? cout - c : LANES;
+		for (int c = c0; c < c1; c += LANES) {
+			int n = c1 - c < LANES ? c1 - c : LANES;
 			vf8 s[WINOGRAD_POINTS], r[WINOGRAD_TILE * WINOGRAD_ALPHA];
 			vf8 y[WINOGRAD_TILE * WINOGRAD_TILE];
 			vf8 b = { 0 };
 
-			if (bias)
-				load8(&b, bias + c, n);
+			if (l->bias)
+				load8(&b, l->bias + c, n);
 			for (int k = 0; k < WINOGRAD_POINTS; k++)
-				load8(&s[k], src + k * plane + c, n);
+				load8(&s[k], src + k * plane + (c - c0), n);
 			for (int j = 0; j < WINOGRAD_ALPHA; j++)
 				output_1d(s + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
 			for (int i = 0; i < WINOGRAD_TILE; i++)
@@ -238,7 +238,7 @@ void winograd_output_transform(const float *m, int h, int w, int cout,
 				for (int j = 0; j < nx; j++) {
 					vf8 o = y[i * side + j] + b;
 
-					if (flags & WINOGRAD_RELU)
+					if (l->flags & WINOGRAD_RELU)
 						o = (vf8)((vi8)o & (o > (vf8){ 0 }));
 					store8(out + ((img * oh + y0 + i) * ow + x0 + j) * cout + c,
 					       &o, n);
@@ -247,21 +247,21 @@ void winograd_output_transform(const float *m, int h, int w, int cout,
 	}
 }
 
-void winograd_conv3x3_forward(const float *in, int h, int w, int cin,
-			      int cout, const float *u, const float *bias,
-			      int flags, size_t t0, size_t t1, float *ws,
+void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
+			      size_t t0, size_t t1, int c0, int c1, float *ws,
 			      float *out)
 {
 	size_t nt = t1 - t0;
-	float *v = ws, *m = ws + WINOGRAD_POINTS * nt * cin;
+	int nc = c1 - c0;
+	float *v = ws, *m = ws + WINOGRAD_POINTS * nt * l->cin;
 
-	if (nt == 0)
+	if (nt == 0 || nc <= 0)
 		return;
-	winograd_input_transform(in, h, w, cin, t0, t1, v);
+	winograd_input_transform(in, l->h, l->w, l->cin, t0, t1, v);
 	for (int k = 0; k < WINOGRAD_POINTS; k++)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt,
-			    cout, cin, 1.0f, v + k * nt * cin, cin,
-			    u + (size_t)k * cin * cout, cout, 0.0f,
-			    m + k * nt * cout, cout);
-	winograd_output_transform(m, h, w, cout, bias, flags, t0, t1, out);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, nc,
+			    l->cin, 1.0f, v + k * nt * l->cin, l->cin,
+			    l->u + (size_t)k * l->cin * l->cout + c0, l->cout, 0.0f,
+			    m + k * nt * nc, nc);
+	winograd_output_transform(l, m, t0, t1, c0, c1, out);
 }

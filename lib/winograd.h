@@ -72,21 +72,36 @@ size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats);
 void winograd_input_transform(const float *in, int h, int w, int cin,
 			      size_t t0, size_t t1, float *v);
 
-/* m [36, t1 - t0, cout] -> the tiles' pixels of out, which is
- * [n, h, w, cout], or [n, h / 2, w / 2, cout] with WINOGRAD_POOL:
- * A^T m A, plus bias [cout], then the flags' epilogue. */
-void winograd_output_transform(const float *m, int h, int w, int cout,
-			       const float *bias, int flags, size_t t0,
-			       size_t t1, float *out);
+/* One layer: an h x w input of cin channels, the transformed kernel u
+ * [36, cin, cout] (winograd_kernel_transform), bias [cout] (NULL for
+ * none) and WINOGRAD_RELU / WINOGRAD_POOL. */
+struct winograd_layer {
+	int h, w, cin, cout;
+	const float *u;
+	const float *bias;
+	int flags;
+};
 
-/* in [n, h, w, cin], u [36, cin, cout] (winograd_kernel_transform),
- * bias [cout] -> out as winograd_output_transform writes it, for tiles
- * [t0, t1). ws holds winograd_workspace_floats(cin, cout, t1 - t0). The
- * 36 GEMMs go through cblas_sgemm; whether OpenBLAS threads inside them is
- * the caller's choice (openblas_set_num_threads). */
-void winograd_conv3x3_forward(const float *in, int h, int w, int cin,
-			      int cout, const float *u, const float *bias,
-			      int flags, size_t t0, size_t t1, float *ws,
+/* m [36, t1 - t0, c1 - c0] -> output channels [c0, c1) of the tiles'
+ * pixels of out, which is [n, h, w, cout], or [n, h / 2, w / 2, cout] with
+ * WINOGRAD_POOL: A^T m A, plus bias, then the flags' epilogue. */
+void winograd_output_transform(const struct winograd_layer *l, const float *m,
+			       size_t t0, size_t t1, int c0, int c1, float *out);
+
+/* in [n, h, w, cin] -> output channels [c0, c1) of tiles [t0, t1) of out
+ * (as winograd_output_transform writes it). ws holds
+ * winograd_workspace_floats(cin, cout, t1 - t0): V [36, t1 - t0, cin], then
+ * M [36, t1 - t0, c1 - c0].
+ *
+ * The unit of work for the caller's threads is a strip, or a strip and a
+ * range of output channels. Splitting the channels repeats the strip's
+ * input transform but divides the transformed kernel between the threads:
+ * on small maps (VGG16's last blocks at batch 1) the 36 GEMMs have few
+ * rows and reading u is what they spend their time on. The GEMMs go
+ * through cblas_sgemm; whether OpenBLAS threads inside them is the
+ * caller's choice (openblas_set_num_threads). */
+void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
+			      size_t t0, size_t t1, int c0, int c1, float *ws,
 			      float *out);
 
 #endif

@@ -117,13 +117,15 @@ static void maxpool_ref(const double *in, int n, int h, int w, int c, double *ou
 				}
 }
 
-/* A layer run on threads that claim strips in turn, each with its own
- * workspace; OpenBLAS single-threaded unless blas_threads says otherwise. */
+/* A layer run on threads that claim tasks in turn, each with its own
+ * workspace. A task is a strip of tiles and one of `cblocks` ranges of
+ * output channels. */
 struct run {
-	const float *in, *u, *bias;
+	struct winograd_layer l;
+	const float *in;
 	float *out, *ws;
-	int h, w, cin, cout, flags;
 	size_t tiles, strip, ws_floats;
+	int cblocks;
 	atomic_size_t next;
 };
 
@@ -136,14 +138,17 @@ static void *run_strips(void *arg)
 {
 	struct runner *me = arg;
 	struct run *r = me->r;
-	size_t s;
+	size_t tasks = (r->tiles + r->strip - 1) / r->strip * r->cblocks, j;
+	/* Channel ranges in whole vectors of 8. */
+	int chunk = ((r->l.cout + r->cblocks - 1) / r->cblocks + 7) / 8 * 8;
 
-	while ((s = atomic_fetch_add(&r->next, 1)) * r->strip < r->tiles) {
-		size_t t0 = s * r->strip;
+	while ((j = atomic_fetch_add(&r->next, 1)) < tasks) {
+		size_t t0 = j / r->cblocks * r->strip;
 		size_t t1 = t0 + r->strip < r->tiles ? t0 + r->strip : r->tiles;
+		int c0 = (int)(j % r->cblocks) * chunk;
+		int c1 = c0 + chunk < r->l.cout ? c0 + chunk : r->l.cout;
 
-		winograd_conv3x3_forward(r->in, r->h, r->w, r->cin, r->cout, r->u,
-					 r->bias, r->flags, t0, t1,
+		winograd_conv3x3_forward(&r->l, r->in, t0, t1, c0, c1,
 					 r->ws + me->id * r->ws_floats, r->out);
 	}
 	return NULL;
@@ -170,17 +175,19 @@ static void run_layer(struct run *r, int threads)
 }
 
 /* The whole layer: in [n, h, w, cin] -> out, strips of `strip` tiles (0:
- * split evenly over the threads). */
-static void winograd(const float *in, int n, int h, int w, int cin, int cout,
-		     const float *kernel, const float *bias, int flags,
-		     int threads, size_t strip, float *out)
+ * split evenly over the threads), each cut into cblocks channel ranges. */
+static void winograd_split(const float *in, int n, int h, int w, int cin,
+			   int cout, const float *kernel, const float *bias,
+			   int flags, int threads, size_t strip, int cblocks,
+			   float *out)
 {
-	struct run r = { .in = in, .bias = bias, .out = out, .h = h, .w = w,
-			 .cin = cin, .cout = cout, .flags = flags };
+	struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout,
+				.bias = bias, .flags = flags },
+			 .in = in, .out = out, .cblocks = cblocks };
 	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
 
 	winograd_kernel_transform(kernel, cin, cout, u);
-	r.u = u;
+	r.l.u = u;
 	r.tiles = winograd_tiles(n, h, w);
 	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
 	r.ws_floats = winograd_workspace_floats(cin, cout, r.strip);
@@ -188,6 +195,14 @@ static void winograd(const float *in, int n, int h, int w, int cin, int cout,
 	run_layer(&r, threads);
 	free(r.ws);
 	free(u);
+}
+
+static void winograd(const float *in, int n, int h, int w, int cin, int cout,
+		     const float *kernel, const float *bias, int flags,
+		     int threads, size_t strip, float *out)
+{
+	winograd_split(in, n, h, w, cin, cout, kernel, bias, flags, threads,
+		       strip, 1, out);
 }
 
 /* max |got - want| / max |want| */
@@ -398,6 +413,7 @@ static void test_workspace(void)
 	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
 	float *ws = xcalloc(budget + 64, sizeof *ws);
 	float *out = xcalloc(px * cout, sizeof *out), *whole = xcalloc(px * cout, sizeof *out);
+	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .u = u };
 	int guard = 1;
 
 	ok(tiles == 6 * 5 && winograd_tiles(3, 1, 1) == 3 && winograd_tiles(2, 4, 8) == 4,
@@ -414,8 +430,8 @@ static void test_workspace(void)
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
 	for (size_t t0 = 0; t0 < tiles; t0 += strip)
-		winograd_conv3x3_forward(in, h, w, cin, cout, u, NULL, 0, t0,
-					 t0 + strip < tiles ? t0 + strip : tiles, ws, out);
+		winograd_conv3x3_forward(&l, in, t0, t0 + strip < tiles ? t0 + strip : tiles,
+					 0, cout, ws, out);
 	for (int i = 0; i < 64; i++)
 		guard &= ws[budget + i] == -12345;
 	ok(guard, "strips of %zu tiles stay inside a %zu-float workspace", strip, budget);
@@ -428,7 +444,7 @@ static void test_workspace(void)
 	 * columns 8..11. */
 	for (size_t i = 0; i < px * cout; i++)
 		out[i] = -1;
-	winograd_conv3x3_forward(in, h, w, cin, cout, u, NULL, 0, 7, 8, ws, out);
+	winograd_conv3x3_forward(&l, in, 7, 8, 0, cout, ws, out);
 	guard = 1;
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
@@ -438,6 +454,21 @@ static void test_workspace(void)
 			guard &= inside ? v == whole[((size_t)y * w + x) * cout] : v == -1;
 		}
 	ok(guard, "a strip of one tile writes that tile's 4x4 pixels only");
+
+	/* Channels [13, 30) of tile 0: the others stay. */
+	for (size_t i = 0; i < px * cout; i++)
+		out[i] = -1;
+	winograd_conv3x3_forward(&l, in, 0, 1, 13, 30, ws, out);
+	guard = 1;
+	for (int y = 0; y < 4; y++)
+		for (int x = 0; x < 4; x++)
+			for (int c = 0; c < cout; c++) {
+				size_t at = ((size_t)y * w + x) * cout + c;
+
+				guard &= c >= 13 && c < 30 ? fabs(out[at] - whole[at]) <=
+					ROUNDING * (1 + fabs(whole[at])) : out[at] == -1;
+			}
+	ok(guard, "channels [13, 30) of a tile: those channels only");
 	free(in);
 	free(k);
 	free(u);
@@ -479,6 +510,15 @@ static void test_threads(void)
 			   runs[i].threads, runs[i].strip ? runs[i].strip :
 			   (winograd_tiles(n, h, w) + runs[i].threads - 1) / runs[i].threads, d);
 	}
+	/* Strips cut into channel ranges: other GEMM shapes again. */
+	winograd_split(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 2, 16, 3, out);
+	ok(max_diff(out, one, count) <= ROUNDING,
+	   "2 threads, 16-tile strips in 3 channel ranges: as 1 thread but for rounding (%.1e)",
+	   max_diff(out, one, count));
+	winograd_split(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 3, 16, 2, out);
+	ok(max_diff(out, one, count) <= ROUNDING,
+	   "3 threads, 16-tile strips in 2 channel ranges: as 1 thread but for rounding (%.1e)",
+	   max_diff(out, one, count));
 	/* OpenBLAS's own threads inside the GEMMs instead of ours. */
 	openblas_set_num_threads(2);
 	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 1, 16, out);
@@ -722,40 +762,39 @@ static double least(double a, double b)
 }
 
 /* The best of `reps` runs on each of VGG16's layers of im2col (pool
- * separate) and of Winograd (pool fused), the latter once with the strips
- * spread over our threads and once on one thread with OpenBLAS threading
- * the GEMMs. Timing on a shared machine is noisy: the minimum is the
- * least disturbed run. */
+ * separate) and of Winograd (pool fused) three ways: strips spread over
+ * our threads ("tiles"), each strip's output channels spread over them
+ * ("chans"), and one thread with OpenBLAS threading the GEMMs ("blas").
+ * Timing on a shared machine is noisy: the minimum is the least disturbed
+ * run. */
 static int bench(int n, int s, size_t ws_floats, int threads)
 {
 	const int reps = 5;
 	int h = s, w = s;
-	double tot_i = 0, tot_w = 0, tot_b = 0, tot_best = 0, flops_all = 0;
+	double tot[4] = { 0 }, tot_best = 0, flops_all = 0;
 
 	printf("# VGG16's layers, %d image(s) of %dx%d, %d threads, best of %d runs, OpenBLAS %s\n",
 	       n, s, s, threads, reps, openblas_get_corename());
 	printf("# workspace %zu floats per thread; ms per image; GFLOP/s counts the direct convolution's multiply-adds\n",
 	       ws_floats);
-	printf("layer  cin cout  size  im2col  wino-strips  wino-blas  speed-up  GFLOP/s\n");
+	printf("layer  cin cout  size  im2col  wino-tiles  wino-chans  wino-blas  speed-up  GFLOP/s\n");
 	for (int i = 0; i < 13; i++) {
 		int cin = vgg[i].cin, cout = vgg[i].cout;
-		size_t px = (size_t)n * h * w;
+		size_t px = (size_t)n * h * w, budget;
 		float *k, *bias, *in = random_floats(px * cin, 0, 1);
 		float *out = xcalloc(px * cout, sizeof *out);
 		float *pooled = xcalloc(px * cout / 4 + 1, sizeof *pooled);
 		float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
-		struct run r = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
-				 .cout = cout };
+		struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout, .u = u },
+				 .in = in, .out = out };
 		struct im2col c = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
 				    .cout = cout, .pixels = px, .col_floats = ws_floats };
-		double ti = 1e30, tw = 1e30, tb = 1e30, best, flops = 2.0 * px * 9 * cin * cout;
-		size_t budget;
+		double t[4] = { 1e30, 1e30, 1e30, 1e30 }, best, flops = 2.0 * px * 9 * cin * cout;
 
 		vgg_weights(i, &k, &bias);
 		winograd_kernel_transform(k, cin, cout, u);
-		r.u = u;
-		r.bias = bias;
-		r.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
+		r.l.bias = bias;
+		r.l.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
 		r.tiles = winograd_tiles(n, h, w);
 		budget = winograd_strip_tiles(cin, cout, ws_floats);
 		r.ws_floats = winograd_workspace_floats(cin, cout, budget);
@@ -765,7 +804,7 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		c.strip = least(ws_floats / (9 * cin), (px + threads - 1) / threads);
 		c.col = xcalloc(threads * ws_floats, sizeof *c.col);
 		for (int rep = 0; rep <= reps; rep++) {
-			double t0, t1, t2, t3;
+			double t0, t1, t2, t3, t4;
 
 			openblas_set_num_threads(1);
 			t0 = now_ms();
@@ -774,25 +813,31 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 				maxpool_float(out, n, h, w, cout, pooled);
 			t1 = now_ms();
 			r.strip = least(budget, (r.tiles + threads - 1) / threads);
+			r.cblocks = 1;
 			run_layer(&r, threads);
 			t2 = now_ms();
-			openblas_set_num_threads(threads);
 			r.strip = budget;
-			run_layer(&r, 1);
+			r.cblocks = threads;
+			run_layer(&r, threads);
 			t3 = now_ms();
+			openblas_set_num_threads(threads);
+			r.cblocks = 1;
+			run_layer(&r, 1);
+			t4 = now_ms();
 			/* The first run pages the buffers in. */
 			if (rep) {
-				ti = least(ti, t1 - t0);
-				tw = least(tw, t2 - t1);
-				tb = least(tb, t3 - t2);
+				t[0] = least(t[0], t1 - t0);
+				t[1] = least(t[1], t2 - t1);
+				t[2] = least(t[2], t3 - t2);
+				t[3] = least(t[3], t4 - t3);
 			}
 		}
-		best = least(tw, tb);
-		printf("%5d %4d %4d %5d %7.2f %12.2f %10.2f %9.2f %8.1f\n", i + 1, cin, cout, h,
-		       ti / n, tw / n, tb / n, ti / best, flops / best / 1e6);
-		tot_i += ti;
-		tot_w += tw;
-		tot_b += tb;
+		best = least(least(t[1], t[2]), t[3]);
+		printf("%5d %4d %4d %5d %7.2f %11.2f %11.2f %10.2f %9.2f %8.1f\n", i + 1, cin,
+		       cout, h, t[0] / n, t[1] / n, t[2] / n, t[3] / n, t[0] / best,
+		       flops / best / 1e6);
+		for (int j = 0; j < 4; j++)
+			tot[j] += t[j];
 		tot_best += best;
 		flops_all += flops;
 		if (vgg[i].pool) {
@@ -808,8 +853,10 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		free(r.ws);
 		free(c.col);
 	}
-	printf("total            %7.2f %12.2f %10.2f %9.2f %8.1f\n", tot_i / n, tot_w / n,
-	       tot_b / n, tot_i / tot_best, flops_all / tot_best / 1e6);
+	printf("total            %7.2f %11.2f %11.2f %10.2f %9.2f %8.1f\n", tot[0] / n,
+	       tot[1] / n, tot[2] / n, tot[3] / n, tot[0] / tot_best, flops_all / tot_best / 1e6);
+	printf("# speed-up and GFLOP/s: im2col against the best Winograd way per layer (total %.2f ms)\n",
+	       tot_best / n);
 	openblas_set_num_threads(1);
 	return 0;
 }

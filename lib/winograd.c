@@ -126,8 +126,9 @@ static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
 }
 
 /* The transforms are built twice: with AVX2 where the processor has it,
- * doubling the lanes, and for any x86-64. ISO C does not contract a * b + c
- * into a fused multiply-add, so both give the same numbers. */
+ * doubling the lanes, and for any x86-64. In ISO C mode (-std=c11) GCC
+ * does not contract a * b + c into a fused multiply-add, so both builds
+ * give the same numbers. */
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 void winograd_input_transform(const float *in, int h, int w, int cin,
 			      size_t t0, size_t t1, float *v)

@@ -22,16 +22,21 @@
  *         [ 0  1 -1  1 -8  1 ]
  *
  * and Y = A^T [ (G g G^T) .* (B^T d B) ] A summed over input channels.
- * The usual points 0, +-1, +-2 put 8 and 1/24 in the same product; trading
- * 2 for 1/2 balances the magnitudes, and on random 128-channel tiles it
- * halves the float32 error (about 2.5e-6 against 6e-6 of the largest
- * output), as Barabasz et al. (2018) found for F(4, 3).
+ * Why these points: with Lavin and Gray's 0, +-1, +-2 the transforms'
+ * entries run from 1/24 (G) to 8 (A^T) on the same two points; putting
+ * 1/2 in place of 2, which Barabasz et al. (2018) found best for F(4, 3),
+ * spreads them over both and halved the float32 error in our trials on
+ * random 128-channel tiles, from about 6e-6 to 3e-6 of the largest output.
+ * The price is a less symmetric B^T: a 1-D input transform takes 24
+ * operations instead of about 14, little beside the GEMMs.
  *
  * Tiles are numbered over a batch [n, ceil(h / 4), ceil(w / 4)] in row-major
  * order; a strip is a range [t0, t1) of them. Every tile's outputs depend on
- * that tile alone, so strips can be spread over threads in any way and the
- * result does not change. Tiles past the image's right or bottom edge are
- * computed on zeros and their outputs dropped. */
+ * that tile alone, so strips can be spread over threads in any way: the
+ * same strips give the same bits whichever thread runs them. Other strip
+ * sizes, channel ranges or OpenBLAS threads change how the GEMMs round, by
+ * a few 1e-6 of the largest output. The last row and column of tiles run
+ * past the image on zeros; their outputs there are not written. */
 #ifndef VP_WINOGRAD_H
 #define VP_WINOGRAD_H
 

@@ -27,7 +27,7 @@ for name, count in (("img", n), ("none", 0)):
         f.write(msgpack.packb({"end": count}))
 PY
 
-cat >"$tmp/torch.py" <<'PY'
+cat >"$tmp/side.py" <<'PY'
 import resource, sys, time, torch, torchvision
 n, batch = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(2)
@@ -64,7 +64,7 @@ for env in set unset; do
 			--batch "$batch" --quiet <"$tmp/img.mp")
 		ours=$(awk -v n="$N" -v t="$1" -v t0="$t0" 'BEGIN { print n / (t - t0) }')
 		ours_mb=$(awk -v k="$2" 'BEGIN { print k / 1024 }')
-		set -- $($run "$PY" "$tmp/torch.py" "$N" "$batch")
+		set -- $($run "$PY" "$tmp/side.py" "$N" "$batch")
 		theirs=$1 theirs_mb=$2
 		ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')
 		row vggpipe "batch $batch, OPENBLAS_* $env" "$ours" "$ours_mb" "$ratio"

@@ -362,6 +362,9 @@ int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
 	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
 		return vp_fail(e, "a %dx%d image is smaller than %dx%d, the smallest VGG16 takes",
 			       w, h, VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+	if ((size_t)h * w > VGG16_MAX_PIXELS)
+		return vp_fail(e, "a %dx%d image has more than the %zu pixels vggfeat takes",
+			       w, h, VGG16_MAX_PIXELS);
 	/* Large maps go through one image at a time, so that a batch does not
 	 * multiply the biggest activations and they stay in cache; from the
 	 * first block whose maps are small, the batch is stacked, so that

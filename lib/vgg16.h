@@ -17,6 +17,10 @@
 #define VGG16_BLOCKS 5
 /* Keras refuses smaller inputs: block5_pool would have no pixel left. */
 #define VGG16_MIN_SIZE 32
+/* The first block's two activation maps take 512 bytes per pixel: 8 GiB
+ * at this many pixels (4096x4096). Larger images are refused rather than
+ * left to the out-of-memory killer. */
+#define VGG16_MAX_PIXELS ((size_t)1 << 24)
 
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
@@ -68,8 +72,8 @@ void vgg16_free(struct vgg16 *net);
 void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc);
 
 /* in [n, h, w, 3] preprocessed -> out [n, oh, ow, oc] (vgg16_output_shape);
- * h and w at least VGG16_MIN_SIZE. -1 when the activations cannot be
- * allocated. */
+ * h and w at least VGG16_MIN_SIZE, h * w at most VGG16_MAX_PIXELS. -1 when
+ * the size is out of range or the activations cannot be allocated. */
 int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
 		  float *out, struct vp_err *e);
 

@@ -2,7 +2,7 @@
 # vggfeat: options, the features stream it writes, and bad input. Seeded
 # random weights keep it fast; tests/vggfeat-ref.t checks the numbers.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 40
 
 ref() { "$PY" "$TESTS_DIR/vggfeat_ref.py" "$@"; }
 chk() { "$PY" "$TESTS_DIR/vggfeat_check.py" "$@"; }
@@ -100,6 +100,10 @@ stream small.mp '{"vggpipe":1,"kind":"images","size":[40,40],"fit":"crop","class
 	'{"id":"ok","image":img(40,40)}' '{"id":"tiny","image":img(20,31)}'
 expect_fail 1 "stdin: record 2: image 31x20 is smaller than 32x32" \
 	"an image under 32x32 is refused, naming the record" vggfeat --init-random 1 <small.mp
+stream huge.mp '{"vggpipe":1,"kind":"images","size":[40,40],"fit":"crop","classes":[]}' \
+	'{"id":"x","image":{"shape":[4097,4096,3],"dtype":"u8","data":bytes(4097*4096*3)}}'
+expect_fail 1 "record 1: image 4096x4097 has more than the 16777216 pixels" \
+	"an image over 4096x4096 pixels is refused" vggfeat --init-random 1 <huge.mp
 stream rgba.mp '{"vggpipe":1,"kind":"images","size":[40,40],"fit":"crop","classes":[]}' \
 	'{"id":"x","image":{"shape":[40,40,4],"dtype":"u8","data":bytes(6400)}}'
 expect_fail 1 "record 1: .*\[height, width, 3\]" "an image of 4 channels is refused" \

@@ -301,6 +301,10 @@ static void record(struct run *r, const struct vp_stream *s, const msgpack_objec
 		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d is smaller than "
 		       "%dx%d, the smallest VGG16 takes", s->name, s->records, w, h,
 		       VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+	if ((size_t)h * w > VGG16_MAX_PIXELS)
+		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d has more than "
+		       "the %zu pixels (4096x4096) vggfeat takes", s->name, s->records, w, h,
+		       VGG16_MAX_PIXELS);
 	if (r->n && (h != r->h || w != r->wd))
 		flush(r);
 	floats = (size_t)h * w * 3;

@@ -302,7 +302,7 @@ static void test_channels(void)
 
 /* Random data against the float64 convolution; returns the error. */
 static double random_case(int n, int h, int w, int cin, int cout, int flags,
-			  size_t strip)
+			  size_t strip, int cblocks)
 {
 	size_t in_n = (size_t)n * h * w * cin, out_n = (size_t)n * h * w * cout;
 	float *in = random_floats(in_n, -1, 1);
@@ -314,7 +314,7 @@ static double random_case(int n, int h, int w, int cin, int cout, int flags,
 	/* Scaled as He's initialisation, so outputs stay near 1. */
 	for (size_t i = 0; i < (size_t)9 * cin * cout; i++)
 		k[i] *= (float)sqrt(6.0 / (9 * cin));
-	winograd(in, n, h, w, cin, cout, k, bias, flags, 2, strip, out);
+	winograd_split(in, n, h, w, cin, cout, k, bias, flags, 2, strip, cblocks, out);
 	direct_forward(in, NULL, n, h, w, cin, cout, k, bias, flags & WINOGRAD_RELU, want);
 	if (flags & WINOGRAD_POOL) {
 		pooled = xcalloc(out_n, sizeof *pooled);
@@ -333,14 +333,17 @@ static double random_case(int n, int h, int w, int cin, int cout, int flags,
 
 static void test_random(void)
 {
-	static const struct { int n, h, w, cin, cout, flags; } cases[] = {
-		{ 1, 1, 1, 3, 5, 0 },       { 1, 5, 7, 1, 1, 0 },
-		{ 2, 9, 13, 16, 24, WINOGRAD_RELU }, { 1, 17, 11, 13, 7, 0 },
-		{ 3, 8, 8, 64, 64, WINOGRAD_RELU }, { 1, 2, 3, 5, 9, 0 },
-		{ 1, 15, 15, 3, 64, WINOGRAD_RELU }, { 1, 14, 14, 512, 64, 0 },
-		{ 1, 30, 22, 128, 128, WINOGRAD_RELU }, { 2, 7, 7, 256, 512, 0 },
-		{ 1, 11, 9, 24, 40, WINOGRAD_RELU | WINOGRAD_POOL },
-		{ 2, 16, 16, 64, 32, WINOGRAD_RELU | WINOGRAD_POOL },
+	/* Strips of one tile or half the tiles; output channels in one range
+	 * or cut in cblocks. */
+	static const struct { int n, h, w, cin, cout, flags, cblocks; } cases[] = {
+		{ 1, 1, 1, 3, 5, 0, 1 },       { 1, 5, 7, 1, 1, 0, 1 },
+		{ 2, 9, 13, 16, 24, WINOGRAD_RELU, 3 }, { 1, 17, 11, 13, 7, 0, 1 },
+		{ 3, 8, 8, 64, 64, WINOGRAD_RELU, 1 }, { 1, 2, 3, 5, 9, 0, 2 },
+		{ 1, 15, 15, 3, 64, WINOGRAD_RELU, 1 }, { 1, 14, 14, 512, 64, 0, 1 },
+		{ 1, 30, 22, 128, 128, WINOGRAD_RELU, 1 }, { 2, 7, 7, 256, 512, 0, 2 },
+		{ 1, 11, 9, 24, 40, WINOGRAD_RELU | WINOGRAD_POOL, 1 },
+		{ 2, 16, 16, 64, 32, WINOGRAD_RELU | WINOGRAD_POOL, 1 },
+		{ 3, 13, 7, 40, 72, WINOGRAD_RELU | WINOGRAD_POOL, 2 },
 	};
 	/* A single layer's float32 error is a few 1e-6 of its largest
 	 * output; ten times that still catches any wrong coefficient. */
@@ -349,11 +352,11 @@ static void test_random(void)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		double err = random_case(cases[i].n, cases[i].h, cases[i].w,
 					 cases[i].cin, cases[i].cout, cases[i].flags,
-					 i % 3 == 0 ? 1 : 0);
+					 i % 3 == 0 ? 1 : 0, cases[i].cblocks);
 
-		ok(err <= bound, "random n=%d %dx%d cin=%d cout=%d flags=%d: error %.2e of the largest output",
+		ok(err <= bound, "random n=%d %dx%d cin=%d cout=%d flags=%d channel ranges %d: error %.2e of the largest output",
 		   cases[i].n, cases[i].h, cases[i].w, cases[i].cin, cases[i].cout,
-		   cases[i].flags, err);
+		   cases[i].flags, cases[i].cblocks, err);
 	}
 }
 

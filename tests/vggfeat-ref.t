@@ -20,14 +20,15 @@ feat() { # MODE LAYER POOL BATCH THREADS
 		--batch "$4" --threads "$5" <img.mp >"$out" || echo "vggfeat $* failed" >&2
 	runs+=("$1" "$2" "$3" "$out")
 }
-for mode in caffe torch rescale; do
-	for b in 1 2 3 4 5; do
-		feat "$mode" "block${b}_pool" none 2 2
-	done
-	feat "$mode" block5_pool none 1 1
+# Every block at batch 2 and at batch 1 with caffe; the first and the
+# last block for the other preprocessings, which differ only at the input.
+for b in 1 2 3 4 5; do
+	feat caffe "block${b}_pool" none 2 2
+	[ "$b" -lt 5 ] && feat caffe "block${b}_pool" none 1 2
 done
-for b in 1 2 3 4; do
-	feat caffe "block${b}_pool" none 1 2
+for mode in caffe torch rescale; do
+	feat "$mode" block5_pool none 1 1
+	[ "$mode" != caffe ] && feat "$mode" block1_pool none 2 2 && feat "$mode" block5_pool none 2 2
 done
 feat caffe block5_pool avg 2 2
 feat rescale block4_pool max 1 2

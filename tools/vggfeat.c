@@ -353,6 +353,10 @@ int main(int argc, char **argv)
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_writer_init(&r.wr, out.f);
+	/* Starts the progress clock, so that the first rate is not taken
+	 * from the first image alone. */
+	if (r.progress)
+		vp_progress("images", 0, 0, 0);
 	while ((ev = vp_stream_event(&s, &obj, &e)) > 0) {
 		if (ev == VP_EV_HEADER) {
 			header(&r, &s, &obj);

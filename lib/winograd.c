@@ -10,6 +10,9 @@ typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 #define LANES 8
 
+/* Channel pairs per block of the kernel transform. */
+#define KERNEL_BLOCK 64
+
 /* The kernel transform's G, in double so that U is rounded once. */
 static const double wg_g[WINOGRAD_ALPHA][3] = {
 	{ 1.0 / 2, 0, 0 },
@@ -25,26 +28,41 @@ size_t winograd_kernel_floats(int cin, int cout)
 	return (size_t)WINOGRAD_POINTS * cin * cout;
 }
 
+/* Pairs [io0, io0 + nb) of the kernel's cin * cout (input, output)
+ * channel pairs, each pair's 3x3 taps to its 6x6 G g G^T. Pairs are the
+ * inner loop so that each loop reads and writes contiguous floats; called
+ * with a constant nb, it becomes vector code. */
+static inline void kernel_block(const float *kernel, size_t plane, size_t io0,
+				size_t nb, float *u)
+{
+	double t[WINOGRAD_ALPHA][3][KERNEL_BLOCK];
+
+	for (int i = 0; i < WINOGRAD_ALPHA; i++)
+		for (int kx = 0; kx < 3; kx++) {
+			const float *g0 = kernel + kx * plane + io0;
+			const float *g1 = g0 + 3 * plane, *g2 = g0 + 6 * plane;
+
+			for (size_t b = 0; b < nb; b++)
+				t[i][kx][b] = wg_g[i][0] * g0[b] + wg_g[i][1] * g1[b] +
+					      wg_g[i][2] * g2[b];
+		}
+	for (int i = 0; i < WINOGRAD_ALPHA; i++)
+		for (int j = 0; j < WINOGRAD_ALPHA; j++) {
+			float *d = u + (i * WINOGRAD_ALPHA + j) * plane + io0;
+
+			for (size_t b = 0; b < nb; b++)
+				d[b] = (float)(t[i][0][b] * wg_g[j][0] + t[i][1][b] * wg_g[j][1] +
+					       t[i][2][b] * wg_g[j][2]);
+		}
+}
+
 void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u)
 {
-	size_t plane = (size_t)cin * cout;
+	size_t plane = (size_t)cin * cout, io0 = 0;
 
-	for (size_t io = 0; io < plane; io++) {
-		double g[3][3], t[WINOGRAD_ALPHA][3];
-
-		for (int ky = 0; ky < 3; ky++)
-			for (int kx = 0; kx < 3; kx++)
-				g[ky][kx] = kernel[(ky * 3 + kx) * plane + io];
-		for (int i = 0; i < WINOGRAD_ALPHA; i++)
-			for (int kx = 0; kx < 3; kx++)
-				t[i][kx] = wg_g[i][0] * g[0][kx] + wg_g[i][1] * g[1][kx] +
-					   wg_g[i][2] * g[2][kx];
-		for (int i = 0; i < WINOGRAD_ALPHA; i++)
-			for (int j = 0; j < WINOGRAD_ALPHA; j++)
-				u[(i * WINOGRAD_ALPHA + j) * plane + io] =
-					(float)(t[i][0] * wg_g[j][0] + t[i][1] * wg_g[j][1] +
-						t[i][2] * wg_g[j][2]);
-	}
+	for (; io0 + KERNEL_BLOCK <= plane; io0 += KERNEL_BLOCK)
+		kernel_block(kernel, plane, io0, KERNEL_BLOCK, u);
+	kernel_block(kernel, plane, io0, plane - io0, u);
 }
 
 size_t winograd_tiles(int n, int h, int w)

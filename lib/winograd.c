@@ -195,7 +195,8 @@ void winograd_input_transform(const float *in, int h, int w, int cin,
 	}
 }
 
-/* The larger of each lane. */
+/* Lane by lane maximum, through masks: GCC's vector extension has no
+ * max operator in C. */
 static inline void max8(vf8 *r, const vf8 *a, const vf8 *b)
 {
 	vi8 gt = *a > *b;

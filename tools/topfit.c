@@ -78,7 +78,7 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 	if (!*arg)
 		return 0;
 	for (;;) {
-		char *end, item[32];
+		char item[32];
 		size_t len = strcspn(p, ",");
 
 		if (n == max)
@@ -87,7 +87,6 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 			vp_usage_error("--hidden: '%s' is not a list of widths", arg);
 		memcpy(item, p, len);
 		item[len] = 0;
-		(void)end;
 		hidden[n++] = (uint32_t)vp_opt_int("--hidden", item, 1, 1 << 16);
 		if (!p[len])
 			return n;
@@ -374,7 +373,7 @@ static void relabel(struct dataset *d, char **classes, uint32_t nclass, const ch
 }
 
 struct epoch_report {
-	int show;
+	int show, patience;
 	uint32_t epochs;
 };
 
@@ -392,7 +391,7 @@ static void report_epoch(const struct top_history *h, void *arg)
 		fprintf(stderr, "%s: epoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f"
 			" val_loss %.4f val_accuracy %.4f%s\n", program_invocation_short_name,
 			h->n, r->epochs, ep->loss, ep->accuracy, ep->val_loss, ep->val_accuracy,
-			h->best == h->n ? " *" : "");
+			r->patience && h->best == h->n ? " (best)" : "");
 }
 
 static void write_history(const char *path, const struct top_history *h)
@@ -482,7 +481,8 @@ int main(int argc, char **argv)
 	struct top_data td = { .n = train.n, .dim = train.dim, .x = train.x, .y = train.y };
 	struct top_data vd = { .n = valid.n, .dim = valid.dim, .x = valid.x, .y = valid.y };
 
-	rep = (struct epoch_report){ .show = progress, .epochs = o.epochs };
+	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
+				     .epochs = o.epochs };
 	if (top_train(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (progress && h.n < o.epochs)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -105,18 +106,6 @@ static int clampi(long v, int lo, int hi)
 	return v < lo ? lo : v > hi ? hi : (int)v;
 }
 
-/* Resize in to exactly ow x oh, or pass it on when it already is. The
- * cubic (Catmull-Rom) kernel is PIL's default for resizing, and costs a
- * third less than libvips' default Lanczos at these small sizes, where
- * the final reduction is most of the work. */
-static int resize_to(VipsImage *in, VipsImage **out, int ow, int oh)
-{
-	if (in->Xsize == ow && in->Ysize == oh)
-		return vips_copy(in, out, NULL);
-	return vips_resize(in, out, (double)ow / in->Xsize, "vscale",
-			   (double)oh / in->Ysize, "kernel", VIPS_KERNEL_CUBIC, NULL);
-}
-
 /* The rectangle of a w x h stored image that shows as the rectangle (l, t,
  * cw, ch) once EXIF orientation orient is applied. Centring is decided
  * where the picture is seen: when a margin is odd, its extra pixel must
@@ -131,44 +120,53 @@ static VipsRect stored_rect(int orient, int w, int h, int l, int t, int cw, int 
 	return (VipsRect){ fx ? w - x - rw : x, fy ? h - y - rh : y, rw, rh };
 }
 
-/* in (u8 sRGB, stored orientation orient) to the target size by the fit
- * rule; the result is still in stored orientation. */
-static int fit_image(VipsImage *in, VipsImage **out, const struct vp_image_spec *sp,
-		     int orient, VipsObject *ctx)
-{
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 2);
-	int swap = orient >= 5, tw = swap ? sp->height : sp->width;
-	int th = swap ? sp->width : sp->height;
-	int dw = swap ? in->Ysize : in->Xsize, dh = swap ? in->Xsize : in->Ysize, cw, ch;
-	double sx, sy;
-	VipsArrayDouble *bg;
-	VipsRect r;
-	int rc;
+/* What the fit rule does to a w x h stored image, in stored orientation:
+ * cut crop out of it, scale that to size, put it at place in a tw x th
+ * canvas. */
+struct fit_plan {
+	VipsRect crop, place;
+	int tw, th;
+};
 
+static void plan_fit(const struct vp_image_spec *sp, int orient, int w, int h,
+		     struct fit_plan *p)
+{
+	int swap = orient >= 5, dw = swap ? h : w, dh = swap ? w : h, cw, ch;
+	double sx, sy;
+
+	p->tw = swap ? sp->height : sp->width;
+	p->th = swap ? sp->width : sp->height;
+	p->crop = (VipsRect){ 0, 0, w, h };
+	p->place = (VipsRect){ 0, 0, p->tw, p->th };
 	fit_scales(sp->fit, dw, dh, sp->width, sp->height, &sx, &sy);
-	switch (sp->fit) {
-	case VP_FIT_CROP:
+	if (sp->fit == VP_FIT_CROP) {
 		cw = clampi(lround(sp->width / sx), 1, dw);
 		ch = clampi(lround(sp->height / sy), 1, dh);
-		r = stored_rect(orient, in->Xsize, in->Ysize, (dw - cw) / 2, (dh - ch) / 2, cw, ch);
-		return vips_extract_area(in, &t[0], r.left, r.top, r.width, r.height, NULL) ||
-		       resize_to(t[0], out, tw, th);
-	case VP_FIT_SQUASH:
-		return resize_to(in, out, tw, th);
-	case VP_FIT_PAD:
+		p->crop = stored_rect(orient, w, h, (dw - cw) / 2, (dh - ch) / 2, cw, ch);
+	} else if (sp->fit == VP_FIT_PAD) {
 		cw = clampi(lround(dw * sx), 1, sp->width);
 		ch = clampi(lround(dh * sy), 1, sp->height);
-		r = stored_rect(orient, tw, th, (sp->width - cw) / 2, (sp->height - ch) / 2, cw, ch);
-		if (resize_to(in, &t[0], r.width, r.height))
-			return -1;
-		bg = vips_array_double_newv(3, (double)sp->background[0],
-					    (double)sp->background[1], (double)sp->background[2]);
-		rc = vips_embed(t[0], out, r.left, r.top, tw, th,
-				"extend", VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
-		vips_area_unref(VIPS_AREA(bg));
-		return rc;
+		p->place = stored_rect(orient, p->tw, p->th, (sp->width - cw) / 2,
+				       (sp->height - ch) / 2, cw, ch);
 	}
-	return -1;
+}
+
+/* Reduce in's height to exactly h (<= its height): a box filter for the
+ * integer part of large factors, then the cubic (Catmull-Rom) kernel, PIL's
+ * default for resizing, for the rest, as vips_resize does. */
+static int reduce_height(VipsImage *in, VipsImage **out, int h, VipsObject *ctx)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+	int box = (int)floor((double)in->Ysize / h / 2.0);
+
+	if (box > 1) {
+		if (vips_shrinkv(in, &t[0], box, NULL))
+			return -1;
+		in = t[0];
+	}
+	if (in->Ysize == h)
+		return vips_copy(in, out, NULL);
+	return vips_reducev(in, out, (double)in->Ysize / h, "kernel", VIPS_KERNEL_CUBIC, NULL);
 }
 
 /* Any colour space, depth and band count to u8 sRGB without alpha. */
@@ -274,36 +272,95 @@ out:
 	return rc;
 }
 
-/* Apply an EXIF orientation to a small rendered image. The pipeline reads
- * its input sequentially, so the turn cannot be part of it: a turned strip
- * needs every input row. */
-static int orient_render(VipsImage *img, int orient, unsigned char *rgb, struct vp_err *e)
+/* Stage one, on the sequentially read file: colour, the crop and the
+ * vertical reduction, into a buffer (returned, of *w x *h pixels). */
+static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
+				const struct fit_plan *p, int *w, int *h, struct vp_err *e)
 {
-	size_t n = (size_t)img->Xsize * img->Ysize * 3;
-	unsigned char *tmp = vp_calloc(n, 1, e);
-	VipsImage *mem = NULL, *turned = NULL;
+	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
+	unsigned char *buf = NULL;
+	const VipsRect *c = &p->crop;
+	int reduce = p->place.height < c->height;
+
+	if (to_srgb(in, &t[0], sp->background, ctx) ||
+	    vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL) ||
+	    (reduce ? reduce_height(t[1], &t[2], p->place.height, ctx) :
+	     vips_copy(t[1], &t[2], NULL))) {
+		vips_fail(e);
+	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
+		*w = t[2]->Xsize;
+		*h = t[2]->Ysize;
+		if (render(t[2], buf, e)) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	g_object_unref(ctx);
+	return buf;
+}
+
+/* Stage two, on the buffer: the horizontal reduction, the padding and the
+ * EXIF orientation, into rgb. libvips reduces columns several times faster
+ * than rows (its vertical pass is vectorised), so rows are turned into
+ * columns and back: the turns cost less than they save. Images that grow
+ * go through vips_resize. */
+static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spec *sp,
+		     const struct fit_plan *p, int orient, unsigned char *rgb,
+		     struct vp_err *e)
+{
+	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
+	VipsImage *x = t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3,
+							  VIPS_FORMAT_UCHAR);
+	const VipsRect *pl = &p->place;
+	VipsArrayDouble *bg = NULL;
 	int rc = -1;
 
-	if (!tmp)
-		return -1;
-	if (render(img, tmp, e))
-		goto out;
-	mem = vips_image_new_from_memory(tmp, n, img->Xsize, img->Ysize, 3, VIPS_FORMAT_UCHAR);
-	if (!mem) {
-		vips_fail(e);
+	if (!x)
+		goto vips;
+	if (pl->width > w || pl->height > h) {
+		if (vips_resize(x, &t[1], (double)pl->width / w, "vscale",
+				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
+			goto vips;
+		x = t[1];
+	} else if (pl->width < w) {
+		if (vips_rot(x, &t[1], VIPS_ANGLE_D90, NULL) ||
+		    reduce_height(t[1], &t[2], pl->width, ctx) ||
+		    vips_rot(t[2], &t[3], VIPS_ANGLE_D270, NULL))
+			goto vips;
+		x = t[3];
+	}
+	if (x->Xsize != pl->width || x->Ysize != pl->height) {
+		vp_fail(e, "resized to %d x %d instead of %d x %d", x->Xsize, x->Ysize,
+			pl->width, pl->height);
 		goto out;
 	}
-	vips_image_set_int(mem, VIPS_META_ORIENTATION, orient);
-	if (vips_autorot(mem, &turned, NULL))
-		vips_fail(e);
-	else
-		rc = render(turned, rgb, e);
+	if (pl->width != p->tw || pl->height != p->th) {
+		bg = vips_array_double_newv(3, (double)sp->background[0],
+					    (double)sp->background[1], (double)sp->background[2]);
+		if (vips_embed(x, &t[4], pl->left, pl->top, p->tw, p->th, "extend",
+			       VIPS_EXTEND_BACKGROUND, "background", bg, NULL))
+			goto vips;
+		x = t[4];
+	}
+	if (orient > 1) {
+		/* x is a fresh pipeline over the buffer: the tag can be set. */
+		if (vips_copy(x, &t[5], NULL))
+			goto vips;
+		vips_image_set_int(t[5], VIPS_META_ORIENTATION, orient);
+		if (vips_autorot(t[5], &t[6], NULL))
+			goto vips;
+		x = t[6];
+	}
+	rc = render(x, rgb, e);
+	goto out;
+vips:
+	vips_fail(e);
 out:
-	if (turned)
-		g_object_unref(turned);
-	if (mem)
-		g_object_unref(mem);
-	free(tmp);
+	if (bg)
+		vips_area_unref(VIPS_AREA(bg));
+	g_object_unref(ctx);
 	return rc;
 }
 
@@ -311,9 +368,10 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 		     unsigned char *rgb, struct vp_err *e)
 {
 	struct stat st;
-	VipsObject *ctx;
-	VipsImage **t, *in = NULL;
-	int orient = 1, swap, tw, th, rc = -1;
+	struct fit_plan plan;
+	VipsImage *in = NULL;
+	unsigned char *buf;
+	int orient = 1, w, h, rc = -1;
 
 	if (stat(path, &st))
 		return vp_fail(e, "%s", strerror(errno));
@@ -323,21 +381,13 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 		return vp_fail(e, "empty file");
 	if (open_image(path, sp, &in, &orient, e))
 		return -1;
-	swap = orient >= 5;
-	tw = swap ? sp->height : sp->width;
-	th = swap ? sp->width : sp->height;
-	ctx = VIPS_OBJECT(vips_image_new());
-	t = (VipsImage **)vips_object_local_array(ctx, 2);
-	if (to_srgb(in, &t[0], sp->background, ctx) ||
-	    fit_image(t[0], &t[1], sp, orient, ctx))
-		vips_fail(e);
-	else if (t[1]->Xsize != tw || t[1]->Ysize != th)
-		vp_fail(e, "resized to %d x %d instead of %d x %d", t[1]->Xsize,
-			t[1]->Ysize, tw, th);
-	else
-		rc = orient > 1 ? orient_render(t[1], orient, rgb, e) : render(t[1], rgb, e);
-	g_object_unref(ctx);
+	plan_fit(sp, orient, in->Xsize, in->Ysize, &plan);
+	buf = stage_one(in, sp, &plan, &w, &h, e);
 	g_object_unref(in);
+	if (buf) {
+		rc = stage_two(buf, w, h, sp, &plan, orient, rgb, e);
+		free(buf);
+	}
 	return rc;
 }
 

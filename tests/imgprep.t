@@ -2,7 +2,7 @@
 # imgprep: decoding every format, colour, alpha, depth, EXIF orientation and
 # resizing, checked against Pillow's decode of the same files; bad files.
 . "$(dirname "$0")/lib.sh"
-plan 52
+plan 55
 
 REF="$PY $TESTS_DIR/imgprep_ref.py"
 $REF gen img || exit 1
@@ -50,14 +50,16 @@ cmp_ref o2.vp $(for f in $orients; do echo "$f=$f:crop=32x23@0.5,3"; done)
 # draft mode; against a full-scale decode that shows at sharp edges.
 # --fit pad needs only the 224x168 inside the padding, which the large
 # JPEG gives at 1/8 scale: there the two decoders' chroma upsampling
-# differs at the red disc's edge.
+# differs at the red disc's edge. Reductions by more than 4 (the large PNG)
+# start with a box filter.
 for fit in crop squash pad; do
-	imgprep --fit $fit --size 224x200 smooth.png smooth.jpg large.jpg -o s.vp
+	imgprep --fit $fit --size 224x200 smooth.png smooth.jpg large.jpg large.png -o s.vp
 	draft=224x200 large=0.3,4
 	[ $fit = pad ] && draft=224x168 large=1.5,80
 	cmp_ref s.vp smooth.png=smooth.png:$fit=224x200@0.3,4 \
 		smooth.jpg=smooth.jpg:draft=$draft:$fit=224x200@0.3,4 \
-		large.jpg=large.jpg:draft=$draft:$fit=224x200@$large
+		large.jpg=large.jpg:draft=$draft:$fit=224x200@$large \
+		large.png=large.png:$fit=224x200@0.3,8
 done
 cmp_ref s.vp large.jpg=large.jpg:pad=224x200@1.5,80
 run imgprep --size 224 tiny1.png tiny23.png -o t.vp

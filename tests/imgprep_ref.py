@@ -96,7 +96,9 @@ def gen(d):
     Image.fromarray(noise[:3, :2]).save(f"{d}/tiny23.png")
     Image.fromarray(smooth(640, 480, 1)).save(f"{d}/smooth.png")
     Image.fromarray(smooth(640, 480, 1)).save(f"{d}/smooth.jpg", quality=95)
-    Image.fromarray(smooth(2000, 1500, 2)).save(f"{d}/large.jpg", quality=90)
+    large = Image.fromarray(smooth(2000, 1500, 2))
+    large.save(f"{d}/large.jpg", quality=90)
+    large.save(f"{d}/large.png", compress_level=1)
     # EXIF orientations: the stored pixels are the picture turned the other
     # way, so that every file shows the same upright picture.
     upright = Image.fromarray(smooth(64, 32, 3))

@@ -135,17 +135,17 @@ static void im2col3x3(const float *in, int h, int w, int cin, size_t p0,
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 
-/* c [m, cout] += bias [cout], then ReLU, while the strip is still in
- * cache. Written with vectors because GCC's -O2 leaves the plain loop
- * scalar, and it was an eighth of the run time. */
-static void bias_relu_forward(float *c, const float *bias, size_t m, int cout)
+/* c [m, n] (rows ldc apart) += bias [n], then ReLU, while the strip is
+ * still in cache. Written with vectors because GCC's -O2 leaves the plain
+ * loop scalar, and it was an eighth of the run time. */
+static void bias_relu_forward(float *c, size_t ldc, const float *bias, size_t m, int n)
 {
 	const vf8 zero = { 0 };
 
-	for (size_t r = 0; r < m; r++, c += cout) {
+	for (size_t r = 0; r < m; r++, c += ldc) {
 		int k = 0;
 
-		for (; k + 8 <= cout; k += 8) {
+		for (; k + 8 <= n; k += 8) {
 			vf8 v, b;
 
 			memcpy(&v, c + k, sizeof v);
@@ -154,22 +154,22 @@ static void bias_relu_forward(float *c, const float *bias, size_t m, int cout)
 			v = (vf8)((vi8)v & (v > zero));
 			memcpy(c + k, &v, sizeof v);
 		}
-		for (; k < cout; k++)
+		for (; k < n; k++)
 			c[k] = c[k] + bias[k] > 0 ? c[k] + bias[k] : 0;
 	}
 }
 
 void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
 		     const float *kernel, const float *bias, size_t p0,
-		     size_t p1, float *col, float *out)
+		     size_t p1, int c0, int c1, float *col, float *out)
 {
 	size_t m = p1 - p0;
-	float *c = out + p0 * cout;
+	float *c = out + p0 * cout + c0;
 
 	im2col3x3(in, h, w, cin, p0, p1, col);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, cout,
-		    9 * cin, 1.0f, col, 9 * cin, kernel, cout, 0.0f, c, cout);
-	bias_relu_forward(c, bias, m, cout);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c1 - c0,
+		    9 * cin, 1.0f, col, 9 * cin, kernel + c0, cout, 0.0f, c, cout);
+	bias_relu_forward(c, (size_t)cout, bias + c0, m, c1 - c0);
 }
 
 void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
@@ -213,7 +213,7 @@ int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
 	memset(net, 0, sizeof *net);
 	net->w = w;
 	net->blocks = blocks;
-	net->threads = threads < 1 ? 1 : threads;
+	net->threads = threads < 1 ? 1 : threads > VGG16_MAX_THREADS ? VGG16_MAX_THREADS : threads;
 	net->col = vp_calloc((size_t)net->threads * VGG16_COL_FLOATS,
 			     sizeof *net->col, e);
 	if (!net->col)
@@ -234,13 +234,17 @@ void vgg16_free(struct vgg16 *net)
 	memset(net, 0, sizeof *net);
 }
 
-/* A stage of the forward pass cut into tasks that threads claim in turn. */
+/* A stage of the forward pass cut into tasks that threads claim in turn:
+ * strips of pixels (conv) or output rows (pool), and for a convolution on
+ * a map too small to give every thread a strip, parts of the output
+ * channels. */
 struct stage {
 	struct vgg16 *net;
 	const float *in;
 	float *out;
 	int h, w, cin, cout, conv;
-	size_t total, per_task; /* pixels (conv) or output rows (pool) */
+	size_t total, per_task;
+	int parts;
 	atomic_size_t next;
 };
 
@@ -254,16 +258,19 @@ static void *stage_run(void *arg)
 {
 	struct worker *wk = arg;
 	struct stage *st = wk->st;
-	size_t t;
+	size_t t, ntasks = (st->total + st->per_task - 1) / st->per_task * st->parts;
 
-	while ((t = atomic_fetch_add(&st->next, 1)) * st->per_task < st->total) {
-		size_t a = t * st->per_task;
+	while ((t = atomic_fetch_add(&st->next, 1)) < ntasks) {
+		size_t a = t / st->parts * st->per_task;
 		size_t b = a + st->per_task < st->total ? a + st->per_task : st->total;
+		int part = (int)(t % st->parts);
 
 		if (st->conv >= 0)
 			conv3x3_forward(st->in, st->h, st->w, st->cin, st->cout,
 					st->net->w->kernel[st->conv],
 					st->net->w->bias[st->conv], a, b,
+					st->cout / st->parts * part,
+					st->cout / st->parts * (part + 1),
 					st->net->col + (size_t)wk->thread * VGG16_COL_FLOATS,
 					st->out);
 		else
@@ -272,16 +279,27 @@ static void *stage_run(void *arg)
 	return NULL;
 }
 
-/* Run a stage on the net's threads. A thread that cannot be started only
- * leaves more tasks to the others. */
+/* Run a stage on the net's threads, tasks of at most max_per_task pixels
+ * or rows. A thread that cannot be started only leaves more tasks to the
+ * others. */
 static void stage_parallel(struct stage *st, size_t max_per_task)
 {
-	struct worker wk[64];
-	int n = st->net->threads < 64 ? st->net->threads : 64;
-	/* At least one task per thread, so that no core idles on small maps. */
-	size_t per = (st->total + n - 1) / n;
+	struct worker wk[VGG16_MAX_THREADS];
+	int n = st->net->threads;
+	size_t strips = (st->total + max_per_task - 1) / max_per_task;
 
-	st->per_task = per < max_per_task ? per : max_per_task;
+	/* Strips in a multiple of the threads, so that none idles at the end;
+	 * where there are fewer strips than threads, the threads share the
+	 * output channels (a multiple of 16 each: every VGG16 layer's count
+	 * splits so) rather than each packing the whole kernel for a few
+	 * rows. */
+	st->parts = 1;
+	if (st->conv >= 0 && strips < (size_t)n && st->total < (size_t)n * VGG16_MIN_ROWS) {
+		while (st->parts * 2 <= n / (int)strips && st->cout % (32 * st->parts) == 0)
+			st->parts *= 2;
+	}
+	strips = (strips + n / st->parts - 1) / (n / st->parts) * (n / st->parts);
+	st->per_task = (st->total + strips - 1) / strips;
 	if (st->per_task == 0)
 		st->per_task = 1;
 	atomic_init(&st->next, 0);
@@ -296,6 +314,17 @@ static void stage_parallel(struct stage *st, size_t max_per_task)
 	for (int i = 1; i < n; i++)
 		if (wk[i].st)
 			pthread_join(wk[i].tid, NULL);
+}
+
+/* Rows of a convolution's im2col strip: as many as fill
+ * VGG16_STRIP_FLOATS, so that the strip is in cache when the GEMM reads
+ * it, but at least VGG16_MIN_ROWS, because each GEMM call packs the whole
+ * kernel again and that cost is paid back only over enough rows. */
+static size_t conv_strip_rows(int cin)
+{
+	size_t rows = VGG16_STRIP_FLOATS / ((size_t)9 * cin);
+
+	return rows > VGG16_MIN_ROWS ? rows : VGG16_MIN_ROWS;
 }
 
 static int block_channels(int b)
@@ -325,7 +354,7 @@ static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
 			st.cout = vgg16_convs[conv].cout;
 			st.conv = conv;
 			st.total = (size_t)n * h * w;
-			stage_parallel(&st, VGG16_COL_FLOATS / ((size_t)9 * cin));
+			stage_parallel(&st, conv_strip_rows(cin));
 			src = st.out;
 		}
 		st.in = src;

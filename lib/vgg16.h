@@ -21,6 +21,7 @@
  * at this many pixels (4096x4096). Larger images are refused rather than
  * left to the out-of-memory killer. */
 #define VGG16_MAX_PIXELS ((size_t)1 << 24)
+#define VGG16_MAX_THREADS 64
 
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
@@ -52,7 +53,8 @@ struct vgg16_weights {
 int vgg16_weights_alloc(struct vgg16_weights *w, struct vp_err *e);
 void vgg16_weights_free(struct vgg16_weights *w);
 
-/* A network cut after blockN_pool, running on up to `threads` threads.
+/* A network cut after blockN_pool, running on `threads` threads (1 to
+ * VGG16_MAX_THREADS).
  * Buffers grow to the largest batch seen and are kept between calls. */
 struct vgg16 {
 	const struct vgg16_weights *w;
@@ -90,21 +92,24 @@ void global_avgpool_forward(const float *in, size_t pixels, int c, float *out);
 void global_maxpool_forward(const float *in, size_t pixels, int c, float *out);
 
 /* The 3x3 'same' convolution with bias and ReLU on output pixels
- * [p0, p1) of a batch; exposed for the unit tests.
- * in [n, h, w, cin], kernel [3, 3, cin, cout], bias [cout],
+ * [p0, p1) of a batch and output channels [c0, c1); exposed for the unit
+ * tests. in [n, h, w, cin], kernel [3, 3, cin, cout], bias [cout],
  * out [n, h, w, cout], col [(p1 - p0), 9 * cin] scratch. */
 void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
 		     const float *kernel, const float *bias, size_t p0,
-		     size_t p1, float *col, float *out);
+		     size_t p1, int c0, int c1, float *col, float *out);
 /* in [n, h, w, c] -> out [n, h / 2, w / 2, c], rows [r0, r1) of the
  * n * (h / 2) output rows. */
 void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
 			size_t r1, float *out);
 
-/* Floats of one thread's im2col strip: 4 MiB, so that a strip is still
- * in cache when the GEMM reads it (larger strips measured slower in the
- * first block, smaller ones no faster in the others). */
-#define VGG16_COL_FLOATS ((size_t)1 << 20)
+/* An im2col strip aims at 4 MiB, to be in cache when the GEMM reads it
+ * (larger strips measured slower in the first block), but holds at least
+ * VGG16_MIN_ROWS pixels (see conv_strip_rows), so a thread's buffer is
+ * the larger of the two: 18 MiB for the 4608 columns of blocks 4 and 5. */
+#define VGG16_STRIP_FLOATS ((size_t)1 << 20)
+#define VGG16_MIN_ROWS 1024
+#define VGG16_COL_FLOATS ((size_t)VGG16_MIN_ROWS * 9 * 512)
 /* Pixels per image under which a block runs on the whole batch at once;
  * larger maps go one image at a time. */
 #define VGG16_BATCH_PIXELS 1024

@@ -22,14 +22,14 @@ static void test_conv_padding(void)
 
 	for (int i = 0; i < 9; i++)
 		k[i] = 1;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, col, out);
+	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, 0, 1, col, out);
 	for (int i = 0; i < 9; i++)
 		good &= near(out[i], want[i]);
 	ok(good, "conv3x3: window sums with zero padding at corners and edges");
 
 	/* A bias of -25 leaves only what exceeds 25; ReLU zeroes the rest. */
 	b = -25;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, col, out);
+	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, 0, 1, col, out);
 	good = 1;
 	for (int i = 0; i < 9; i++)
 		good &= near(out[i], want[i] - 25 > 0 ? want[i] - 25 : 0);
@@ -39,7 +39,7 @@ static void test_conv_padding(void)
 	for (int i = 0; i < 9; i++)
 		out[i] = -1;
 	b = 0;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 3, 6, col, out);
+	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 3, 6, 0, 1, col, out);
 	ok(out[2] == -1 && out[6] == -1 && near(out[3], 27) && near(out[4], 45) &&
 	   near(out[5], 33), "conv3x3: a strip of pixels writes only its rows");
 }
@@ -60,7 +60,7 @@ static void test_conv_channels(void)
 	k[((1 * 3 + 1) * 2 + 1) * 2 + 0] = 2; /* centre, in 1 -> out 0 */
 	k[((1 * 3 + 1) * 2 + 0) * 2 + 1] = 3; /* centre, in 0 -> out 1 */
 	k[((1 * 3 + 0) * 2 + 0) * 2 + 0] = 1; /* left, in 0 -> out 0 */
-	conv3x3_forward(in, 2, 2, 2, 2, k, b, 0, 8, col, out);
+	conv3x3_forward(in, 2, 2, 2, 2, k, b, 0, 8, 0, 2, col, out);
 	for (int p = 0; p < 8; p++) {
 		int x = p % 2;
 		float left0 = x > 0 ? in[(p - 1) * 2] : 0;
@@ -138,7 +138,7 @@ static void test_network(void)
 	size_t n = 9 * 3 * 64;
 	float *in = calloc(2 * 40 * 36 * 3, sizeof *in), out1[512 * 2], out2[512 * 2];
 	uint8_t *rgb = malloc(40 * 36 * 3);
-	int good = 1;
+	float maxdiff = 0, maxval = 0;
 
 	ok(vgg16_weights_random(5, &a, &e) == 0 && vgg16_weights_random(5, &b, &e) == 0,
 	   "random weights");
@@ -164,9 +164,16 @@ static void test_network(void)
 	vgg16_free(&net);
 	vgg16_init(&net, &a, 5, 2, &e);
 	vgg16_forward(&net, in, 2, 36, 40, out2, &e);
-	for (int i = 0; i < 512; i++)
-		good &= near(out1[i], out2[i]) && near(out1[i], out2[512 + i]);
-	ok(good, "an image's features do not depend on its batch or the threads");
+	/* Float rounding differs with the GEMMs' shapes: bounded relative to
+	 * the largest feature, as the test suite states it. */
+	for (int i = 0; i < 512; i++) {
+		float d1 = fabsf(out1[i] - out2[i]), d2 = fabsf(out1[i] - out2[512 + i]);
+
+		maxdiff = fmaxf(maxdiff, fmaxf(d1, d2));
+		maxval = fmaxf(maxval, fabsf(out1[i]));
+	}
+	ok(maxval > 0 && maxdiff <= 1e-5f * maxval,
+	   "an image's features do not depend on its batch or the threads");
 	ok(vgg16_forward(&net, in, 1, 31, 40, out2, &e) == -1, "31 rows are refused");
 	ok_contains(e.msg, "smaller than 32x32", "the message says the limit");
 	vgg16_free(&net);

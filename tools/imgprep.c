@@ -4,6 +4,7 @@
  * order, so the output does not depend on the thread count. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +450,12 @@ int main(int argc, char **argv)
 	int progress, nthreads;
 
 	parse_options(argc, argv, &o);
+	/* libvips allocates and frees buffers of a few hundred KB for every
+	 * image. Above glibc's mmap threshold each would be a new mapping,
+	 * faulted in page by page and unmapped again; kept in the heap they
+	 * are reused. The heap still only grows to the largest working set. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (vp_image_init(argv[0], &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_filelist_init(&list);

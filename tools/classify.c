@@ -122,18 +122,21 @@ static void text_header(FILE *f, char sep, uint32_t top)
 	fputc('\n', f);
 }
 
+/* best: the classes by probability, best first; the prediction, then
+ * the top of them. */
 static void text_row(FILE *f, int tsv, const struct top_model *m, const struct top_row *row,
-		     const float *prob, const uint32_t *best, uint32_t nbest)
+		     const float *prob, const uint32_t *best, uint32_t top)
 {
 	void (*field)(FILE *, const char *, size_t) = tsv ? tsv_field : csv_field;
 	char sep = tsv ? '\t' : ',';
 
 	field(f, row->id, row->id_len);
-	for (uint32_t j = 0; j < nbest; j++) {
-		/* The best class leads; --top repeats it as label_1. */
+	for (uint32_t j = 0; j <= top; j++) {
+		uint32_t c = best[j ? j - 1 : 0];
+
 		fputc(sep, f);
-		field(f, m->classes[best[j]], strlen(m->classes[best[j]]));
-		fprintf(f, "%c%.6g", sep, prob[best[j]]);
+		field(f, m->classes[c], strlen(m->classes[c]));
+		fprintf(f, "%c%.6g", sep, prob[c]);
 	}
 	fputc('\n', f);
 }
@@ -155,9 +158,9 @@ static void structured_row(struct top_emit *em, const struct top_model *m,
 		for (uint32_t j = 0; j < top; j++) {
 			top_emit_map(em, 2);
 			top_emit_key(em, "label");
-			top_emit_key(em, m->classes[best[j + 1]]);
+			top_emit_key(em, m->classes[best[j]]);
 			top_emit_key(em, "probability");
-			top_emit_double(em, prob[best[j + 1]]);
+			top_emit_double(em, prob[best[j]]);
 			top_emit_end(em);
 		}
 		top_emit_end(em);
@@ -194,8 +197,8 @@ int main(int argc, char **argv)
 	if (top_reader_open(&r, &m, o.inputs, o.ninputs, BATCH, &e) ||
 	    top_pass_init(&p, &m, BATCH, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	/* best[0] is the prediction; best[1..top] the --top list. */
-	best = vp_xcalloc((size_t)o.top + 1, sizeof *best);
+	/* The classes by probability: best[0] is the prediction. */
+	best = vp_xcalloc(o.top ? o.top : 1, sizeof *best);
 	top_emit_init(&em, out.f, o.format == FMT_JSONL);
 	if (o.format == FMT_CSV || o.format == FMT_TSV)
 		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
@@ -204,11 +207,10 @@ int main(int argc, char **argv)
 		for (long i = 0; i < n; i++) {
 			const float *prob = p.act[m.nlayers - 1] + (size_t)i * m.nclass;
 
-			top_row_topk(&m, &p, (size_t)i, o.top ? o.top : 1, best + 1);
-			best[0] = best[1];
+			top_row_topk(&m, &p, (size_t)i, o.top ? o.top : 1, best);
 			if (o.format == FMT_CSV || o.format == FMT_TSV)
 				text_row(out.f, o.format == FMT_TSV, &m, &r.rows[i], prob, best,
-					 o.top + 1);
+					 o.top);
 			else
 				structured_row(&em, &m, &r.rows[i], prob, best, o.top);
 		}

@@ -208,7 +208,8 @@ static uint32_t label_index(struct dataset *d, const char *p, size_t len)
 	return d->nnames++;
 }
 
-static void check_provenance(struct vp_stream *s, struct reference *ref)
+/* file: the stream's name, kept past its closing. */
+static void check_provenance(struct vp_stream *s, struct reference *ref, const char *file)
 {
 	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 	const msgpack_object *prov = vp_map_get(&s->first_header, "provenance");
@@ -220,7 +221,7 @@ static void check_provenance(struct vp_stream *s, struct reference *ref)
 	if (!ref->prov.set) {
 		if (top_obj_copy(&ref->prov, prov, &e))
 			vp_die(VP_EXIT_DATA, "%s", e.msg);
-		ref->file = s->name;
+		ref->file = file;
 		return;
 	}
 	if (vp_obj_diff(&ref->prov.obj, prov, "provenance", diff, sizeof diff))
@@ -229,7 +230,10 @@ static void check_provenance(struct vp_stream *s, struct reference *ref)
 		       s->name, ref->file, diff);
 }
 
-static void add_record(struct dataset *d, struct vp_stream *s, const struct vp_record *r)
+/* file: the stream's name, which must outlive it (for messages about
+ * duplicates). */
+static void add_record(struct dataset *d, struct vp_stream *s, const struct vp_record *r,
+		       const char *file)
 {
 	const struct vp_tensor *t = &r->tensor;
 	float *row;
@@ -268,7 +272,7 @@ static void add_record(struct dataset *d, struct vp_stream *s, const struct vp_r
 			       r->id, i, isnan(row[i]) ? "NaN" : "infinite");
 	d->y[d->n] = label_index(d, r->label, r->label_len);
 	d->ids[d->n] = (struct idref){ .id = vp_xcalloc(r->id_len + 1, 1), .len = r->id_len,
-				       .file = s->name, .record = s->records };
+				       .file = file, .record = s->records };
 	memcpy(d->ids[d->n].id, r->id, r->id_len);
 	d->n++;
 }
@@ -280,25 +284,36 @@ static void load(struct dataset *d, const char *path, struct reference *ref)
 	struct vp_err e;
 	msgpack_object obj;
 	int rc, checked = 0;
+	const char *name = strcmp(path, "-") ? path : "stdin";
 
 	if (vp_stream_open(&s, path, "features", NULL, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	while ((rc = vp_stream_record(&s, &obj, &e)) > 0) {
 		if (!checked) {
-			check_provenance(&s, ref);
+			check_provenance(&s, ref, name);
 			checked = 1;
 		}
 		if (vp_record_parse(&s, &obj, &r, &e))
 			vp_die(VP_EXIT_DATA, "%s", e.msg);
-		add_record(d, &s, &r);
+		add_record(d, &s, &r, name);
 	}
 	if (rc < 0)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (!checked)
-		check_provenance(&s, ref);
-	/* The names outlive the stream: messages about duplicates use them. */
-	s.name = vp_xstrdup(s.name);
+		check_provenance(&s, ref, name);
 	vp_stream_close(&s);
+}
+
+static void dataset_free(struct dataset *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ids[i].id);
+	for (uint32_t i = 0; i < d->nnames; i++)
+		free(d->names[i]);
+	free(d->ids);
+	free(d->names);
+	free(d->x);
+	free(d->y);
 }
 
 static int idref_cmp(const void *a, const void *b)
@@ -441,6 +456,8 @@ int main(int argc, char **argv)
 		load(&train, o.inputs[i], &ref);
 	if (o.valid)
 		load(&valid, o.valid, &ref);
+	if (o.valid && !valid.n)
+		vp_die(VP_EXIT_DATA, "%s: no records to validate on", o.valid);
 	if (train.nnames < 2)
 		vp_die(VP_EXIT_DATA, "the training data has %" PRIu32 " class%s (%zu records); "
 		       "a classifier needs at least two", train.nnames,
@@ -492,5 +509,11 @@ int main(int argc, char **argv)
 	top_model_write(&m, &hp, &h, out.f);
 	if (vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	free(h.epochs);
+	free(classes);
+	top_model_free(&m);
+	top_obj_free(&ref.prov);
+	dataset_free(&train);
+	dataset_free(&valid);
 	return VP_EXIT_OK;
 }

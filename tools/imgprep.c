@@ -23,6 +23,7 @@
 #define MAX_SIDE 8192
 #define MAX_THREADS 256
 #define DEFAULT_MAX_PIXELS 100000000ull
+#define MAX_HELD_BYTES ((size_t)256 << 20)
 
 static const char *const fit_names[] = { "crop", "squash", "pad", NULL };
 static const char *const fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
@@ -470,7 +471,13 @@ int main(int argc, char **argv)
 	w.list = &list;
 	w.image_bytes = (size_t)o.spec.width * o.spec.height * 3;
 	nthreads = o.threads < (int)list.n ? o.threads : list.n ? (int)list.n : 1;
+	/* Two images per thread ahead of the writer keep every thread busy;
+	 * with many copies of large images, fewer are held, down to one per
+	 * thread and the one being written. */
 	w.window = 2 * (size_t)nthreads + 2;
+	while (w.window > (size_t)nthreads + 1 &&
+	       w.window * (1 + o.aug.copies) * w.image_bytes > MAX_HELD_BYTES)
+		w.window--;
 	w.ring = vp_xcalloc(w.window, sizeof *w.ring);
 	for (size_t i = 0; i < w.window; i++)
 		w.ring[i].pix = vp_xcalloc(1 + o.aug.copies, w.image_bytes);

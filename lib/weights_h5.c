@@ -1,8 +1,9 @@
-/* Keras HDF5 weights. Every Keras writer since 1.x stores the layer order in
- * a `layer_names` attribute and, on each layer's group, the paths of its
- * datasets in `weight_names`; the dataset names themselves changed across
- * versions (block1_conv1_W_1:0, block1_conv1/kernel:0, block1_conv1/kernel),
- * so they are followed, never spelled out here. */
+/* Keras HDF5 weights. Every Keras writer of the h5 format since 1.x stores
+ * the layer order in a `layer_names` attribute and, on each layer's group,
+ * the paths of its datasets in `weight_names`; the dataset names themselves
+ * changed across versions (block1_conv1_W_1:0, block1_conv1/kernel:0,
+ * block1_conv1/kernel), so they are followed, never spelled out here.
+ * Keras 3's native .weights.h5 is read too: layers/NAME/vars/0, 1, ... */
 #include "weights.h"
 
 #include <hdf5.h>
@@ -130,6 +131,44 @@ static int read_list_attr(hid_t loc, const char *name, struct strlist *l,
 	}
 }
 
+static herr_t add_link(hid_t group, const char *name, const H5L_info_t *info, void *data)
+{
+	struct vp_err e;
+
+	(void)group;
+	(void)info;
+	return strlist_add(data, name, strlen(name), &e) ? -1 : 0;
+}
+
+/* The names of a group's members in name order, each after prefix. */
+static int list_members(hid_t loc, const char *path, const char *prefix,
+			struct strlist *l, struct vp_err *e)
+{
+	struct strlist names = { 0 };
+	hid_t g = H5Gopen2(loc, path, H5P_DEFAULT);
+	int rc = 0;
+
+	if (g < 0)
+		return vp_fail(e, "group '%s' cannot be opened", path);
+	if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, add_link, &names) < 0)
+		rc = vp_fail(e, "group '%s' cannot be listed", path);
+	for (size_t i = 0; i < names.n && !rc; i++) {
+		char *full = malloc(strlen(prefix) + strlen(names.s[i]) + 1);
+
+		if (!full) {
+			rc = vp_fail(e, "out of memory");
+			break;
+		}
+		strcpy(full, prefix);
+		strcat(full, names.s[i]);
+		rc = strlist_add(l, full, strlen(full), e);
+		free(full);
+	}
+	strlist_free(&names);
+	H5Gclose(g);
+	return rc;
+}
+
 struct dataset {
 	hid_t id;
 	int rank;
@@ -144,7 +183,7 @@ static int open_dataset(hid_t group, const char *path, struct dataset *d,
 
 	d->id = H5Dopen2(group, path, H5P_DEFAULT);
 	if (d->id < 0)
-		return vp_fail(e, "dataset '%s' (named in weight_names) is missing", path);
+		return vp_fail(e, "dataset '%s' is missing", path);
 	type = H5Dget_type(d->id);
 	floating = type >= 0 && H5Tget_class(type) == H5T_FLOAT;
 	if (type >= 0)
@@ -183,9 +222,11 @@ static int read_floats(const struct dataset *d, const char *path, float *dst,
 
 /* One layer with weights: a convolution has a 4-D kernel and a 1-D bias
  * and becomes VGG16's convolution *conv; any other layer (the dense top of
- * a full file) is passed over. */
-static int load_layer(hid_t root, const char *layer, struct vgg16_weights *w,
-		      int *conv, struct vp_err *e)
+ * a full file) is passed over. Its datasets are named by its weight_names
+ * attribute, or in Keras 3's native layout (native) are the members of its
+ * vars group. */
+static int load_layer(hid_t root, const char *layer, int native,
+		      struct vgg16_weights *w, int *conv, struct vp_err *e)
 {
 	struct strlist names = { 0 };
 	struct dataset d[2] = { { -1, 0, { 0 } }, { -1, 0, { 0 } } };
@@ -196,8 +237,10 @@ static int load_layer(hid_t root, const char *layer, struct vgg16_weights *w,
 
 	group = H5Gopen2(root, layer, H5P_DEFAULT);
 	if (group < 0)
-		return vp_fail(e, "layer '%s' (in layer_names) has no group", layer);
-	if (read_list_attr(group, "weight_names", &names, e) < 0) {
+		return vp_fail(e, "layer '%s' has no group", layer);
+	if (native ? H5Lexists(group, "vars", H5P_DEFAULT) > 0 &&
+		     list_members(group, "vars", "vars/", &names, e)
+		   : read_list_attr(group, "weight_names", &names, e) < 0) {
 		vp_context(e, "layer '%s': ", layer);
 		goto out;
 	}
@@ -268,14 +311,24 @@ out:
 }
 
 /* save_weights puts the layers at the root; a whole saved model puts them
- * under model_weights. */
-static hid_t weights_root(hid_t file, struct strlist *layers, struct vp_err *e)
+ * under model_weights. Keras 3's native .weights.h5 has no layer_names:
+ * its layers are the groups under /layers, taken in name order, which is
+ * the network's order for VGG16's block names (*native set). */
+static hid_t weights_root(hid_t file, struct strlist *layers, int *native,
+			  struct vp_err *e)
 {
 	int r = read_list_attr(file, "layer_names", layers, e);
 	hid_t g;
 
+	*native = 0;
 	if (r <= 0)
 		return r < 0 ? -1 : H5Gopen2(file, "/", H5P_DEFAULT);
+	if (H5Lexists(file, "layers", H5P_DEFAULT) > 0) {
+		*native = 1;
+		if (list_members(file, "layers", "", layers, e))
+			return -1;
+		return H5Gopen2(file, "layers", H5P_DEFAULT);
+	}
 	if (H5Lexists(file, "model_weights", H5P_DEFAULT) > 0) {
 		g = H5Gopen2(file, "model_weights", H5P_DEFAULT);
 		if (g >= 0 && (r = read_list_attr(g, "layer_names", layers, e)) == 0)
@@ -295,7 +348,7 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 	void *old_data;
 	struct strlist layers = { 0 };
 	hid_t file, root;
-	int conv = 0, rc = -1;
+	int conv = 0, rc = -1, native;
 
 	/* libhdf5 prints its error stack by default; we say what failed. */
 	H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
@@ -305,11 +358,11 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 		vp_fail(e, "neither an HDF5 (Keras) nor a safetensors file, or a damaged one");
 		goto restore;
 	}
-	root = weights_root(file, &layers, e);
+	root = weights_root(file, &layers, &native, e);
 	if (root < 0)
 		goto close;
 	for (size_t i = 0; i < layers.n; i++)
-		if (load_layer(root, layers.s[i], w, &conv, e))
+		if (load_layer(root, layers.s[i], native, w, &conv, e))
 			goto close_root;
 	if (conv < VGG16_CONVS) {
 		vp_fail(e, "%d convolution layers, VGG16 has %d: %s and those after it are missing",

@@ -2,14 +2,14 @@
 # vggfeat's weights: every Keras HDF5 layout and safetensors give the same
 # features; where the weights are looked for; provenance; broken files.
 . "$(dirname "$0")/lib.sh"
-plan 31
+plan 32
 
 chk() { "$PY" "$TESTS_DIR/vggfeat_check.py" "$@"; }
 "$PY" "$TESTS_DIR/vggfeat_ref.py" weights 5 "$T" || exit 1
 "$PY" "$TESTS_DIR/vggfeat_ref.py" images img.mp 40x36 || exit 1
 
 vggfeat --weights keras1.h5 <img.mp >keras1.feat
-for f in keras2-full.h5 keras3.h5 model.h5 vgg16.safetensors; do
+for f in keras2-full.h5 keras3.h5 native.weights.h5 model.h5 vgg16.safetensors; do
 	vggfeat --weights "$f" --preprocess caffe <img.mp >"$f.feat"
 	is "$(chk close keras1.feat "$f.feat")" 0.0 "$f gives the same features as the Keras 1 file"
 done

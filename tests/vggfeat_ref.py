@@ -2,8 +2,9 @@
 
   weights SEED DIR [FILE...]
                          random VGG16 weights in every layout users have
-                         (Keras 1, tf.keras full file, Keras 3 legacy h5,
-                         a saved model, torchvision safetensors) and broken
+                         (Keras 1, tf.keras full file, Keras 3 legacy h5 and
+                         native .weights.h5, a saved model, torchvision
+                         safetensors) and broken
                          files for the error tests, or only the FILEs named;
                          always DIR/weights.npz
   images OUT WxH...      an image stream, one random image per size, or
@@ -87,6 +88,18 @@ def write_keras(path, w, kernel_name, bias_name, dense=False, chunked=False,
                 g.create_dataset(n, data=v)
 
 
+def write_keras_native(path, w):
+    """Keras 3's native .weights.h5: no layer_names; layers/NAME/vars/0, 1."""
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        layers = f.create_group("layers")
+        for layer in KERAS_LAYERS:
+            v = layers.create_group(layer).create_group("vars")
+            if layer + "/kernel" in w:
+                v.create_dataset("0", data=w[layer + "/kernel"])
+                v.create_dataset("1", data=w[layer + "/bias"])
+
+
 def write_safetensors(path, w, drop=None, extra_header=None):
     tensors = []
     for (name, cin, cout), idx in zip(CONVS, TORCH_INDEX):
@@ -124,6 +137,7 @@ def cmd_weights(seed, d, *only):
         # layer_names in chunks as Keras writes long lists.
         "keras3.h5": lambda p: write_keras(p, w, lambda l: f"{l}/kernel",
                                            lambda l: f"{l}/bias", chunked=True, vlen=True),
+        "native.weights.h5": lambda p: write_keras_native(p, w),
         # A whole saved model: the weights under model_weights.
         "model.h5": lambda p: write_keras(p, w, *keras2, under="model_weights", dense=True),
         "vgg16.safetensors": lambda p: write_safetensors(p, w),

@@ -1,7 +1,7 @@
 /* VGG16 weights from the files users have: Keras HDF5 (the published
  * ..._notop.h5, full files, save_weights of Keras 2, tf.keras and Keras 3's
- * legacy writer) and safetensors with torchvision's names. Or seeded random
- * weights for tests and benchmarks. */
+ * legacy writer, Keras 3's native .weights.h5) and safetensors with
+ * torchvision's names. Or seeded random weights for tests and benchmarks. */
 #ifndef VP_WEIGHTS_H
 #define VP_WEIGHTS_H
 

@@ -88,6 +88,15 @@ static int render(VipsImage *img, unsigned char *dst, struct vp_err *e)
 	return rc;
 }
 
+/* A step with nothing to do: the image itself, without an operation (each
+ * costs tens of microseconds to build, as much as some images' pixels). */
+static int pass_on(VipsImage *in, VipsImage **out)
+{
+	g_object_ref(in);
+	*out = in;
+	return 0;
+}
+
 /* Scale factors from a w x h input to the target tw x th, per axis. */
 static void fit_scales(enum vp_fit fit, int w, int h, int tw, int th,
 		       double *sx, double *sy)
@@ -165,7 +174,7 @@ static int reduce_height(VipsImage *in, VipsImage **out, int h, VipsObject *ctx)
 		in = t[0];
 	}
 	if (in->Ysize == h)
-		return vips_copy(in, out, NULL);
+		return pass_on(in, out);
 	return vips_reducev(in, out, (double)in->Ysize / h, "kernel", VIPS_KERNEL_CUBIC, NULL);
 }
 
@@ -184,9 +193,12 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 		else
 			vips_error_clear();
 	}
-	if (vips_colourspace(x, &t[1], VIPS_INTERPRETATION_sRGB, NULL))
-		return -1;
-	x = t[1];
+	/* Most photos are sRGB already. */
+	if (x->Type != VIPS_INTERPRETATION_sRGB) {
+		if (vips_colourspace(x, &t[1], VIPS_INTERPRETATION_sRGB, NULL))
+			return -1;
+		x = t[1];
+	}
 	if (x->Bands == 4) {
 		VipsArrayDouble *b = vips_array_double_newv(3, (double)bg[0],
 							    (double)bg[1], (double)bg[2]);
@@ -202,7 +214,7 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 		x = t[2];
 	}
 	if (x->BandFmt == VIPS_FORMAT_UCHAR)
-		return vips_copy(x, out, NULL);
+		return pass_on(x, out);
 	return vips_cast_uchar(x, out, NULL);
 }
 
@@ -284,9 +296,9 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 	int reduce = p->place.height < c->height;
 
 	if (to_srgb(in, &t[0], sp->background, ctx) ||
-	    vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL) ||
-	    (reduce ? reduce_height(t[1], &t[2], p->place.height, ctx) :
-	     vips_copy(t[1], &t[2], NULL))) {
+	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
+	     vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
+	    reduce_height(t[1], &t[2], reduce ? p->place.height : c->height, ctx)) {
 		vips_fail(e);
 	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
 		*w = t[2]->Xsize;

@@ -193,7 +193,7 @@ void top_row_topk(const struct top_model *m, const struct top_pass *p, size_t r,
 
 uint32_t top_model_max_width(const struct top_model *m)
 {
-	uint32_t w = m->in_dim;
+	uint32_t w = 1;
 
 	for (int i = 0; i < m->nlayers; i++)
 		w = m->layers[i].out > w ? m->layers[i].out : w;
@@ -919,6 +919,11 @@ static int reader_row(struct top_reader *r, const struct vp_record *rec, size_t 
 			       "takes [%s]", r->s->name, r->s->records, got, want);
 	}
 	vp_tensor_to_f32(t, r->x + i * m->in_dim);
+	for (uint32_t k = 0; k < m->in_dim; k++)
+		if (!isfinite(r->x[i * m->in_dim + k]))
+			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32 " is %s",
+				       r->s->name, r->s->records, (int)(rec->id_len > 200 ? 200 : rec->id_len),
+				       rec->id, k, isnan(r->x[i * m->in_dim + k]) ? "NaN" : "infinite");
 	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
 		return -1;
 	row->id_len = rec->id_len;

@@ -111,7 +111,8 @@ int top_model_load(struct top_model *m, const char *path, struct vp_err *e);
 void top_model_write(const struct top_model *m, const struct top_hparams *hp,
 		     const struct top_history *h, FILE *f);
 
-/* The largest activation width, for sizing workspaces. */
+/* The widest layer output (the input excluded: no pass needs its
+ * gradient), for sizing workspaces. */
 uint32_t top_model_max_width(const struct top_model *m);
 
 /* Workspace of a forward pass over at most cap rows. act[i] is layer i's

@@ -2,7 +2,7 @@
 # classify: predictions against an independent forward pass, formats,
 # quoting, input order, bounded memory, and what it refuses.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 21
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 gen gauss g --classes 3 --dim 6 --n 200 --seed 4
@@ -101,5 +101,8 @@ expect_fail 1 "shape \[7\]; the model takes \[6\]" "another shape is refused" cl
 head -c 3000 g-valid.feat > cut.feat
 expect_fail 1 "cut.feat" "a truncated stream is an error" classify -m g.model cut.feat
 expect_fail 1 "missing.model" "a missing model" classify -m missing.model g-valid.feat
+gen gauss nan --classes 3 --dim 6 --n 200 --seed 4 --nan 2
+expect_fail 1 "record 2 \(id 'train/00001.jpg'\): feature 3 is NaN" "a NaN feature names its record" \
+	classify -m g.model nan-train.feat
 
 done_testing

@@ -1,6 +1,7 @@
 #include "toptrain.h"
 
 #include <gsl/gsl_randist.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -419,6 +420,7 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	struct trainer t;
 	int keep_best = valid && hp->patience > 0, rc = -1;
 	double best_loss = INFINITY;
+	uint32_t best_epoch = 0;
 
 	memset(h, 0, sizeof *h);
 	h->train_records = train->n;
@@ -432,30 +434,36 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 		struct top_epoch *cur = &h->epochs[ep];
 
 		train_epoch(&t, m, hp, train, cur);
+		/* Parameters that overflowed would make a model file that no
+		 * reader accepts. */
+		if (!isfinite(cur->loss)) {
+			vp_fail(e, "epoch %" PRIu32 ": the training loss is %g: training diverged "
+				"(a lower learning rate may help)", ep + 1, cur->loss);
+			goto out;
+		}
 		cur->val_loss = cur->val_accuracy = NAN;
 		if (valid && top_evaluate(m, valid, &cur->val_loss, &cur->val_accuracy, e))
 			goto out;
 		h->n = ep + 1;
-		h->best = h->n;
-		if (keep_best) {
-			if (cur->val_loss < best_loss) {
-				best_loss = cur->val_loss;
-				memcpy(t.best, m->params, m->nparams * sizeof *t.best);
-			}
-			/* Report the best epoch so far: the one the model keeps. */
-			for (uint32_t i = 0; i < h->n; i++)
-				if (h->epochs[i].val_loss == best_loss) {
-					h->best = i + 1;
-					break;
-				}
+		if (keep_best && cur->val_loss < best_loss) {
+			best_loss = cur->val_loss;
+			best_epoch = h->n;
+			memcpy(t.best, m->params, m->nparams * sizeof *t.best);
 		}
+		h->best = best_epoch ? best_epoch : h->n;
 		if (cb)
 			cb(h, arg);
-		if (keep_best && h->n - h->best >= hp->patience)
+		if (keep_best && h->n - best_epoch >= hp->patience)
 			break;
 	}
-	if (keep_best && h->best)
+	if (best_epoch)
 		memcpy(m->params, t.best, m->nparams * sizeof *t.best);
+	for (size_t i = 0; i < m->nparams; i++)
+		if (!isfinite(m->params[i])) {
+			vp_fail(e, "training diverged: a parameter is %g (a lower learning rate "
+				"may help)", m->params[i]);
+			goto out;
+		}
 	rc = 0;
 out:
 	trainer_free(&t, m);

@@ -2,7 +2,7 @@
 # topfit: options, the checks on its input, reproducibility, history,
 # early stopping, and the model file it writes.
 . "$(dirname "$0")/lib.sh"
-plan 32
+plan 34
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 dump() { vggdump "$@"; }
@@ -70,6 +70,9 @@ for opt in sgd rmsprop; do
 	$PY -c "import sys; sys.exit(float("$acc") < 0.7)"; ok $? "--optimizer $opt learns (accuracy $acc)"
 done
 topfit $FAST --balance -o bal.model g-train.feat; ok $? "--balance trains"
+expect_fail 1 "diverged" "a diverging training is an error, not a model of NaNs" \
+	topfit --optimizer sgd --lr 100 --hidden 8 --epochs 5 --quiet -o div.model g-train.feat
+test ! -e div.model; ok $? "... and leaves no model file"
 
 # Checks on the input.
 gen gauss few --classes 3 --dim 8 --n 300 --seed 1 --label-prefix other

@@ -160,7 +160,7 @@ static void plan_fit(const struct vp_image_spec *sp, int orient, int w, int h,
 	}
 }
 
-/* Reduce in's height to exactly h (<= its height): a box filter for the
+/* Reduce in's height to exactly h (at most its height): a box filter for the
  * integer part of large factors, then the cubic (Catmull-Rom) kernel, PIL's
  * default for resizing, for the rest, as vips_resize does. */
 static int reduce_height(VipsImage *in, VipsImage **out, int h, VipsObject *ctx)
@@ -293,12 +293,11 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
 	unsigned char *buf = NULL;
 	const VipsRect *c = &p->crop;
-	int reduce = p->place.height < c->height;
 
 	if (to_srgb(in, &t[0], sp->background, ctx) ||
 	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
 	     vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
-	    reduce_height(t[1], &t[2], reduce ? p->place.height : c->height, ctx)) {
+	    reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx)) {
 		vips_fail(e);
 	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
 		*w = t[2]->Xsize;
@@ -357,7 +356,8 @@ static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spe
 		x = t[4];
 	}
 	if (orient > 1) {
-		/* x is a fresh pipeline over the buffer: the tag can be set. */
+		/* Built images are shared and never change: the tag goes on a
+		 * copy. */
 		if (vips_copy(x, &t[5], NULL))
 			goto vips;
 		vips_image_set_int(t[5], VIPS_META_ORIENTATION, orient);

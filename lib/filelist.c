@@ -194,8 +194,10 @@ static int list_dir(const char *path, struct names *out, struct vp_err *e)
 		vp_fail(e, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	qsort(dirs, nd, sizeof *dirs, cmp_str);
-	qsort(files, nf, sizeof *files, cmp_str);
+	if (nd)
+		qsort(dirs, nd, sizeof *dirs, cmp_str);
+	if (nf)
+		qsort(files, nf, sizeof *files, cmp_str);
 	out->v = malloc((nd + nf + 1) * sizeof *out->v);
 	if (!out->v) {
 		vp_fail(e, "out of memory");
@@ -304,7 +306,8 @@ int vp_filelist_add_dir(struct vp_filelist *l, const char *dir, struct vp_err *e
 		}
 		if (walk(l, dir, s.v[i], label, 1, e))
 			goto fail;
-		qsort(l->v + start, l->n - start, sizeof *l->v, cmp_rel);
+		if (l->n > start)
+			qsort(l->v + start, l->n - start, sizeof *l->v, cmp_rel);
 	}
 	names_free(&s);
 	return 0;

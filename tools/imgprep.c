@@ -490,6 +490,8 @@ int main(int argc, char **argv)
 			vp_die(VP_EXIT_DATA, "cannot start a thread: %s", strerror(errno));
 
 	progress = vp_progress_enabled(o.progress);
+	if (progress)
+		vp_progress("images", 0, list.n, 0); /* starts the rate's clock */
 	for (size_t i = 0; i < list.n; i++) {
 		struct slot *s = &w.ring[i % w.window];
 		const struct vp_entry *en = &list.v[i];

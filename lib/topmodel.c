@@ -832,6 +832,13 @@ void top_json_string(FILE *f, const char *p, size_t n)
 
 /* ---- reading features for a model ---- */
 
+size_t top_batch_rows(const struct top_model *m)
+{
+	size_t rows = ((size_t)32 << 20) / ((size_t)m->in_dim * sizeof(float));
+
+	return rows < 1 ? 1 : rows > 64 ? 64 : rows;
+}
+
 int top_reader_open(struct top_reader *r, const struct top_model *m, char *const *paths,
 		    int npaths, size_t cap, struct vp_err *e)
 {

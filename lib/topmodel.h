@@ -185,6 +185,11 @@ struct top_reader {
 	struct top_row *rows;   /* [cap] */
 };
 
+/* Rows per inference batch: up to 64, enough for the GEMMs to be
+ * efficient, fewer when the input rows are so wide that 64 would take
+ * more than 32 MiB. */
+size_t top_batch_rows(const struct top_model *m);
+
 int top_reader_open(struct top_reader *r, const struct top_model *m, char *const *paths,
 		    int npaths, size_t cap, struct vp_err *e);
 /* The next rows into r->x and r->rows: their count, 0 at the end of the

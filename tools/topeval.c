@@ -286,8 +286,6 @@ static void structured_report(FILE *f, int json, const struct top_model *m,
 		fputc('\n', f);
 }
 
-/* Rows per forward pass: a GEMM-sized batch, whatever the input size. */
-#define BATCH 64
 
 int main(int argc, char **argv)
 {
@@ -306,8 +304,8 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (top_reader_open(&r, &m, o.inputs, o.ninputs, BATCH, &e) ||
-	    top_pass_init(&p, &m, BATCH, 0, &e))
+	if (top_reader_open(&r, &m, o.inputs, o.ninputs, top_batch_rows(&m), &e) ||
+	    top_pass_init(&p, &m, top_batch_rows(&m), 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);

@@ -2,7 +2,7 @@
 # imgprep: decoding every format, colour, alpha, depth, EXIF orientation and
 # resizing, checked against Pillow's decode of the same files; bad files.
 . "$(dirname "$0")/lib.sh"
-plan 55
+plan 57
 
 REF="$PY $TESTS_DIR/imgprep_ref.py"
 $REF gen img || exit 1
@@ -17,14 +17,18 @@ cmp_ref() {
 # Lossless formats at their own size (no resampling) equal Pillow's decode
 # exactly; so does a JPEG, decoded by the same libjpeg at full scale.
 run imgprep --size 40x30 noise.png noise.tif noise.webp noise.gif noise.jpg \
-	grey.png grey16.png rgb16.png rgba.png greya.png -o n.vp
-is "$rc" 0 "ten formats and layouts decode"
+	grey.png grey16.png rgb16.png rgba.png greya.png icc.png cmyk.jpg -o n.vp
+is "$rc" 0 "twelve formats and layouts decode"
 # 16-bit samples become their high byte, as in Pillow's 8-bit view; alpha
-# is flattened on white, where the blend may round the other way by one.
+# is flattened on white, where the blend may round the other way by one;
+# an embedded sRGB profile goes through lcms and back, within one. A CMYK
+# JPEG is converted through a CMYK profile, not by PIL's 255 - C: only
+# roughly alike.
 cmp_ref n.vp noise.png=noise.png noise.tif=noise.tif noise.webp=noise.webp \
 	noise.gif=noise.gif noise.jpg=noise.jpg grey.png=grey.png \
 	grey16.png=grey16.png:hb rgb16.png=rgb16.png:hb \
-	rgba.png=rgba.png@0.6,1 greya.png=greya.png@0.6,1
+	rgba.png=rgba.png@0.6,1 greya.png=greya.png@0.6,1 icc.png=icc.png@0.1,1 \
+	cmyk.jpg=cmyk.jpg@40,160
 run imgprep --size 40x30 --background '#000000' rgba.png
 $PY -c '
 import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import imgprep_ref as R

@@ -28,7 +28,7 @@ import zlib
 
 import msgpack
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageCms, ImageFilter, ImageOps
 
 
 def read_stream(path):
@@ -87,6 +87,9 @@ def gen(d):
     im.save(f"{d}/noise.webp", lossless=True)
     im.save(f"{d}/noise.jpg", quality=95)
     im.quantize(200).save(f"{d}/noise.gif")
+    im.convert("CMYK").save(f"{d}/cmyk.jpg", quality=95)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    im.save(f"{d}/icc.png", icc_profile=srgb.tobytes())
     Image.fromarray(noise[..., 0]).save(f"{d}/grey.png")
     Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)).save(f"{d}/rgba.png")
     Image.fromarray(rng.integers(0, 256, (30, 40, 2), dtype=np.uint8), "LA").save(f"{d}/greya.png")

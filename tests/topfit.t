@@ -2,7 +2,7 @@
 # topfit: options, the checks on its input, reproducibility, history,
 # early stopping, and the model file it writes.
 . "$(dirname "$0")/lib.sh"
-plan 34
+plan 35
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 dump() { vggdump "$@"; }
@@ -26,6 +26,9 @@ expect_fail 2 "dropout" "a dropout rate of 1" topfit --dropout 1 g-train.feat
 topfit $FAST --threads 1 --seed 7 -o a.model g-train.feat
 topfit $FAST --threads 1 --seed 7 -o b.model g-train.feat
 cmp -s a.model b.model; ok $? "same seed, same model file"
+topfit $FAST --threads 2 --seed 7 -o a2.model g-train.feat
+topfit $FAST --threads 2 --seed 7 -o b2.model g-train.feat
+cmp -s a2.model b2.model; ok $? "same seed and two threads, same model file"
 topfit $FAST --threads 1 --seed 8 -o c.model g-train.feat
 ! cmp -s a.model c.model; ok $? "another seed, another model"
 topfit $FAST --threads 1 --seed 7 < g-train.feat > d.model

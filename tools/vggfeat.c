@@ -20,7 +20,6 @@
 #include "weights.h"
 
 #define MAX_BATCH 1024
-#define MAX_THREADS 64
 
 static const char *const layer_names[] = {
 	"block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool", NULL,
@@ -109,7 +108,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->preprocess = vp_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
 			break;
 		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
-		case 't': o->threads = (int)vp_opt_int("--threads", optarg, 1, MAX_THREADS); break;
+		case 't': o->threads = (int)vp_opt_int("--threads", optarg, 1, VGG16_MAX_THREADS); break;
 		case 'o': o->output = optarg; break;
 		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
 		case 'q': o->progress = VP_PROGRESS_OFF; break;
@@ -125,8 +124,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		vp_usage_error("--weights and --init-random exclude each other");
 	if (!o->threads) {
 		o->threads = available_cores();
-		if (o->threads > MAX_THREADS)
-			o->threads = MAX_THREADS;
+		if (o->threads > VGG16_MAX_THREADS)
+			o->threads = VGG16_MAX_THREADS;
 	}
 }
 

@@ -77,7 +77,7 @@ void softmax_xent_backward(const float *prob, const uint32_t *y, const float *cl
 	}
 }
 
-/* Offset of each layer's first trained tensor in m->params. */
+/* Where a tensor sits in m->params, and so its gradient in grad. */
 static size_t param_offset(const struct top_model *m, const float *t)
 {
 	return (size_t)(t - m->params);
@@ -163,8 +163,8 @@ void top_init_params(struct top_model *m, gsl_rng *rng)
 	}
 }
 
-/* Rows evaluated at once in inference: enough for the GEMM to be
- * efficient, small enough for wide inputs. */
+/* Rows per inference pass over data already in memory: enough for the
+ * GEMMs to be efficient; the workspace holds only the layers' outputs. */
 #define EVAL_ROWS 256
 
 int top_evaluate(const struct top_model *m, const struct top_data *d,

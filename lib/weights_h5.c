@@ -25,9 +25,10 @@ static void strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
+/* The list stays NULL-terminated, so that s[i + 1] may be looked at. */
 static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_err *e)
 {
-	char **s = realloc(l->s, (l->n + 1) * sizeof *s);
+	char **s = realloc(l->s, (l->n + 2) * sizeof *s);
 
 	if (!s)
 		return vp_fail(e, "out of memory");
@@ -35,7 +36,7 @@ static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_e
 	l->s[l->n] = strndup(p, len);
 	if (!l->s[l->n])
 		return vp_fail(e, "out of memory");
-	l->n++;
+	l->s[++l->n] = NULL;
 	return 0;
 }
 
@@ -220,91 +221,96 @@ static int read_floats(const struct dataset *d, const char *path, float *dst,
 	return 0;
 }
 
-/* One layer with weights: a convolution has a 4-D kernel and a 1-D bias
- * and becomes VGG16's convolution *conv; any other layer (the dense top of
- * a full file) is passed over. Its datasets are named by its weight_names
- * attribute, or in Keras 3's native layout (native) are the members of its
- * vars group. */
-static int load_layer(hid_t root, const char *layer, int native,
-		      struct vgg16_weights *w, int *conv, struct vp_err *e)
+/* A 4-D kernel and the 1-D bias after it become VGG16's convolution
+ * *conv, after their shapes are checked. */
+static int load_conv(hid_t group, const char *layer, char *const *names,
+		     struct vgg16_weights *w, int *conv, struct vp_err *e)
 {
-	struct strlist names = { 0 };
-	struct dataset d[2] = { { -1, 0, { 0 } }, { -1, 0, { 0 } } };
-	const struct vgg16_conv_spec *c;
-	hid_t group;
-	int rc = -1, ki = -1, is_conv = 0;
+	const struct vgg16_conv_spec *c = &vgg16_convs[*conv];
+	struct dataset k, b = { -1, 0, { 0 } };
 	char got[96];
+	int rc = -1;
 
-	group = H5Gopen2(root, layer, H5P_DEFAULT);
-	if (group < 0)
-		return vp_fail(e, "layer '%s' has no group", layer);
-	if (native ? H5Lexists(group, "vars", H5P_DEFAULT) > 0 &&
-		     list_members(group, "vars", "vars/", &names, e)
-		   : read_list_attr(group, "weight_names", &names, e) < 0) {
+	if (open_dataset(group, names[0], &k, e))
+		return vp_context(e, "layer '%s': ", layer);
+	if (names[1] && open_dataset(group, names[1], &b, e)) {
 		vp_context(e, "layer '%s': ", layer);
 		goto out;
 	}
-	for (size_t i = 0; i < names.n; i++) {
-		struct dataset t;
-
-		if (open_dataset(group, names.s[i], &t, e)) {
-			vp_context(e, "layer '%s': ", layer);
-			goto out;
-		}
-		is_conv |= t.rank == 4;
-		H5Dclose(t.id);
-	}
-	if (!is_conv) {
-		rc = 0;
+	if (!names[1] || b.rank != 1) {
+		vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' is not followed by a 1-D bias",
+			layer, c->name, names[0]);
 		goto out;
 	}
-	if (*conv >= VGG16_CONVS) {
-		vp_fail(e, "layer '%s' is a 14th convolution: this is not VGG16", layer);
-		goto out;
-	}
-	c = &vgg16_convs[*conv];
-	if (names.n != 2) {
-		vp_fail(e, "layer '%s' (VGG16's %s) has %zu weights, expected a kernel and a bias",
-			layer, c->name, names.n);
-		goto out;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (open_dataset(group, names.s[i], &d[i], e)) {
-			vp_context(e, "layer '%s': ", layer);
-			goto out;
-		}
-		if (d[i].rank == 4)
-			ki = i;
-	}
-	if (ki < 0 || d[1 - ki].rank != 1) {
-		vp_fail(e, "layer '%s' (VGG16's %s): expected a 4-D kernel and a 1-D bias",
-			layer, c->name);
-		goto out;
-	}
-	if (d[ki].dims[0] != 3 || d[ki].dims[1] != 3 || d[ki].dims[2] != (hsize_t)c->cin ||
-	    d[ki].dims[3] != (hsize_t)c->cout) {
-		shape_str(&d[ki], got, sizeof got);
+	if (k.dims[0] != 3 || k.dims[1] != 3 || k.dims[2] != (hsize_t)c->cin ||
+	    k.dims[3] != (hsize_t)c->cout) {
+		shape_str(&k, got, sizeof got);
 		vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' has shape %s, expected (3, 3, %d, %d)",
-			layer, c->name, names.s[ki], got, c->cin, c->cout);
+			layer, c->name, names[0], got, c->cin, c->cout);
 		goto out;
 	}
-	if (d[1 - ki].dims[0] != (hsize_t)c->cout) {
-		shape_str(&d[1 - ki], got, sizeof got);
+	if (b.dims[0] != (hsize_t)c->cout) {
+		shape_str(&b, got, sizeof got);
 		vp_fail(e, "layer '%s' (VGG16's %s): bias '%s' has shape %s, expected (%d,)",
-			layer, c->name, names.s[1 - ki], got, c->cout);
+			layer, c->name, names[1], got, c->cout);
 		goto out;
 	}
-	if (read_floats(&d[ki], names.s[ki], w->kernel[*conv], e) ||
-	    read_floats(&d[1 - ki], names.s[1 - ki], w->bias[*conv], e)) {
+	if (read_floats(&k, names[0], w->kernel[*conv], e) ||
+	    read_floats(&b, names[1], w->bias[*conv], e)) {
 		vp_context(e, "layer '%s': ", layer);
 		goto out;
 	}
 	(*conv)++;
 	rc = 0;
 out:
-	for (int i = 0; i < 2; i++)
-		if (d[i].id >= 0)
-			H5Dclose(d[i].id);
+	H5Dclose(k.id);
+	if (b.id >= 0)
+		H5Dclose(b.id);
+	return rc;
+}
+
+/* One layer's weights, named by its weight_names attribute or, in Keras
+ * 3's native layout (native), the members of its vars group. Each 4-D
+ * kernel with the bias after it is the next convolution, so a layer that
+ * is a whole VGG16 (a user's model with the base nested in it) reads as
+ * well as one layer per convolution; the rest (a dense top) is passed
+ * over. */
+static int load_layer(hid_t root, const char *layer, int native,
+		      struct vgg16_weights *w, int *conv, struct vp_err *e)
+{
+	struct strlist names = { 0 };
+	hid_t group;
+	int rc = -1;
+
+	group = H5Gopen2(root, layer, H5P_DEFAULT);
+	if (group < 0)
+		return vp_fail(e, "layer '%s' has no group", layer);
+	if (native ? H5Lexists(group, "vars", H5P_DEFAULT) > 0 &&
+		     list_members(group, "vars", "vars/", &names, e)
+		   : read_list_attr(group, "weight_names", &names, e) < 0)
+		goto fail;
+	for (size_t i = 0; i < names.n; i++) {
+		struct dataset t;
+
+		if (open_dataset(group, names.s[i], &t, e))
+			goto fail;
+		H5Dclose(t.id);
+		if (t.rank != 4)
+			continue;
+		if (*conv >= VGG16_CONVS) {
+			vp_fail(e, "layer '%s': kernel '%s' is a 14th convolution: this is not VGG16",
+				layer, names.s[i]);
+			goto out;
+		}
+		if (load_conv(group, layer, names.s + i, w, conv, e))
+			goto out;
+		i++;
+	}
+	rc = 0;
+	goto out;
+fail:
+	vp_context(e, "layer '%s': ", layer);
+out:
 	strlist_free(&names);
 	H5Gclose(group);
 	return rc;

@@ -2,14 +2,14 @@
 # vggfeat's weights: every Keras HDF5 layout and safetensors give the same
 # features; where the weights are looked for; provenance; broken files.
 . "$(dirname "$0")/lib.sh"
-plan 32
+plan 34
 
 chk() { "$PY" "$TESTS_DIR/vggfeat_check.py" "$@"; }
 "$PY" "$TESTS_DIR/vggfeat_ref.py" weights 5 "$T" || exit 1
 "$PY" "$TESTS_DIR/vggfeat_ref.py" images img.mp 40x36 || exit 1
 
 vggfeat --weights keras1.h5 <img.mp >keras1.feat
-for f in keras2-full.h5 keras3.h5 native.weights.h5 model.h5 vgg16.safetensors; do
+for f in keras2-full.h5 keras3.h5 native.weights.h5 model.h5 nested.h5 vgg16.safetensors; do
 	vggfeat --weights "$f" --preprocess caffe <img.mp >"$f.feat"
 	is "$(chk close keras1.feat "$f.feat")" 0.0 "$f gives the same features as the Keras 1 file"
 done
@@ -68,6 +68,12 @@ bad "a missing file" "nope.h5: No such file" nope.h5
 bad "a missing layer is named" "missing.h5: 12 convolution layers.*block5_conv3" missing.h5
 bad "a wrong shape names the layer and both shapes" \
 	"layer 'block3_conv1'.*\(3, 3, 64, 256\), expected \(3, 3, 128, 256\)" shape.h5
+cp keras2-full.h5 nobias.h5
+"$PY" -c "import h5py, numpy as np
+h5py.File('nobias.h5', 'r+')['block2_conv2'].attrs['weight_names'] = np.array([b'block2_conv2/kernel:0'])"
+bad "a kernel without its bias" \
+	"layer 'block2_conv2' \(VGG16's block2_conv2\): kernel 'block2_conv2/kernel:0' is not followed by a 1-D bias" \
+	nobias.h5
 head -c 30000000 keras2-full.h5 >cut.h5
 bad "a truncated HDF5 file" "cut.h5: " cut.h5
 echo "not weights" >text.h5

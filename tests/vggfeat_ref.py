@@ -3,8 +3,8 @@
   weights SEED DIR [FILE...]
                          random VGG16 weights in every layout users have
                          (Keras 1, tf.keras full file, Keras 3 legacy h5 and
-                         native .weights.h5, a saved model, torchvision
-                         safetensors) and broken
+                         native .weights.h5, a saved model, a model with
+                         the base nested, torchvision safetensors) and broken
                          files for the error tests, or only the FILEs named;
                          always DIR/weights.npz
   images OUT WxH...      an image stream, one random image per size, or
@@ -88,6 +88,25 @@ def write_keras(path, w, kernel_name, bias_name, dense=False, chunked=False,
                 g.create_dataset(n, data=v)
 
 
+def write_keras_nested(path, w):
+    """A user's model with the VGG16 base nested in it as one layer, as
+    tf.keras save_weights writes it: the base's 26 weights in one layer."""
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = names_attr(["vgg16", "flatten", "dense"])
+        base = f.create_group("vgg16")
+        names = []
+        for name, _, _ in CONVS:
+            for part in ("kernel", "bias"):
+                names.append(f"{name}/{part}:0")
+                base.create_dataset(names[-1], data=w[f"{name}/{part}"])
+        base.attrs["weight_names"] = names_attr(names)
+        f.create_group("flatten").attrs["weight_names"] = np.array([])
+        dense = f.create_group("dense")
+        dense.attrs["weight_names"] = names_attr(["dense/kernel:0", "dense/bias:0"])
+        dense.create_dataset("dense/kernel:0", data=np.ones((8, 4), np.float32))
+        dense.create_dataset("dense/bias:0", data=np.zeros(4, np.float32))
+
+
 def write_keras_native(path, w):
     """Keras 3's native .weights.h5: no layer_names; layers/NAME/vars/0, 1."""
     with h5py.File(path, "w") as f:
@@ -138,6 +157,7 @@ def cmd_weights(seed, d, *only):
         "keras3.h5": lambda p: write_keras(p, w, lambda l: f"{l}/kernel",
                                            lambda l: f"{l}/bias", chunked=True, vlen=True),
         "native.weights.h5": lambda p: write_keras_native(p, w),
+        "nested.h5": lambda p: write_keras_nested(p, w),
         # A whole saved model: the weights under model_weights.
         "model.h5": lambda p: write_keras(p, w, *keras2, under="model_weights", dense=True),
         "vgg16.safetensors": lambda p: write_safetensors(p, w),

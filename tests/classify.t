@@ -2,7 +2,7 @@
 # classify: predictions against an independent forward pass, formats,
 # quoting, input order, bounded memory, and what it refuses.
 . "$(dirname "$0")/lib.sh"
-plan 21
+plan 23
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 gen gauss g --classes 3 --dim 6 --n 200 --seed 4
@@ -18,6 +18,8 @@ classify -m g.model g-valid.feat > p.csv
 is "$(head -1 p.csv)" "id,label,probability" "CSV header"
 is "$(wc -l < p.csv)" 61 "one line per record"
 is "$(sed -n 2p p.csv | cut -d, -f1)" "valid/00000.jpg" "input order"
+classify -m g.model < g-valid.feat | cmp -s - p.csv; ok $? "standard input, the same predictions"
+classify -m g.model -o out.csv g-valid.feat && cmp -s out.csv p.csv; ok $? "-o FILE"
 
 # Every probability against numpy's forward pass over the model file
 # (dense, batchnorm with running statistics, relu, softmax).

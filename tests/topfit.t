@@ -2,7 +2,7 @@
 # topfit: options, the checks on its input, reproducibility, history,
 # early stopping, and the model file it writes.
 . "$(dirname "$0")/lib.sh"
-plan 35
+plan 38
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 dump() { vggdump "$@"; }
@@ -76,6 +76,16 @@ topfit $FAST --balance -o bal.model g-train.feat; ok $? "--balance trains"
 expect_fail 1 "diverged" "a diverging training is an error, not a model of NaNs" \
 	topfit --optimizer sgd --lr 100 --hidden 8 --epochs 5 --quiet -o div.model g-train.feat
 test ! -e div.model; ok $? "... and leaves no model file"
+cp a.model keep.model
+run topfit $FAST -o keep.model one-class-missing.feat
+cmp -s a.model keep.model; ok $? "a failed run leaves the previous -o file untouched"
+
+run topfit --epochs 2 --hidden 4 --progress --valid g-valid.feat -o /dev/null g-train.feat
+grep -q "holding 210 training records x 8 features in memory" err &&
+	grep -q "epoch 2/2: loss [0-9.]* accuracy [0-9.]* val_loss [0-9.]* val_accuracy" err
+ok $? "--progress: memory held and a line per epoch on stderr"
+run topfit --epochs 2 --hidden 4 --quiet -o /dev/null g-train.feat
+is "$(cat err)" "" "--quiet: nothing on stderr"
 
 # Checks on the input.
 gen gauss few --classes 3 --dim 8 --n 300 --seed 1 --label-prefix other

@@ -6,7 +6,7 @@ plot="$SRC_DIR/tools/vggplot"
 
 # A known confusion matrix: each cell's shade is its share of the row.
 cat > report.json <<'JSON'
-{"classes": ["cat", "dog", "bird"],
+{"confusion_labels": ["cat", "dog", "bird"],
  "confusion": [[10, 0, 0], [5, 5, 0], [1, 2, 7]]}
 JSON
 "$plot" confusion report.json -o conf.png

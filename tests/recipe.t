@@ -56,7 +56,8 @@ touch data/valid/green/0.png
 recipe VGGFEAT=false > make4.out 2>&1
 failed=$?
 recipe -q
-[ $failed -ne 0 ] && [ $? -ne 0 ]
+stale=$?
+[ $failed -ne 0 ] && [ $stale -ne 0 ]
 ok $? "a failing stage fails make and leaves nothing that passes for up to date"
 recipe > make5.out 2>&1 && recipe -q
 ok $? "the next make repairs it"

@@ -1,4 +1,5 @@
 #include "vgg16.h"
+#include "winograd.h"
 
 #include <cblas.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 
 const char *const vgg16_preprocess_names[] = { "caffe", "torch", "rescale", NULL };
 const char *const vgg16_pool_names[] = { "none", "avg", "max", NULL };
+const char *const vgg16_algo_names[] = { "im2col", "winograd", "auto", NULL };
 
 const struct vgg16_conv_spec vgg16_convs[VGG16_CONVS] = {
 	{ "block1_conv1", 1, 3, 64, 0 },     { "block1_conv2", 1, 64, 64, 2 },
@@ -230,21 +232,61 @@ int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
 void vgg16_free(struct vgg16 *net)
 {
 	free(net->col);
+	free(net->u[1]);
 	free(net->act[0]);
 	free(net->act[1]);
 	free(net->mid);
 	memset(net, 0, sizeof *net);
 }
 
+/* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
+ * layer at 224x224 (tests/unit/test_winograd.c --bench, 2 threads, either
+ * OpenBLAS kernel set), F(4x4, 3x3) ran 1.3 to 6 times faster than
+ * im2col + SGEMM on each of layers 2..13, the least on block 5's 14x14
+ * maps; the first layer, with 3 input channels, would leave the GEMMs
+ * 3 columns deep and stays on im2col.
+ *
+ * Memory: the transformed kernels stay resident beside the plain ones
+ * (the weights the caller loaded, whose layer 1 and biases are still
+ * used). Transforming a layer each time it runs would cost a few
+ * milliseconds per layer and image at batch 1; freeing the plain kernels
+ * after the transform would not lower the peak, which the transform
+ * itself reaches with both in memory. So the peak at batch 1 is about
+ * 235 MB more than im2col's for block5_pool (less for an earlier cut:
+ * only the layers the cut reaches are transformed). */
+int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
+{
+	size_t floats = 0;
+	float *u;
+
+	free(net->u[1]);
+	memset(net->u, 0, sizeof net->u);
+	if (algo == VGG16_IM2COL)
+		return 0;
+	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++)
+		floats += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
+	u = vp_calloc(floats, sizeof *u, e);
+	if (!u)
+		return vp_context(e, "Winograd kernels: ");
+	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++) {
+		net->u[i] = u;
+		winograd_kernel_transform(net->w->kernel[i], vgg16_convs[i].cin,
+					  vgg16_convs[i].cout, u);
+		u += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
+	}
+	return 0;
+}
+
 /* A stage of the forward pass cut into tasks that threads claim in turn:
- * strips of pixels (conv) or output rows (pool), and for a convolution on
- * a map too small to give every thread a strip, parts of the output
- * channels. */
+ * strips of pixels (im2col) or of tiles (Winograd, wl.u set), or output
+ * rows (pool), and for a convolution on a map too small to give every
+ * thread a strip, parts of the output channels. */
 struct stage {
 	struct vgg16 *net;
 	const float *in;
 	float *out;
 	int h, w, cin, cout, conv;
+	struct winograd_layer wl;
 	size_t total, per_task;
 	int parts;
 	atomic_size_t next;
@@ -266,25 +308,28 @@ static void *stage_run(void *arg)
 		size_t a = t / st->parts * st->per_task;
 		size_t b = a + st->per_task < st->total ? a + st->per_task : st->total;
 		int part = (int)(t % st->parts);
+		int c0 = st->cout / st->parts * part, c1 = st->cout / st->parts * (part + 1);
+		float *scratch = st->net->col + (size_t)wk->thread * VGG16_COL_FLOATS;
 
-		if (st->conv >= 0)
+		if (st->conv < 0)
+			maxpool2x2_forward(st->in, st->h, st->w, st->cin, a, b, st->out);
+		else if (st->wl.u)
+			winograd_conv3x3_forward(&st->wl, st->in, a, b, c0, c1, scratch,
+						 st->out);
+		else
 			conv3x3_forward(st->in, st->h, st->w, st->cin, st->cout,
 					st->net->w->kernel[st->conv],
-					st->net->w->bias[st->conv], a, b,
-					st->cout / st->parts * part,
-					st->cout / st->parts * (part + 1),
-					st->net->col + (size_t)wk->thread * VGG16_COL_FLOATS,
+					st->net->w->bias[st->conv], a, b, c0, c1, scratch,
 					st->out);
-		else
-			maxpool2x2_forward(st->in, st->h, st->w, st->cin, a, b, st->out);
 	}
 	return NULL;
 }
 
-/* Run a stage on the net's threads, tasks of at most max_per_task pixels
- * or rows. A thread that cannot be started only leaves more tasks to the
- * others. */
-static void stage_parallel(struct stage *st, size_t max_per_task)
+/* Run a stage on the net's threads, tasks of at most max_per_task pixels,
+ * tiles or rows; a convolution of fewer than threads x min_per_thread of
+ * them shares the output channels instead (below). A thread that cannot
+ * be started only leaves more tasks to the others. */
+static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per_thread)
 {
 	struct worker wk[VGG16_MAX_THREADS];
 	int n = st->net->threads;
@@ -296,7 +341,7 @@ static void stage_parallel(struct stage *st, size_t max_per_task)
 	 * splits so) rather than each packing the whole kernel for a few
 	 * rows. */
 	st->parts = 1;
-	if (st->conv >= 0 && strips < (size_t)n && st->total < (size_t)n * VGG16_MIN_ROWS) {
+	if (st->conv >= 0 && strips < (size_t)n && st->total < (size_t)n * min_per_thread) {
 		while (st->parts * 2 <= n / (int)strips && st->cout % (32 * st->parts) == 0)
 			st->parts *= 2;
 	}
@@ -346,28 +391,45 @@ static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
 		conv++;
 	for (int b = first; b <= last; b++) {
 		struct stage st = { .net = net, .h = h, .w = w };
+		int pooled = 0;
 
 		for (; conv < VGG16_CONVS && vgg16_convs[conv].block == b; conv++) {
-			int cin = vgg16_convs[conv].cin;
+			int cin = vgg16_convs[conv].cin, cout = vgg16_convs[conv].cout;
 
+			/* Winograd's output transform takes the block's max-pool
+			 * along, on the 4x4 tile it holds: no pass over the full
+			 * map. */
+			pooled = net->u[conv] && (conv + 1 == VGG16_CONVS ||
+						  vgg16_convs[conv + 1].block != b);
 			st.in = src;
-			st.out = net->act[src == net->act[0]];
+			st.out = pooled && b == last ? out : net->act[src == net->act[0]];
 			st.cin = cin;
-			st.cout = vgg16_convs[conv].cout;
+			st.cout = cout;
 			st.conv = conv;
-			st.total = (size_t)n * h * w;
-			stage_parallel(&st, conv_strip_rows(cin));
+			st.wl = (struct winograd_layer){ .h = h, .w = w, .cin = cin,
+				.cout = cout, .u = net->u[conv], .bias = net->w->bias[conv],
+				.flags = WINOGRAD_RELU | (pooled ? WINOGRAD_POOL : 0) };
+			if (st.wl.u) {
+				st.total = winograd_tiles(n, h, w);
+				stage_parallel(&st, winograd_strip_tiles(cin, cout, VGG16_COL_FLOATS),
+					       VGG16_MIN_TILES);
+			} else {
+				st.total = (size_t)n * h * w;
+				stage_parallel(&st, conv_strip_rows(cin), VGG16_MIN_ROWS);
+			}
 			src = st.out;
 		}
+		h /= 2;
+		w /= 2;
+		if (pooled)
+			continue;
 		st.in = src;
 		st.out = b == last ? out : net->act[src == net->act[0]];
 		st.cin = st.cout;
 		st.conv = -1;
-		st.total = (size_t)n * (h / 2);
-		stage_parallel(&st, st.total);
+		st.total = (size_t)n * (st.h / 2);
+		stage_parallel(&st, st.total, 0);
 		src = st.out;
-		h /= 2;
-		w /= 2;
 	}
 }
 

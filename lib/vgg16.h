@@ -25,11 +25,15 @@
 
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
+/* How convolutions 2..13 run (the first, of 3 input channels, is always
+ * im2col): VGG16_AUTO is what vgg16_set_algo found fastest. */
+enum vgg16_algo { VGG16_IM2COL, VGG16_WINOGRAD, VGG16_AUTO };
 
 /* Names as they appear in provenance and on the command line, indexed by
  * the enums; NULL-terminated for vp_opt_choice. */
 extern const char *const vgg16_preprocess_names[];
 extern const char *const vgg16_pool_names[];
+extern const char *const vgg16_algo_names[];
 
 struct vgg16_conv_spec {
 	const char *name; /* Keras layer name, "block1_conv1" */
@@ -60,7 +64,11 @@ struct vgg16 {
 	const struct vgg16_weights *w;
 	int blocks;
 	int threads;
-	float *col;        /* threads x VGG16_COL_FLOATS im2col strips */
+	float *col;        /* threads x VGG16_COL_FLOATS im2col strips, or
+			    * Winograd workspaces of the same size */
+	float *u[VGG16_CONVS]; /* Winograd-transformed kernels [36, cin, cout],
+				* NULL for a layer on im2col; all in u[1]'s
+				* allocation */
 	float *act[2];     /* ping-pong activations */
 	float *mid;        /* the batch, stacked where its maps become small */
 	size_t act_cap[2], mid_cap; /* floats allocated */
@@ -69,6 +77,12 @@ struct vgg16 {
 int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
 	       int threads, struct vp_err *e);
 void vgg16_free(struct vgg16 *net);
+
+/* Choose the convolution algorithm (a new network runs on im2col).
+ * Winograd transforms the kernels of the layers the cut reaches, once:
+ * they take four times the plain kernels' memory (235 MB for the whole
+ * base), on top of them. -1 when that memory cannot be allocated. */
+int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e);
 
 /* Output shape of the cut for an h x w input. */
 void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc);
@@ -109,6 +123,12 @@ void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
  * the larger of the two: 18 MiB for the 4608 columns of blocks 4 and 5. */
 #define VGG16_STRIP_FLOATS ((size_t)1 << 20)
 #define VGG16_MIN_ROWS 1024
+/* Winograd's strips are as many tiles as the same buffer holds
+ * (winograd_strip_tiles). Where a layer has fewer than VGG16_MIN_TILES
+ * tiles per thread, the threads share its output channels rather than its
+ * tiles, so that each reads part of the transformed kernel, not all of
+ * it: blocks 3 to 5 of a 224x224 image at batch 1. */
+#define VGG16_MIN_TILES 128
 #define VGG16_COL_FLOATS ((size_t)VGG16_MIN_ROWS * 9 * 512)
 /* Pixels per image under which a block runs on the whole batch at once;
  * larger maps go one image at a time. */

@@ -1,6 +1,7 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,12 +226,20 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 static int open_image(const char *path, const struct vp_image_spec *sp,
 		      VipsImage **out, int *orient, struct vp_err *e)
 {
-	VipsSource *src = vips_source_new_from_file(path);
+	VipsSource *src;
 	const unsigned char *magic;
 	VipsImage *img = NULL;
-	int jpeg, shrink = 1, rc = -1;
+	int jpeg, shrink = 1, rc = -1, fd;
 	double sx, sy;
 
+	/* Opened here rather than by libvips so that a file that cannot be
+	 * read is reported with its own reason ("Permission denied"), in a
+	 * message that belongs to this thread. libvips dups the descriptor. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vp_fail(e, "%s", strerror(errno));
+	src = vips_source_new_from_descriptor(fd);
+	close(fd);
 	if (!src)
 		return vips_fail(e);
 	/* Asking every loader whether it knows the file costs a quarter of a

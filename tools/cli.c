@@ -97,23 +97,26 @@ static double now_seconds(void)
 void vp_progress(const char *what, uint64_t done, uint64_t total, int final)
 {
 	/* Progress is a view on the terminal, not program state: a static
-	 * clock keeps the call sites to one line. */
+	 * clock keeps the call sites to one line. The clock starts at the
+	 * first call; a rate needs half a second of it to mean anything. */
 	static double start, last;
-	double t = now_seconds();
+	double t = now_seconds(), elapsed;
+	char rate[48] = "";
 
 	if (!start)
 		start = t;
 	if (!final && t - last < 0.25)
 		return;
 	last = t;
+	elapsed = t - start;
+	if (elapsed >= 0.5)
+		snprintf(rate, sizeof rate, ", %.1f/s", (double)done / elapsed);
 	if (total)
-		fprintf(stderr, "\r%s: %llu/%llu %s, %.1f/s ", program_invocation_short_name,
-			(unsigned long long)done, (unsigned long long)total, what,
-			done / (t - start > 1e-9 ? t - start : 1e-9));
+		fprintf(stderr, "\r%s: %llu/%llu %s%s ", program_invocation_short_name,
+			(unsigned long long)done, (unsigned long long)total, what, rate);
 	else
-		fprintf(stderr, "\r%s: %llu %s, %.1f/s ", program_invocation_short_name,
-			(unsigned long long)done, what,
-			done / (t - start > 1e-9 ? t - start : 1e-9));
+		fprintf(stderr, "\r%s: %llu %s%s ", program_invocation_short_name,
+			(unsigned long long)done, what, rate);
 	if (final)
 		fputc('\n', stderr);
 }

@@ -461,6 +461,12 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_filelist_init(&list);
 	collect(&o, &list);
+	/* An empty shard is normal; no files at all is a mistake in the
+	 * command line, or a folder that is not what the user thinks. */
+	if (!list.n && o.shard_n == 1)
+		vp_die(VP_EXIT_DATA, "no image files in %s%s",
+		       strcmp(o.inputs[0], "-") ? o.inputs[0] : "the list on standard input",
+		       o.ninputs > 1 ? " and the other inputs" : "");
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_writer_init(&wr, out.f);

@@ -2,7 +2,7 @@
 # vggfeat: options, the features stream it writes, and bad input. Seeded
 # random weights keep it fast; tests/vggfeat-ref.t checks the numbers.
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 44
 
 ref() { "$PY" "$TESTS_DIR/vggfeat_ref.py" "$@"; }
 chk() { "$PY" "$TESTS_DIR/vggfeat_check.py" "$@"; }
@@ -30,6 +30,7 @@ usage_fails() { # DESCRIPTION WORDS ARGS...
 run vggfeat --help
 ok $(( rc != 0 )) "--help exits 0"
 grep -q -- "--init-random SEED" out; ok $? "--help lists the options"
+grep -q -- "--algo ALGO" out; ok $? "--help lists --algo"
 run vggfeat --version
 grep -q "^vggfeat (vggpipe) " out; ok $? "--version"
 usage_fails "an unknown option is a usage error" "unrecognized|invalid" --frobnicate
@@ -38,6 +39,8 @@ usage_fails "--pool is none, avg or max" "--pool" --pool mean
 usage_fails "--preprocess is caffe, torch or rescale" "--preprocess" --preprocess vgg
 usage_fails "--batch is at least 1" "--batch" --batch 0
 usage_fails "--threads is a number" "--threads" --threads many
+usage_fails "--algo is im2col, winograd or auto" "--algo: 'fft' is not one of: im2col, winograd, auto" \
+	--algo fft
 usage_fails "--init-random is a number" "--init-random" --init-random x
 usage_fails "--weights and --init-random exclude each other" "exclude" \
 	--weights w.h5 --init-random 1
@@ -59,6 +62,17 @@ check "vggdump reads the stream" vggdump feat.mp
 
 vggfeat --init-random 7 <img.mp >again.mp
 check "the same input gives the same bytes" cmp feat.mp again.mp
+
+# The provenance says what the features are, not how they were computed:
+# features of either algorithm go together.
+vggfeat --init-random 7 --algo im2col <img.mp >im2col.mp
+vggfeat --init-random 7 --algo winograd --layer block5_pool <img.mp >winograd.mp
+is "$(chk header im2col.mp provenance weights_file classes)" \
+	"$(chk header feat.mp provenance weights_file classes)" \
+	"the provenance of --algo im2col is the default's"
+is "$(chk header winograd.mp provenance weights_file classes)" \
+	"$(chk header feat.mp provenance weights_file classes)" \
+	"the provenance of --algo winograd is the default's"
 
 vggfeat --init-random 7 --batch 3 --threads 1 <img.mp >b3.mp
 bound=$(chk close feat.mp b3.mp)

@@ -1,10 +1,18 @@
 #!/bin/sh
-# vggfeat against torchvision's vgg16().features in PyTorch (oneDNN, 2
-# threads), 224x224 images at batch 1 and 16, with the OPENBLAS_*
-# variables as the environment sets them and with them unset. Rates leave
-# out start-up (loading weights, importing torch): vggfeat's is the time of
-# N images minus the time of none; PyTorch's is timed after a warm-up
-# batch. Effective GFLOP/s count 30.69 GFLOP per 224x224 image.
+# vggfeat (--algo im2col and --algo winograd) against torchvision's
+# vgg16().features in PyTorch (oneDNN, 2 threads) and the same network
+# exported from PyTorch to ONNX and run by ONNX Runtime (npm's
+# onnxruntime-node, all graph optimisations, 2 intra-op threads): 224x224
+# at batch 1 and 16, 64x64 at batch 64, every side on 2 threads, with the
+# OPENBLAS_* variables as the environment sets them and with them unset.
+# Rates leave out start-up (loading weights, transforming kernels,
+# importing torch, loading the model): vggfeat's is the time of the images
+# minus the time of none; the peers are timed after a warm-up batch. The
+# sides run one after the other in the same run, so that a loaded machine
+# slows each alike as far as it can; the ratio (to PyTorch) is what to
+# read. Effective GFLOP/s count 30.69 GFLOP per 224x224 image, scaled by
+# the pixels for other sizes: the direct convolution's multiply-adds,
+# which Winograd does a quarter of.
 set -eu
 PY=/usr/bin/python3
 : "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
@@ -12,27 +20,35 @@ N=${VGGFEAT_BENCH_IMAGES:-32}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vggfeat-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-"$PY" - "$tmp" "$N" <<'PY'
+# SIZE BATCH IMAGES: 64x64 images take a twelfth of the work of 224x224.
+configs="224 1 $N
+224 16 $N
+64 64 $((N * 8))"
+
+"$PY" - "$tmp" <<PY
 import sys, msgpack, numpy as np
-d, n = sys.argv[1], int(sys.argv[2])
+d = sys.argv[1]
 rng = np.random.default_rng(0)
-for name, count in (("img", n), ("none", 0)):
-    with open(f"{d}/{name}.mp", "wb") as f:
-        f.write(msgpack.packb({"vggpipe": 1, "kind": "images", "size": [224, 224],
-                               "fit": "crop", "classes": []}))
-        for i in range(count):
-            img = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
-            f.write(msgpack.packb({"id": str(i), "image": {
-                "shape": [224, 224, 3], "dtype": "u8", "data": img.tobytes()}}))
-        f.write(msgpack.packb({"end": count}))
+for line in """$configs""".splitlines():
+    s, _, n = map(int, line.split())
+    for name, count in ((f"img{s}", n), (f"none{s}", 0)):
+        with open(f"{d}/{name}.mp", "wb") as f:
+            f.write(msgpack.packb({"vggpipe": 1, "kind": "images", "size": [s, s],
+                                   "fit": "crop", "classes": []}))
+            for i in range(count):
+                img = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
+                f.write(msgpack.packb({"id": str(i), "image": {
+                    "shape": [s, s, 3], "dtype": "u8", "data": img.tobytes()}}))
+            f.write(msgpack.packb({"end": count}))
 PY
 
-cat >"$tmp/side.py" <<'PY'
+# images/s and peak MB of PyTorch on N images of SIZE in batches of BATCH
+cat >"$tmp/torch_side.py" <<'PY'
 import resource, sys, time, torch, torchvision
-n, batch = int(sys.argv[1]), int(sys.argv[2])
+n, batch, size = map(int, sys.argv[1:4])
 torch.set_num_threads(2)
 net = torchvision.models.vgg16().features.eval()
-x = torch.rand(batch, 3, 224, 224)
+x = torch.rand(batch, 3, size, size)
 with torch.no_grad():
     net(x)
     t = time.perf_counter()
@@ -42,33 +58,87 @@ with torch.no_grad():
 print(max(1, n // batch) * batch / t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 PY
 
+# The same for ONNX Runtime: MODULE_DIR MODEL N BATCH SIZE
+cat >"$tmp/ort_side.js" <<'JS'
+const [dir, model, n, batch, size] = process.argv.slice(2);
+const ort = require(dir + "/node_modules/onnxruntime-node");
+(async () => {
+	const s = await ort.InferenceSession.create(model, {
+		executionProviders: ["cpu"], graphOptimizationLevel: "all",
+		intraOpNumThreads: 2, interOpNumThreads: 1 });
+	const len = batch * 3 * size * size, data = new Float32Array(len);
+	for (let i = 0; i < len; i++)
+		data[i] = Math.random();
+	const feeds = { x: new ort.Tensor("float32", data, [+batch, 3, +size, +size]) };
+	const reps = Math.max(1, Math.floor(n / batch));
+	await s.run(feeds);
+	const t = process.hrtime.bigint();
+	for (let i = 0; i < reps; i++)
+		await s.run(feeds);
+	const sec = Number(process.hrtime.bigint() - t) / 1e9;
+	console.log(reps * batch / sec, process.resourceUsage().maxRSS / 1024);
+})();
+JS
+
+# ONNX Runtime: installed from npm into the temporary directory (its
+# install script would fetch GPU binaries: skipped), the network exported
+# from PyTorch. Empty when it can be run, else why not.
+ort_skip=""
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	ort_skip="node or npm not found"
+elif ! (cd "$tmp" && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit \
+	--no-fund onnxruntime-node >"$tmp/npm.log" 2>&1); then
+	ort_skip="npm install onnxruntime-node failed: $(tail -1 "$tmp/npm.log")"
+elif ! "$PY" -c "import sys, torch, torchvision
+torch.onnx.export(torchvision.models.vgg16().features.eval(), torch.rand(1, 3, 224, 224),
+    sys.argv[1], input_names=['x'], output_names=['y'], opset_version=13,
+    dynamic_axes={'x': {0: 'n', 2: 'h', 3: 'w'}, 'y': {0: 'n', 2: 'h', 3: 'w'}})" \
+	"$tmp/vgg16.onnx" >"$tmp/export.log" 2>&1; then
+	ort_skip="the ONNX export failed: $(tail -1 "$tmp/export.log")"
+fi
+ort_version=$(node -p "require('$tmp/node_modules/onnxruntime-node/package.json').version" \
+	2>/dev/null || true)
+torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
+
 # seconds KB: wall time and peak resident size of a command
 timed() {
 	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
 	cat "$tmp/time"
 }
 
-row() { # SIDE SETTING RATE PEAK_MB RATIO
-	awk -v side="$1" -v set="$2" -v r="$3" -v mb="$4" -v ratio="$5" 'BEGIN {
-		printf "| vggfeat 224x224 | %s | %s, %.0f GFLOP/s | %.2f | %.1f | %s | %.0f |\n",
-			side, set, r * 30.69, r, 1000 / r, ratio, mb }'
+row() { # SIZE SIDE SETTING RATE PEAK_MB RATIO
+	awk -v s="$1" -v side="$2" -v set="$3" -v r="$4" -v mb="$5" -v ratio="$6" 'BEGIN {
+		printf "| vggfeat %dx%d | %s | %s, %.0f GFLOP/s | %.2f | %.1f | %s | %.0f |\n",
+			s, s, side, set, r * 30.69 * s * s / (224 * 224), r, 1000 / r, ratio, mb }'
 }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 for env in set unset; do
 	if [ "$env" = set ]; then run=""; else run="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"; fi
-	for batch in 1 16; do
-		set -- $(timed $run "$VGGPIPE_BIN/vggfeat" --init-random 1 --threads 2 \
-			--batch "$batch" --quiet <"$tmp/none.mp")
-		t0=$1
-		set -- $(timed $run "$VGGPIPE_BIN/vggfeat" --init-random 1 --threads 2 \
-			--batch "$batch" --quiet <"$tmp/img.mp")
-		ours=$(awk -v n="$N" -v t="$1" -v t0="$t0" 'BEGIN { print n / (t - t0) }')
-		ours_mb=$(awk -v k="$2" 'BEGIN { print k / 1024 }')
-		set -- $($run "$PY" "$tmp/side.py" "$N" "$batch")
-		theirs=$1 theirs_mb=$2
-		ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')
-		row vggpipe "batch $batch, OPENBLAS_* $env" "$ours" "$ours_mb" "$ratio"
-		row "PyTorch $(${PY} -c 'import torch; print(torch.__version__)')" \
-			"batch $batch, OPENBLAS_* $env" "$theirs" "$theirs_mb" 1
+	echo "$configs" | while read -r size batch n; do
+		setting="batch $batch, OPENBLAS_* $env"
+		set -- $($run "$PY" "$tmp/torch_side.py" "$n" "$batch" "$size")
+		theirs=$1
+		row "$size" "PyTorch $torch_version" "$setting" "$1" "$2" 1
+		for algo in im2col winograd; do
+			set -- $(timed $run "$VGGPIPE_BIN/vggfeat" --init-random 1 --threads 2 \
+				--algo "$algo" --batch "$batch" --quiet <"$tmp/none$size.mp")
+			t0=$1
+			set -- $(timed $run "$VGGPIPE_BIN/vggfeat" --init-random 1 --threads 2 \
+				--algo "$algo" --batch "$batch" --quiet <"$tmp/img$size.mp")
+			ours=$(awk -v n="$n" -v t="$1" -v t0="$t0" 'BEGIN { print n / (t - t0) }')
+			row "$size" "vggpipe $algo" "$setting" "$ours" "$(($2 / 1024))" \
+				"$(ratio "$ours" "$theirs")"
+		done
+		if [ -n "$ort_skip" ]; then
+			echo "| vggfeat ${size}x$size | ONNX Runtime | $setting: skipped, $ort_skip | | | | |"
+		elif set -- $($run node "$tmp/ort_side.js" "$tmp" "$tmp/vgg16.onnx" "$n" \
+			"$batch" "$size" 2>"$tmp/ort.err") && [ $# -eq 2 ]; then
+			row "$size" "ONNX Runtime $ort_version" "$setting" "$1" "$2" \
+				"$(ratio "$1" "$theirs")"
+		else
+			echo "| vggfeat ${size}x$size | ONNX Runtime | $setting: failed, $(tail -1 "$tmp/ort.err") | | | | |"
+		fi
 	done
 done

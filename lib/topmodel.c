@@ -9,6 +9,7 @@
 
 #include <msgpack/fbuffer.h>
 
+#include "json.h"
 #include "pack.h"
 #include "stream.h"
 
@@ -797,39 +798,6 @@ int top_strcmp_p(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void top_json_string(FILE *f, const char *p, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)p;
-
-	fputc('"', f);
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
-			     (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-
-		if (len == 1) {
-			if (c == '"' || c == '\\')
-				fprintf(f, "\\%c", c);
-			else if (c == '\n')
-				fputs("\\n", f);
-			else if (c == '\t')
-				fputs("\\t", f);
-			else if (c < 0x20 || c == 0x7f)
-				fprintf(f, "\\u%04x", c);
-			else
-				fputc(c, f);
-			i++;
-		} else if (len && len <= n - i && vp_utf8_valid(p + i, len)) {
-			fwrite(s + i, 1, len, f);
-			i += len;
-		} else {
-			fprintf(f, "\\udc%02x", c);
-			i++;
-		}
-	}
-	fputc('"', f);
-}
-
 /* ---- reading features for a model ---- */
 
 size_t top_batch_rows(const struct top_model *m)
@@ -1043,7 +1011,7 @@ void top_emit_bytes(struct top_emit *t, const char *p, size_t n)
 {
 	emit_sep(t);
 	if (t->json)
-		top_json_string(t->f, p, n);
+		vp_json_string(t->f, p, n);
 	else
 		vp_pack_bytes(&t->pk, p, n);
 }
@@ -1058,10 +1026,8 @@ void top_emit_double(struct top_emit *t, double v)
 	emit_sep(t);
 	if (!t->json)
 		pack_double_or_nil(&t->pk, v);
-	else if (isfinite(v))
-		fprintf(t->f, "%.10g", v);
 	else
-		fputs("null", t->f);
+		vp_json_number(t->f, v, 10);
 }
 
 void top_emit_uint(struct top_emit *t, uint64_t v)

@@ -221,8 +221,5 @@ void top_emit_uint(struct top_emit *t, uint64_t v);
 /* qsort comparison of two char * (class names). */
 int top_strcmp_p(const void *a, const void *b);
 
-/* JSON string of arbitrary bytes, for reports: invalid UTF-8 bytes become
- * \udcXX, as in vggdump, so that no byte is lost. */
-void top_json_string(FILE *f, const char *p, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "json.h"
 #include "outfile.h"
 #include "pack.h"
 #include "stream.h"
@@ -67,48 +68,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->ninputs = argc - optind;
 }
 
-/* JSON string from arbitrary bytes: valid UTF-8 passes through, every byte
- * of an invalid sequence becomes \udcXX (Python's surrogateescape), so the
- * output is always valid JSON and no byte is silently lost. */
-static void json_string(FILE *f, const char *p, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)p;
-
-	fputc('"', f);
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
-			     (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-
-		if (len == 1) {
-			if (c == '"' || c == '\\')
-				fprintf(f, "\\%c", c);
-			else if (c == '\n')
-				fputs("\\n", f);
-			else if (c == '\t')
-				fputs("\\t", f);
-			else if (c < 0x20 || c == 0x7f)
-				fprintf(f, "\\u%04x", c);
-			else
-				fputc(c, f);
-			i++;
-		} else if (len && len <= n - i && vp_utf8_valid(p + i, len)) {
-			fwrite(s + i, 1, len, f);
-			i += len;
-		} else {
-			fprintf(f, "\\udc%02x", c);
-			i++;
-		}
-	}
-	fputc('"', f);
-}
-
+/* Floats of a stream are f32: 9 digits give them back exactly. */
 static void json_double(FILE *f, double v)
 {
-	if (isfinite(v))
-		fprintf(f, "%.9g", v);
-	else
-		fputs("null", f);
+	vp_json_number(f, v, 9);
 }
 
 static void json_tensor(FILE *f, const struct vp_tensor *t, int full)
@@ -172,8 +135,8 @@ static void json_value(FILE *f, const msgpack_object *o, int full)
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(f, "%" PRId64, o->via.i64); break;
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64: json_double(f, o->via.f64); break;
-	case MSGPACK_OBJECT_STR: json_string(f, o->via.str.ptr, o->via.str.size); break;
-	case MSGPACK_OBJECT_BIN: json_string(f, o->via.bin.ptr, o->via.bin.size); break;
+	case MSGPACK_OBJECT_STR: vp_json_string(f, o->via.str.ptr, o->via.str.size); break;
+	case MSGPACK_OBJECT_BIN: vp_json_string(f, o->via.bin.ptr, o->via.bin.size); break;
 	case MSGPACK_OBJECT_ARRAY:
 		fputc('[', f);
 		for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -209,7 +172,7 @@ static void json_value(FILE *f, const msgpack_object *o, int full)
 				char text[128];
 
 				vp_obj_brief(k, text, sizeof text);
-				json_string(f, text, strlen(text));
+				vp_json_string(f, text, strlen(text));
 			}
 			fputc(':', f);
 			json_value(f, &o->via.map.ptr[i].val, full);

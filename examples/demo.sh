@@ -46,10 +46,13 @@ if [ ! -d data ]; then
 fi
 
 size=150x150
-for split in train valid test; do
+for split in train valid; do
 	echo "demo: $split: imgprep | vggfeat"
 	imgprep --size "$size" "data/$split" | vggfeat "${weights_opt[@]}" -o "$split.feat"
 done
+# The test images are kept (tee) for the contact sheet.
+echo "demo: test: imgprep | tee test.img | vggfeat"
+imgprep --size "$size" data/test | tee test.img | vggfeat "${weights_opt[@]}" -o test.feat
 
 echo "demo: training the top model"
 topfit --valid valid.feat --epochs 30 --seed 1 --history history.tsv -o top.model < train.feat
@@ -62,6 +65,13 @@ echo
 echo "demo: predictions (first 8 of predictions.csv)"
 classify --model top.model < test.feat > predictions.csv
 head -9 predictions.csv
+
+echo
+echo "demo: pictures: curves.png, confusion.png, sheet.png"
+topeval --model top.model --format json < test.feat > report.json
+vggplot curves history.tsv -o curves.png
+vggplot confusion report.json -o confusion.png
+vggplot sheet --images test.img --predictions predictions.csv -o sheet.png
 
 if [ "${weights_opt[0]}" = --init-random ]; then
 	echo

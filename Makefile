@@ -172,3 +172,5 @@ clean:
 
 .PHONY: all check check-asan bench demo fuzz fuzz-ci deps weights install clean
 .DELETE_ON_ERROR:
+# Object files are worth keeping between builds.
+.SECONDARY:

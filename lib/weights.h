@@ -33,4 +33,17 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e);
 
+/* Where each convolution's kernel and bias lie in a safetensors file: the
+ * file offsets of float32 data of VGG16's shapes (kernels OIHW). */
+struct vgg16_safetensors_table {
+	uint64_t kernel[VGG16_CONVS], bias[VGG16_CONVS];
+};
+
+/* Check a safetensors header, the hlen bytes of JSON after the 8-byte
+ * length, against a file of size bytes, and fill t: every tensor is there,
+ * F32, of the expected shape, its data inside the file. Nothing of the file
+ * after the header is read, so the checks run on the header alone. */
+int vgg16_safetensors_header(const char *text, uint64_t hlen, uint64_t size,
+			     struct vgg16_safetensors_table *t, struct vp_err *e);
+
 #endif

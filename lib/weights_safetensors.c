@@ -98,41 +98,67 @@ static float le_float(const unsigned char *p)
 }
 
 /* Kernel OIHW [cout, cin, 3, 3] -> HWIO [3, 3, cin, cout]. */
-static int load_conv(int fd, json_t *hdr, uint64_t data_start, uint64_t size,
-		     int i, struct vgg16_weights *w, unsigned char *buf,
-		     struct vp_err *e)
+static int load_conv(int fd, const struct vgg16_safetensors_table *t, int i,
+		     struct vgg16_weights *w, unsigned char *buf, struct vp_err *e)
 {
 	const struct vgg16_conv_spec *c = &vgg16_convs[i];
-	int kshape[4] = { c->cout, c->cin, 3, 3 }, bshape[1] = { c->cout };
-	char name[64];
-	uint64_t off;
 
-	snprintf(name, sizeof name, "features.%d.weight", c->torch_index);
-	if (find_tensor(hdr, name, kshape, 4, data_start, size, &off, e) ||
-	    pread_all(fd, buf, (size_t)9 * c->cin * c->cout * 4, off, e))
+	if (pread_all(fd, buf, (size_t)9 * c->cin * c->cout * 4, t->kernel[i], e))
 		return vp_context(e, "%s: ", c->name);
 	for (int o = 0; o < c->cout; o++)
 		for (int ci = 0; ci < c->cin; ci++)
 			for (int k = 0; k < 9; k++)
 				w->kernel[i][((size_t)k * c->cin + ci) * c->cout + o] =
 					le_float(buf + 4 * (((size_t)o * c->cin + ci) * 9 + k));
-	snprintf(name, sizeof name, "features.%d.bias", c->torch_index);
-	if (find_tensor(hdr, name, bshape, 1, data_start, size, &off, e) ||
-	    pread_all(fd, buf, (size_t)c->cout * 4, off, e))
+	if (pread_all(fd, buf, (size_t)c->cout * 4, t->bias[i], e))
 		return vp_context(e, "%s: ", c->name);
 	for (int o = 0; o < c->cout; o++)
 		w->bias[i][o] = le_float(buf + 4 * (size_t)o);
 	return 0;
 }
 
+int vgg16_safetensors_header(const char *text, uint64_t hlen, uint64_t size,
+			     struct vgg16_safetensors_table *t, struct vp_err *e)
+{
+	const uint64_t data_start = 8 + hlen;
+	json_t *hdr;
+	json_error_t jerr;
+	char name[64];
+	int rc = 0;
+
+	if (size < 8 || hlen > size - 8)
+		return vp_fail(e, "safetensors header of %llu bytes in a file of %llu",
+			       (unsigned long long)hlen, (unsigned long long)size);
+	hdr = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
+	if (!hdr || !json_is_object(hdr)) {
+		json_decref(hdr);
+		return vp_fail(e, "safetensors header is not a JSON object: %s",
+			       hdr ? "another value" : jerr.text);
+	}
+	for (int i = 0; i < VGG16_CONVS && !rc; i++) {
+		const struct vgg16_conv_spec *c = &vgg16_convs[i];
+		int kshape[4] = { c->cout, c->cin, 3, 3 }, bshape[1] = { c->cout };
+
+		snprintf(name, sizeof name, "features.%d.weight", c->torch_index);
+		rc = find_tensor(hdr, name, kshape, 4, data_start, size, &t->kernel[i], e);
+		if (!rc) {
+			snprintf(name, sizeof name, "features.%d.bias", c->torch_index);
+			rc = find_tensor(hdr, name, bshape, 1, data_start, size, &t->bias[i], e);
+		}
+		if (rc)
+			vp_context(e, "%s: ", c->name);
+	}
+	json_decref(hdr);
+	return rc;
+}
+
 int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e)
 {
+	struct vgg16_safetensors_table t;
 	unsigned char lenbuf[8], *buf = NULL;
 	char *text = NULL;
 	uint64_t hlen = 0;
-	json_t *hdr = NULL;
-	json_error_t jerr;
 	int rc = -1;
 
 	if (pread_all(fd, lenbuf, 8, 0, e))
@@ -149,20 +175,14 @@ int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 		vp_fail(e, "out of memory");
 		goto out;
 	}
-	if (pread_all(fd, text, hlen, 8, e))
+	if (pread_all(fd, text, hlen, 8, e) ||
+	    vgg16_safetensors_header(text, hlen, size, &t, e))
 		goto out;
-	hdr = json_loadb(text, hlen, JSON_REJECT_DUPLICATES, &jerr);
-	if (!hdr || !json_is_object(hdr)) {
-		vp_fail(e, "safetensors header is not a JSON object: %s",
-			hdr ? "another value" : jerr.text);
-		goto out;
-	}
 	for (int i = 0; i < VGG16_CONVS; i++)
-		if (load_conv(fd, hdr, 8 + hlen, size, i, w, buf, e))
+		if (load_conv(fd, &t, i, w, buf, e))
 			goto out;
 	rc = 0;
 out:
-	json_decref(hdr);
 	free(text);
 	free(buf);
 	return rc;

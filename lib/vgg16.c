@@ -240,20 +240,23 @@ void vgg16_free(struct vgg16 *net)
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
- * layer at 224x224 (tests/unit/test_winograd.c --bench, 2 threads, either
- * OpenBLAS kernel set), F(4x4, 3x3) ran 1.3 to 6 times faster than
- * im2col + SGEMM on each of layers 2..13, the least on block 5's 14x14
- * maps; the first layer, with 3 input channels, would leave the GEMMs
- * 3 columns deep and stays on im2col.
+ * layer at 224x224 (tests/unit/test_winograd.c --bench, 2 threads,
+ * OpenBLAS's Haswell kernels), F(4x4, 3x3) ran 1.3 to 6.7 times faster
+ * than im2col + SGEMM on each of layers 2..13, the least on block 5's
+ * 14x14 maps; and the whole network (bench/20-vggfeat.sh) faster at
+ * 224x224 batch 1 and 16 and at 64x64 batch 64, with OpenBLAS's own
+ * choice of kernels too. The first layer, with 3 input channels, would
+ * leave the GEMMs 3 columns deep and stays on im2col.
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still
- * used). Transforming a layer each time it runs would cost a few
- * milliseconds per layer and image at batch 1; freeing the plain kernels
- * after the transform would not lower the peak, which the transform
- * itself reaches with both in memory. So the peak at batch 1 is about
- * 235 MB more than im2col's for block5_pool (less for an earlier cut:
- * only the layers the cut reaches are transformed). */
+ * used). Transforming the kernels each time a batch runs would take about
+ * half a second of processor time, more than the convolutions of a
+ * 224x224 image; freeing the plain kernels after the transform would not
+ * lower the peak, which the transform itself reaches with both in memory.
+ * So the peak at batch 1 is about 235 MB more than im2col's for
+ * block5_pool (less for an earlier cut: only the layers the cut reaches
+ * are transformed). */
 int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
 {
 	size_t floats = 0;

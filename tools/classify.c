@@ -63,7 +63,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "m:k:f:o:hV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "m:k:f:o:hV", longopts)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'k': o->top = (uint32_t)vp_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;

@@ -11,6 +11,13 @@
 
 #include "err.h"
 
+int vp_getopt(int argc, char **argv, const char *shortopts,
+	      const struct option *longopts)
+{
+	argv[0] = program_invocation_short_name;
+	return getopt_long(argc, argv, shortopts, longopts, NULL);
+}
+
 void vp_usage_error(const char *fmt, ...)
 {
 	va_list ap;

@@ -3,9 +3,15 @@
 #ifndef VP_CLI_H
 #define VP_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #define VP_VERSION "0.1.0"
+
+/* getopt_long, with getopt's own messages naming the program as ours do
+ * (by its short name, not the path it was run by). */
+int vp_getopt(int argc, char **argv, const char *shortopts,
+	      const struct option *longopts);
 
 _Noreturn void vp_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));

@@ -207,7 +207,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->aug.fill = VP_FILL_NEAREST;
 	o->shard_k = o->shard_n = 1;
 	o->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
-	while ((c = getopt_long(argc, argv, "s:f:b:0j:qo:hV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "s:f:b:0j:qo:hV", longopts)) != -1) {
 		switch (c) {
 		case 's': parse_size(optarg, &o->spec); break;
 		case 'f': o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;

@@ -59,7 +59,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "m:f:o:hV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "m:f:o:hV", longopts)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;

@@ -132,7 +132,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->epochs = 50;
 	o->batch = 32;
 	o->seed = 1;
-	while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "o:hV", longopts)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case O_VALID: o->valid = optarg; break;

@@ -55,7 +55,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = getopt_long(argc, argv, "do:hV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "do:hV", longopts)) != -1) {
 		switch (c) {
 		case 'd': o->full_data = 1; break;
 		case 'o': o->output = optarg; break;

@@ -33,6 +33,35 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e);
 
+/* What libhdf5 tells the Keras loader about one dataset of a layer. */
+#define VGG16_KERAS_MAX_RANK 32
+struct vgg16_keras_dataset {
+	const char *name;     /* as weight_names (or Keras 3's vars/N) gives it */
+	int found;            /* 0: missing; -1: not an array of floats */
+	int rank;
+	uint64_t dims[VGG16_KERAS_MAX_RANK];
+};
+
+struct vgg16_keras_layer {
+	const char *name;     /* as layer_names gives it */
+	int found;            /* 0: the file has no group of that name */
+	struct vgg16_keras_dataset *d;
+	size_t n;             /* datasets, in weight_names order */
+};
+
+/* Where one convolution's kernel and bias are: layer and dataset indices. */
+struct vgg16_keras_ref {
+	size_t layer, kernel, bias;
+};
+
+/* The Keras loader's decisions, on plain data: each 4-D kernel with the
+ * 1-D bias after it is the next convolution, checked against VGG16's
+ * shapes; anything else of rank other than 4 (a dense top) is passed over.
+ * Fills conv with the 13 convolutions, or fails naming the layer, the
+ * dataset and the shapes. */
+int vgg16_keras_match(const struct vgg16_keras_layer *layers, size_t n,
+		      struct vgg16_keras_ref conv[VGG16_CONVS], struct vp_err *e);
+
 /* Where each convolution's kernel and bias lie in a safetensors file: the
  * file offsets of float32 data of VGG16's shapes (kernels OIHW). */
 struct vgg16_safetensors_table {

@@ -25,10 +25,9 @@ static void strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
-/* The list stays NULL-terminated, so that s[i + 1] may be looked at. */
 static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_err *e)
 {
-	char **s = realloc(l->s, (l->n + 2) * sizeof *s);
+	char **s = realloc(l->s, (l->n + 1) * sizeof *s);
 
 	if (!s)
 		return vp_fail(e, "out of memory");
@@ -36,7 +35,7 @@ static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_e
 	l->s[l->n] = strndup(p, len);
 	if (!l->s[l->n])
 		return vp_fail(e, "out of memory");
-	l->s[++l->n] = NULL;
+	l->n++;
 	return 0;
 }
 
@@ -170,39 +169,66 @@ static int list_members(hid_t loc, const char *path, const char *prefix,
 	return rc;
 }
 
-struct dataset {
-	hid_t id;
-	int rank;
-	hsize_t dims[H5S_MAX_RANK];
-};
+_Static_assert(VGG16_KERAS_MAX_RANK == H5S_MAX_RANK, "a dataset's dims fit");
 
-static int open_dataset(hid_t group, const char *path, struct dataset *d,
-			struct vp_err *e)
+/* What the decisions need of a dataset: that it opens and holds floats,
+ * and its shape. */
+static void describe_dataset(hid_t group, const char *path, struct vgg16_keras_dataset *d)
 {
-	hid_t space, type;
-	int floating;
+	hsize_t dims[H5S_MAX_RANK];
+	hid_t id, space, type;
 
-	d->id = H5Dopen2(group, path, H5P_DEFAULT);
-	if (d->id < 0)
-		return vp_fail(e, "dataset '%s' is missing", path);
-	type = H5Dget_type(d->id);
-	floating = type >= 0 && H5Tget_class(type) == H5T_FLOAT;
+	d->name = path;
+	d->found = 0;
+	d->rank = -1;
+	id = H5Dopen2(group, path, H5P_DEFAULT);
+	if (id < 0)
+		return;
+	type = H5Dget_type(id);
+	d->found = type >= 0 && H5Tget_class(type) == H5T_FLOAT ? 1 : -1;
 	if (type >= 0)
 		H5Tclose(type);
-	space = H5Dget_space(d->id);
+	space = H5Dget_space(id);
 	d->rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
-	if (d->rank >= 0)
-		H5Sget_simple_extent_dims(space, d->dims, NULL);
+	if (d->rank >= 0 && H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+		d->rank = -1;
 	if (space >= 0)
 		H5Sclose(space);
-	if (!floating || d->rank < 0) {
-		H5Dclose(d->id);
-		return vp_fail(e, "dataset '%s' is not an array of floats", path);
-	}
-	return 0;
+	if (d->rank < 0)
+		d->found = -1;
+	for (int i = 0; i < d->rank; i++)
+		d->dims[i] = dims[i];
+	H5Dclose(id);
 }
 
-static void shape_str(const struct dataset *d, char *buf, size_t n)
+/* One layer's datasets, named by its weight_names attribute or, in Keras
+ * 3's native layout (native), the members of its vars group. */
+static int describe_layer(hid_t root, const char *layer, int native,
+			  struct strlist *names, struct vgg16_keras_layer *l,
+			  struct vp_err *e)
+{
+	hid_t group;
+	int rc = 0;
+
+	l->name = layer;
+	group = H5Gopen2(root, layer, H5P_DEFAULT);
+	l->found = group >= 0;
+	if (group < 0)
+		return 0;
+	if (native ? H5Lexists(group, "vars", H5P_DEFAULT) > 0 &&
+		     list_members(group, "vars", "vars/", names, e)
+		   : read_list_attr(group, "weight_names", names, e) < 0)
+		rc = vp_context(e, "layer '%s': ", layer);
+	else if (names->n && !(l->d = calloc(names->n, sizeof *l->d)))
+		rc = vp_fail(e, "out of memory");
+	for (size_t i = 0; !rc && i < names->n; i++)
+		describe_dataset(group, names->s[i], &l->d[i]);
+	l->n = rc ? 0 : names->n;
+	H5Gclose(group);
+	return rc;
+}
+
+static void shape_str(const struct vgg16_keras_dataset *d, char *buf, size_t n)
 {
 	int at = snprintf(buf, n, "(");
 
@@ -213,106 +239,92 @@ static void shape_str(const struct dataset *d, char *buf, size_t n)
 		snprintf(buf + at, n - at, d->rank == 1 ? ",)" : ")");
 }
 
-static int read_floats(const struct dataset *d, const char *path, float *dst,
-		       struct vp_err *e)
+static int check_found(const struct vgg16_keras_layer *l, size_t i, struct vp_err *e)
 {
-	if (H5Dread(d->id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
-		return vp_fail(e, "dataset '%s' cannot be read (is the file truncated?)", path);
+	if (l->d[i].found == 0)
+		return vp_fail(e, "layer '%s': dataset '%s' is missing", l->name, l->d[i].name);
+	if (l->d[i].found < 0)
+		return vp_fail(e, "layer '%s': dataset '%s' is not an array of floats",
+			       l->name, l->d[i].name);
 	return 0;
 }
 
-/* A 4-D kernel and the 1-D bias after it become VGG16's convolution
- * *conv, after their shapes are checked. */
-static int load_conv(hid_t group, const char *layer, char *const *names,
-		     struct vgg16_weights *w, int *conv, struct vp_err *e)
+/* The 4-D kernel at i and the 1-D bias after it as VGG16's convolution
+ * conv. */
+static int check_conv(const struct vgg16_keras_layer *l, size_t i, int conv,
+		      struct vp_err *e)
 {
-	const struct vgg16_conv_spec *c = &vgg16_convs[*conv];
-	struct dataset k, b = { -1, 0, { 0 } };
+	const struct vgg16_conv_spec *c = &vgg16_convs[conv];
+	const struct vgg16_keras_dataset *k = &l->d[i], *b = i + 1 < l->n ? k + 1 : NULL;
 	char got[96];
-	int rc = -1;
 
-	if (open_dataset(group, names[0], &k, e))
-		return vp_context(e, "layer '%s': ", layer);
-	if (names[1] && open_dataset(group, names[1], &b, e)) {
-		vp_context(e, "layer '%s': ", layer);
-		goto out;
+	if (b && check_found(l, i + 1, e))
+		return -1;
+	if (!b || b->rank != 1)
+		return vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' is not followed by a 1-D bias",
+			       l->name, c->name, k->name);
+	if (k->dims[0] != 3 || k->dims[1] != 3 || k->dims[2] != (uint64_t)c->cin ||
+	    k->dims[3] != (uint64_t)c->cout) {
+		shape_str(k, got, sizeof got);
+		return vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' has shape %s, expected (3, 3, %d, %d)",
+			       l->name, c->name, k->name, got, c->cin, c->cout);
 	}
-	if (!names[1] || b.rank != 1) {
-		vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' is not followed by a 1-D bias",
-			layer, c->name, names[0]);
-		goto out;
+	if (b->dims[0] != (uint64_t)c->cout) {
+		shape_str(b, got, sizeof got);
+		return vp_fail(e, "layer '%s' (VGG16's %s): bias '%s' has shape %s, expected (%d,)",
+			       l->name, c->name, b->name, got, c->cout);
 	}
-	if (k.dims[0] != 3 || k.dims[1] != 3 || k.dims[2] != (hsize_t)c->cin ||
-	    k.dims[3] != (hsize_t)c->cout) {
-		shape_str(&k, got, sizeof got);
-		vp_fail(e, "layer '%s' (VGG16's %s): kernel '%s' has shape %s, expected (3, 3, %d, %d)",
-			layer, c->name, names[0], got, c->cin, c->cout);
-		goto out;
-	}
-	if (b.dims[0] != (hsize_t)c->cout) {
-		shape_str(&b, got, sizeof got);
-		vp_fail(e, "layer '%s' (VGG16's %s): bias '%s' has shape %s, expected (%d,)",
-			layer, c->name, names[1], got, c->cout);
-		goto out;
-	}
-	if (read_floats(&k, names[0], w->kernel[*conv], e) ||
-	    read_floats(&b, names[1], w->bias[*conv], e)) {
-		vp_context(e, "layer '%s': ", layer);
-		goto out;
-	}
-	(*conv)++;
-	rc = 0;
-out:
-	H5Dclose(k.id);
-	if (b.id >= 0)
-		H5Dclose(b.id);
-	return rc;
+	return 0;
 }
 
-/* One layer's weights, named by its weight_names attribute or, in Keras
- * 3's native layout (native), the members of its vars group. Each 4-D
- * kernel with the bias after it is the next convolution, so a layer that
- * is a whole VGG16 (a user's model with the base nested in it) reads as
- * well as one layer per convolution; the rest (a dense top) is passed
- * over. */
-static int load_layer(hid_t root, const char *layer, int native,
-		      struct vgg16_weights *w, int *conv, struct vp_err *e)
+/* Each 4-D kernel with the bias after it is the next convolution, so a
+ * layer that is a whole VGG16 (a user's model with the base nested in it)
+ * reads as well as one layer per convolution; the rest (a dense top) is
+ * passed over. */
+int vgg16_keras_match(const struct vgg16_keras_layer *layers, size_t n,
+		      struct vgg16_keras_ref conv[VGG16_CONVS], struct vp_err *e)
 {
-	struct strlist names = { 0 };
-	hid_t group;
-	int rc = -1;
+	int c = 0;
 
-	group = H5Gopen2(root, layer, H5P_DEFAULT);
-	if (group < 0)
-		return vp_fail(e, "layer '%s' has no group", layer);
-	if (native ? H5Lexists(group, "vars", H5P_DEFAULT) > 0 &&
-		     list_members(group, "vars", "vars/", &names, e)
-		   : read_list_attr(group, "weight_names", &names, e) < 0)
-		goto fail;
-	for (size_t i = 0; i < names.n; i++) {
-		struct dataset t;
+	for (size_t j = 0; j < n; j++) {
+		const struct vgg16_keras_layer *l = &layers[j];
 
-		if (open_dataset(group, names.s[i], &t, e))
-			goto fail;
-		H5Dclose(t.id);
-		if (t.rank != 4)
-			continue;
-		if (*conv >= VGG16_CONVS) {
-			vp_fail(e, "layer '%s': kernel '%s' is a 14th convolution: this is not VGG16",
-				layer, names.s[i]);
-			goto out;
+		if (!l->found)
+			return vp_fail(e, "layer '%s' has no group", l->name);
+		for (size_t i = 0; i < l->n; i++) {
+			if (check_found(l, i, e))
+				return -1;
+			if (l->d[i].rank != 4)
+				continue;
+			if (c >= VGG16_CONVS)
+				return vp_fail(e, "layer '%s': kernel '%s' is a 14th convolution: this is not VGG16",
+					       l->name, l->d[i].name);
+			if (check_conv(l, i, c, e))
+				return -1;
+			conv[c++] = (struct vgg16_keras_ref){ j, i, i + 1 };
+			i++;
 		}
-		if (load_conv(group, layer, names.s + i, w, conv, e))
-			goto out;
-		i++;
 	}
-	rc = 0;
-	goto out;
-fail:
-	vp_context(e, "layer '%s': ", layer);
-out:
-	strlist_free(&names);
-	H5Gclose(group);
+	if (c < VGG16_CONVS)
+		return vp_fail(e, "%d convolution layers, VGG16 has %d: %s and those after it are missing",
+			       c, VGG16_CONVS, vgg16_convs[c].name);
+	return 0;
+}
+
+static int read_floats(hid_t root, const char *layer, const char *path, float *dst,
+		       struct vp_err *e)
+{
+	hid_t g = H5Gopen2(root, layer, H5P_DEFAULT);
+	hid_t d = g < 0 ? -1 : H5Dopen2(g, path, H5P_DEFAULT);
+	int rc = 0;
+
+	if (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+		rc = vp_fail(e, "layer '%s': dataset '%s' cannot be read (is the file truncated?)",
+			     layer, path);
+	if (d >= 0)
+		H5Dclose(d);
+	if (g >= 0)
+		H5Gclose(g);
 	return rc;
 }
 
@@ -352,9 +364,11 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 {
 	H5E_auto2_t old_func;
 	void *old_data;
-	struct strlist layers = { 0 };
+	struct strlist layers = { 0 }, *names = NULL;
+	struct vgg16_keras_layer *desc = NULL;
+	struct vgg16_keras_ref conv[VGG16_CONVS];
 	hid_t file, root;
-	int conv = 0, rc = -1, native;
+	int rc = -1, native;
 
 	/* libhdf5 prints its error stack by default; we say what failed. */
 	H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
@@ -367,16 +381,34 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 	root = weights_root(file, &layers, &native, e);
 	if (root < 0)
 		goto close;
-	for (size_t i = 0; i < layers.n; i++)
-		if (load_layer(root, layers.s[i], native, w, &conv, e))
-			goto close_root;
-	if (conv < VGG16_CONVS) {
-		vp_fail(e, "%d convolution layers, VGG16 has %d: %s and those after it are missing",
-			conv, VGG16_CONVS, vgg16_convs[conv].name);
+	/* Every layer is described before anything is read, so that the
+	 * decisions run on plain data. */
+	desc = calloc(layers.n + 1, sizeof *desc);
+	names = calloc(layers.n + 1, sizeof *names);
+	if (!desc || !names) {
+		vp_fail(e, "out of memory");
 		goto close_root;
+	}
+	for (size_t i = 0; i < layers.n; i++)
+		if (describe_layer(root, layers.s[i], native, &names[i], &desc[i], e))
+			goto close_root;
+	if (vgg16_keras_match(desc, layers.n, conv, e))
+		goto close_root;
+	for (int c = 0; c < VGG16_CONVS; c++) {
+		const struct vgg16_keras_layer *l = &desc[conv[c].layer];
+
+		if (read_floats(root, l->name, l->d[conv[c].kernel].name, w->kernel[c], e) ||
+		    read_floats(root, l->name, l->d[conv[c].bias].name, w->bias[c], e))
+			goto close_root;
 	}
 	rc = 0;
 close_root:
+	for (size_t i = 0; desc && names && i < layers.n; i++) {
+		free(desc[i].d);
+		strlist_free(&names[i]);
+	}
+	free(desc);
+	free(names);
 	H5Gclose(root);
 close:
 	strlist_free(&layers);

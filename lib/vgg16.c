@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 const char *const vgg16_preprocess_names[] = { "caffe", "torch", "rescale", NULL };
 const char *const vgg16_pool_names[] = { "none", "avg", "max", NULL };
@@ -239,6 +241,42 @@ void vgg16_free(struct vgg16 *net)
 	memset(net, 0, sizeof *net);
 }
 
+/* fn on the calling thread and on n - 1 more, each given its element of
+ * args (size bytes apart; 0: all the same), then joined. fn claims its
+ * work in turn, so a thread that cannot be started only leaves more to
+ * the others. */
+static void run_threads(int n, void *(*fn)(void *), void *args, size_t size)
+{
+	pthread_t tid[VGG16_MAX_THREADS];
+	int started[VGG16_MAX_THREADS] = { 0 };
+
+	for (int i = 1; i < n; i++)
+		started[i] = !pthread_create(&tid[i], NULL, fn, (char *)args + i * size);
+	fn(args);
+	for (int i = 1; i < n; i++)
+		if (started[i])
+			pthread_join(tid[i], NULL);
+}
+
+/* The layers' kernel transforms, claimed in turn by the threads, the
+ * last (largest) layers first so that they end together. */
+struct transform {
+	struct vgg16 *net;
+	atomic_int next;
+};
+
+static void *transform_run(void *arg)
+{
+	struct transform *tr = arg;
+	int i;
+
+	while ((i = VGG16_CONVS - 1 - atomic_fetch_add(&tr->next, 1)) > 0)
+		if (tr->net->u[i])
+			winograd_kernel_transform(tr->net->w->kernel[i], vgg16_convs[i].cin,
+						  vgg16_convs[i].cout, tr->net->u[i]);
+	return NULL;
+}
+
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
  * layer at 224x224 (tests/unit/test_winograd.c --bench, 2 threads,
  * OpenBLAS's Haswell kernels), F(4x4, 3x3) ran 1.3 to 6.7 times faster
@@ -250,17 +288,21 @@ void vgg16_free(struct vgg16 *net)
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still
- * used). Transforming the kernels each time a batch runs would take about
- * half a second of processor time, more than the convolutions of a
- * 224x224 image; freeing the plain kernels after the transform would not
- * lower the peak, which the transform itself reaches with both in memory.
+ * used). Transforming the kernels each time a batch runs, into one
+ * buffer of the largest layer's size, would save about 200 MB but cost
+ * about 0.1 s of processor time per batch (11 ms per 512x512 layer), as
+ * much as the convolutions of a 224x224 image; freeing the plain kernels
+ * after the transform would not lower the peak, which the transform
+ * itself reaches with both in memory.
  * So the peak at batch 1 is about 235 MB more than im2col's for
  * block5_pool (less for an earlier cut: only the layers the cut reaches
  * are transformed). */
 int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
 {
-	size_t floats = 0;
+	size_t floats = 0, page = (size_t)sysconf(_SC_PAGESIZE);
+	struct transform tr = { .net = net };
 	float *u;
+	uintptr_t first, end;
 
 	free(net->u[1]);
 	memset(net->u, 0, sizeof net->u);
@@ -271,12 +313,20 @@ int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
 	u = vp_calloc(floats, sizeof *u, e);
 	if (!u)
 		return vp_context(e, "Winograd kernels: ");
+	/* Huge pages where the system gives them on request: writing the
+	 * 235 MB the first time, one page fault per 4 KiB page, took longer
+	 * than the transform itself (117 against 11 ms for a 512x512 layer;
+	 * 32 to 55 ms with huge pages). A hint: without them, the same. */
+	first = ((uintptr_t)u + page - 1) / page * page;
+	end = ((uintptr_t)(u + floats)) / page * page;
+	if (end > first)
+		madvise((void *)first, end - first, MADV_HUGEPAGE);
 	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++) {
 		net->u[i] = u;
-		winograd_kernel_transform(net->w->kernel[i], vgg16_convs[i].cin,
-					  vgg16_convs[i].cout, u);
 		u += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
 	}
+	atomic_init(&tr.next, 0);
+	run_threads(net->threads, transform_run, &tr, 0);
 	return 0;
 }
 
@@ -298,7 +348,6 @@ struct stage {
 struct worker {
 	struct stage *st;
 	int thread;
-	pthread_t tid;
 };
 
 static void *stage_run(void *arg)
@@ -330,8 +379,7 @@ static void *stage_run(void *arg)
 
 /* Run a stage on the net's threads, tasks of at most max_per_task pixels,
  * tiles or rows; a convolution of fewer than threads x min_per_thread of
- * them shares the output channels instead (below). A thread that cannot
- * be started only leaves more tasks to the others. */
+ * them shares the output channels instead (below). */
 static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per_thread)
 {
 	struct worker wk[VGG16_MAX_THREADS];
@@ -357,13 +405,7 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
 		wk[i].st = st;
 		wk[i].thread = i;
 	}
-	for (int i = 1; i < n; i++)
-		if (pthread_create(&wk[i].tid, NULL, stage_run, &wk[i]))
-			wk[i].st = NULL;
-	stage_run(&wk[0]);
-	for (int i = 1; i < n; i++)
-		if (wk[i].st)
-			pthread_join(wk[i].tid, NULL);
+	run_threads(n, stage_run, wk, sizeof *wk);
 }
 
 /* Rows of a convolution's im2col strip: as many as fill

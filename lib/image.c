@@ -120,34 +120,26 @@ static int clampi(long v, int lo, int hi)
  * cw, ch) once EXIF orientation orient is applied. Centring is decided
  * where the picture is seen: when a margin is odd, its extra pixel must
  * land on the same side of the picture whatever the orientation. */
-static VipsRect stored_rect(int orient, int w, int h, int l, int t, int cw, int ch)
+static struct vp_rect stored_rect(int orient, int w, int h, int l, int t, int cw, int ch)
 {
 	int swap = orient >= 5;
 	int fx = orient == 2 || orient == 3 || orient == 7 || orient == 8;
 	int fy = orient == 3 || orient == 4 || orient == 6 || orient == 7;
 	int x = swap ? t : l, y = swap ? l : t, rw = swap ? ch : cw, rh = swap ? cw : ch;
 
-	return (VipsRect){ fx ? w - x - rw : x, fy ? h - y - rh : y, rw, rh };
+	return (struct vp_rect){ fx ? w - x - rw : x, fy ? h - y - rh : y, rw, rh };
 }
 
-/* What the fit rule does to a w x h stored image, in stored orientation:
- * cut crop out of it, scale that to size, put it at place in a tw x th
- * canvas. */
-struct fit_plan {
-	VipsRect crop, place;
-	int tw, th;
-};
-
-static void plan_fit(const struct vp_image_spec *sp, int orient, int w, int h,
-		     struct fit_plan *p)
+void vp_fit_plan(const struct vp_image_spec *sp, int orient, int w, int h,
+		 struct vp_fit_plan *p)
 {
 	int swap = orient >= 5, dw = swap ? h : w, dh = swap ? w : h, cw, ch;
 	double sx, sy;
 
 	p->tw = swap ? sp->height : sp->width;
 	p->th = swap ? sp->width : sp->height;
-	p->crop = (VipsRect){ 0, 0, w, h };
-	p->place = (VipsRect){ 0, 0, p->tw, p->th };
+	p->crop = (struct vp_rect){ 0, 0, w, h };
+	p->place = (struct vp_rect){ 0, 0, p->tw, p->th };
 	fit_scales(sp->fit, dw, dh, sp->width, sp->height, &sx, &sy);
 	if (sp->fit == VP_FIT_CROP) {
 		cw = clampi(lround(sp->width / sx), 1, dw);
@@ -219,6 +211,18 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 	return vips_cast_uchar(x, out, NULL);
 }
 
+int vp_jpeg_shrink(const struct vp_image_spec *sp, int w, int h)
+{
+	int shrink = 1;
+	double sx, sy;
+
+	/* Turning swaps the two scale factors, not their maximum. */
+	fit_scales(sp->fit, w, h, sp->width, sp->height, &sx, &sy);
+	while (shrink < 8 && fmax(sx, sy) * shrink * 2 <= 1.0)
+		shrink *= 2;
+	return shrink;
+}
+
 /* Open path for sequential reading, with its EXIF orientation in *orient.
  * A JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself (DCT
  * scaling) when the target is that much smaller: most of the decoding
@@ -230,7 +234,6 @@ static int open_image(const char *path, const struct vp_image_spec *sp,
 	const unsigned char *magic;
 	VipsImage *img = NULL;
 	int jpeg, shrink = 1, rc = -1, fd;
-	double sx, sy;
 
 	/* Opened here rather than by libvips so that a file that cannot be
 	 * read is reported with its own reason ("Permission denied"), in a
@@ -267,12 +270,8 @@ static int open_image(const char *path, const struct vp_image_spec *sp,
 		goto out;
 	}
 	*orient = vips_image_get_orientation(img);
-	if (jpeg) {
-		/* Turning swaps the two scale factors, not their maximum. */
-		fit_scales(sp->fit, img->Xsize, img->Ysize, sp->width, sp->height, &sx, &sy);
-		while (shrink < 8 && fmax(sx, sy) * shrink * 2 <= 1.0)
-			shrink *= 2;
-	}
+	if (jpeg)
+		shrink = vp_jpeg_shrink(sp, img->Xsize, img->Ysize);
 	if (shrink > 1) {
 		g_object_unref(img);
 		img = NULL;
@@ -296,12 +295,12 @@ out:
 /* Stage one, on the sequentially read file: colour, the crop and the
  * vertical reduction, into a buffer (returned, of *w x *h pixels). */
 static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
-				const struct fit_plan *p, int *w, int *h, struct vp_err *e)
+				const struct vp_fit_plan *p, int *w, int *h, struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
 	unsigned char *buf = NULL;
-	const VipsRect *c = &p->crop;
+	const struct vp_rect *c = &p->crop;
 
 	if (to_srgb(in, &t[0], sp->background, ctx) ||
 	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
@@ -326,14 +325,14 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
  * columns and back: the turns cost less than they save. Images that grow
  * go through vips_resize. */
 static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spec *sp,
-		     const struct fit_plan *p, int orient, unsigned char *rgb,
+		     const struct vp_fit_plan *p, int orient, unsigned char *rgb,
 		     struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
 	VipsImage *x = t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3,
 							  VIPS_FORMAT_UCHAR);
-	const VipsRect *pl = &p->place;
+	const struct vp_rect *pl = &p->place;
 	VipsArrayDouble *bg = NULL;
 	int rc = -1;
 
@@ -389,7 +388,7 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 		     unsigned char *rgb, struct vp_err *e)
 {
 	struct stat st;
-	struct fit_plan plan;
+	struct vp_fit_plan plan;
 	VipsImage *in = NULL;
 	unsigned char *buf;
 	int orient = 1, w, h, rc = -1;
@@ -402,7 +401,7 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 		return vp_fail(e, "empty file");
 	if (open_image(path, sp, &in, &orient, e))
 		return -1;
-	plan_fit(sp, orient, in->Xsize, in->Ysize, &plan);
+	vp_fit_plan(sp, orient, in->Xsize, in->Ysize, &plan);
 	buf = stage_one(in, sp, &plan, &w, &h, e);
 	g_object_unref(in);
 	if (buf) {
@@ -449,27 +448,16 @@ static int is_identity(const struct vp_transform *t)
 	       t->zoom_x == 1 && t->zoom_y == 1;
 }
 
-/* vips_affine maps input to output and fills what lies outside its input
- * with the background only, so the fill rule is applied first: the input
- * is extended by vips_embed far enough to cover every point the output
- * samples. */
-static int affine(VipsImage *in, VipsImage **out, const struct vp_transform *t,
-		  enum vp_fill fill, VipsArrayDouble *bg, VipsObject *ctx)
+int vp_affine_plan(const struct vp_transform *t, int w, int h, struct vp_affine_plan *p,
+		   struct vp_err *e)
 {
-	VipsImage **v = (VipsImage **)vips_object_local_array(ctx, 1);
-	int w = in->Xsize, h = in->Ysize;
-	double L[4], d[2], A[4], det, cx = (w - 1) / 2.0, cy = (h - 1) / 2.0, reach = 0;
-	int margin;
-	VipsArrayInt *oarea;
-	int rc;
+	double L[4], d[2], det, cx = (w - 1) / 2.0, cy = (h - 1) / 2.0, reach = 0;
 
 	keras_matrix(t, w, h, L, d);
 	det = L[0] * L[3] - L[1] * L[2];
-	if (fabs(det) < 1e-12) {
-		vips_error("transform", "the transform is degenerate (zoom 0?)");
-		return -1;
-	}
-	A[0] = L[3] / det, A[1] = -L[1] / det, A[2] = -L[2] / det, A[3] = L[0] / det;
+	if (fabs(det) < 1e-12)
+		return vp_fail(e, "the transform is degenerate (zoom 0?)");
+	p->A[0] = L[3] / det, p->A[1] = -L[1] / det, p->A[2] = -L[2] / det, p->A[3] = L[0] / det;
 	for (int k = 0; k < 4; k++) {
 		double px = (k & 1 ? w : -1) - cx, py = (k & 2 ? h : -1) - cy;
 		double ix = L[0] * px + L[1] * py + d[0] + cx;
@@ -477,18 +465,34 @@ static int affine(VipsImage *in, VipsImage **out, const struct vp_transform *t,
 
 		reach = fmax(reach, fmax(fmax(-ix, ix - (w - 1)), fmax(-iy, iy - (h - 1))));
 	}
-	if (reach > 1e6) {
-		vips_error("transform", "the transform reaches too far outside the image");
-		return -1;
-	}
-	margin = (int)ceil(reach) + 2;
-	if (vips_embed(in, &v[0], margin, margin, w + 2 * margin, h + 2 * margin,
+	if (reach > 1e6)
+		return vp_fail(e, "the transform reaches too far outside the image");
+	p->margin = (int)ceil(reach) + 2;
+	p->idx = -(p->margin + cx + d[0]);
+	p->idy = -(p->margin + cy + d[1]);
+	p->odx = cx;
+	p->ody = cy;
+	return 0;
+}
+
+/* vips_affine maps input to output and fills what lies outside its input
+ * with the background only, so the fill rule is applied first: the input
+ * is extended by vips_embed far enough to cover every point the output
+ * samples. */
+static int affine(VipsImage *in, VipsImage **out, const struct vp_affine_plan *p,
+		  enum vp_fill fill, VipsArrayDouble *bg, VipsObject *ctx)
+{
+	VipsImage **v = (VipsImage **)vips_object_local_array(ctx, 1);
+	int w = in->Xsize, h = in->Ysize, m = p->margin;
+	VipsArrayInt *oarea;
+	int rc;
+
+	if (vips_embed(in, &v[0], m, m, w + 2 * m, h + 2 * m,
 		       "extend", fill_extend[fill], "background", bg, NULL))
 		return -1;
 	oarea = vips_array_int_newv(4, 0, 0, w, h);
-	rc = vips_affine(v[0], out, A[0], A[1], A[2], A[3], "oarea", oarea,
-			 "idx", -(margin + cx + d[0]), "idy", -(margin + cy + d[1]),
-			 "odx", cx, "ody", cy,
+	rc = vips_affine(v[0], out, p->A[0], p->A[1], p->A[2], p->A[3], "oarea", oarea,
+			 "idx", p->idx, "idy", p->idy, "odx", p->odx, "ody", p->ody,
 			 "interpolate", vips_interpolate_bilinear_static(),
 			 "extend", fill_extend[fill], "background", bg, NULL);
 	vips_area_unref(VIPS_AREA(oarea));
@@ -505,9 +509,12 @@ int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *sp,
 	VipsArrayDouble *bg = vips_array_double_newv(3, (double)sp->background[0],
 						     (double)sp->background[1],
 						     (double)sp->background[2]);
+	struct vp_affine_plan plan;
 	VipsImage *x;
 	int rc = -1;
 
+	if (!is_identity(t) && vp_affine_plan(t, sp->width, sp->height, &plan, e))
+		goto out;
 	/* libvips only reads the buffer. */
 	v[0] = vips_image_new_from_memory((void *)rgb, n, sp->width, sp->height, 3,
 					  VIPS_FORMAT_UCHAR);
@@ -515,7 +522,7 @@ int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *sp,
 	if (!x)
 		goto vips;
 	if (!is_identity(t)) {
-		if (affine(x, &v[1], t, fill, bg, ctx))
+		if (affine(x, &v[1], &plan, fill, bg, ctx))
 			goto vips;
 		x = v[1];
 	}

@@ -39,6 +39,42 @@ struct vp_transform {
 	int flip_h, flip_v;
 };
 
+/* The arithmetic of vp_image_prepare and vp_image_transform, apart from
+ * libvips, so that it can be checked on any dimensions. */
+struct vp_rect {
+	int left, top, width, height;
+};
+
+/* What the fit rule does to a w x h stored image whose EXIF orientation is
+ * orient (1 to 8, as libvips reports it), in stored orientation: cut crop
+ * out of it, scale that to place's size, put it at place in a tw x th
+ * canvas, which orientation turns into spec's size. */
+struct vp_fit_plan {
+	struct vp_rect crop, place;
+	int tw, th;
+};
+
+void vp_fit_plan(const struct vp_image_spec *spec, int orient, int w, int h,
+		 struct vp_fit_plan *p);
+
+/* The factor (1, 2, 4 or 8) a w x h JPEG is decoded smaller by, while the
+ * fit still only shrinks it by half or more afterwards. */
+int vp_jpeg_shrink(const struct vp_image_spec *spec, int w, int h);
+
+/* How vp_image_transform samples a w x h image under t's affine part:
+ * vips_affine's output-to-input matrix A and offsets, on an input extended
+ * by margin pixels on every side, which every output pixel's sample lies
+ * inside. -1 for a transform that is not finite, is degenerate, or
+ * reaches too far outside the image. */
+struct vp_affine_plan {
+	double A[4];
+	double idx, idy, odx, ody;
+	int margin;
+};
+
+int vp_affine_plan(const struct vp_transform *t, int w, int h, struct vp_affine_plan *p,
+		   struct vp_err *e);
+
 /* Start libvips once per process, before any thread uses it. */
 int vp_image_init(const char *argv0, struct vp_err *e);
 void vp_image_shutdown(void);

@@ -211,13 +211,14 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 	return vips_cast_uchar(x, out, NULL);
 }
 
-int vp_jpeg_shrink(const struct vp_image_spec *sp, int w, int h)
+int vp_jpeg_shrink(const struct vp_image_spec *sp, int orient, int w, int h)
 {
-	int shrink = 1;
+	int shrink = 1, swap = orient >= 5;
 	double sx, sy;
 
-	/* Turning swaps the two scale factors, not their maximum. */
-	fit_scales(sp->fit, w, h, sp->width, sp->height, &sx, &sy);
+	/* The target is met by the picture as seen: a turned picture's width
+	 * is its stored height. */
+	fit_scales(sp->fit, swap ? h : w, swap ? w : h, sp->width, sp->height, &sx, &sy);
 	while (shrink < 8 && fmax(sx, sy) * shrink * 2 <= 1.0)
 		shrink *= 2;
 	return shrink;
@@ -271,7 +272,7 @@ static int open_image(const char *path, const struct vp_image_spec *sp,
 	}
 	*orient = vips_image_get_orientation(img);
 	if (jpeg)
-		shrink = vp_jpeg_shrink(sp, img->Xsize, img->Ysize);
+		shrink = vp_jpeg_shrink(sp, *orient, img->Xsize, img->Ysize);
 	if (shrink > 1) {
 		g_object_unref(img);
 		img = NULL;

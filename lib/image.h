@@ -57,9 +57,10 @@ struct vp_fit_plan {
 void vp_fit_plan(const struct vp_image_spec *spec, int orient, int w, int h,
 		 struct vp_fit_plan *p);
 
-/* The factor (1, 2, 4 or 8) a w x h JPEG is decoded smaller by, while the
- * fit still only shrinks it by half or more afterwards. */
-int vp_jpeg_shrink(const struct vp_image_spec *spec, int w, int h);
+/* The factor (1, 2, 4 or 8) a w x h JPEG of EXIF orientation orient is
+ * decoded smaller by, while the fit still only shrinks it by half or more
+ * afterwards. */
+int vp_jpeg_shrink(const struct vp_image_spec *spec, int orient, int w, int h);
 
 /* How vp_image_transform samples a w x h image under t's affine part:
  * vips_affine's output-to-input matrix A and offsets, on an input extended

@@ -456,6 +456,10 @@ int vp_affine_plan(const struct vp_transform *t, int w, int h, struct vp_affine_
 
 	keras_matrix(t, w, h, L, d);
 	det = L[0] * L[3] - L[1] * L[2];
+	/* A NaN would pass every comparison below and reach libvips as the
+	 * matrix; an infinity makes the inverse NaN. */
+	if (!isfinite(det) || !isfinite(d[0]) || !isfinite(d[1]))
+		return vp_fail(e, "the transform is not finite");
 	if (fabs(det) < 1e-12)
 		return vp_fail(e, "the transform is degenerate (zoom 0?)");
 	p->A[0] = L[3] / det, p->A[1] = -L[1] / det, p->A[2] = -L[2] / det, p->A[3] = L[0] / det;
@@ -466,7 +470,7 @@ int vp_affine_plan(const struct vp_transform *t, int w, int h, struct vp_affine_
 
 		reach = fmax(reach, fmax(fmax(-ix, ix - (w - 1)), fmax(-iy, iy - (h - 1))));
 	}
-	if (reach > 1e6)
+	if (!(reach <= 1e6) || !isfinite(p->A[0] + p->A[1] + p->A[2] + p->A[3]))
 		return vp_fail(e, "the transform reaches too far outside the image");
 	p->margin = (int)ceil(reach) + 2;
 	p->idx = -(p->margin + cx + d[0]);

@@ -26,7 +26,7 @@
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
 /* How convolutions 2..13 run (the first, of 3 input channels, is always
- * im2col): VGG16_AUTO is what vgg16_set_algo found fastest. */
+ * im2col): VGG16_AUTO is the faster as measured (see vgg16_set_algo). */
 enum vgg16_algo { VGG16_IM2COL, VGG16_WINOGRAD, VGG16_AUTO };
 
 /* Names as they appear in provenance and on the command line, indexed by
@@ -123,13 +123,13 @@ void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
  * the larger of the two: 18 MiB for the 4608 columns of blocks 4 and 5. */
 #define VGG16_STRIP_FLOATS ((size_t)1 << 20)
 #define VGG16_MIN_ROWS 1024
+#define VGG16_COL_FLOATS ((size_t)VGG16_MIN_ROWS * 9 * 512)
 /* Winograd's strips are as many tiles as the same buffer holds
  * (winograd_strip_tiles). Where a layer has fewer than VGG16_MIN_TILES
  * tiles per thread, the threads share its output channels rather than its
  * tiles, so that each reads part of the transformed kernel, not all of
  * it: blocks 3 to 5 of a 224x224 image at batch 1. */
 #define VGG16_MIN_TILES 128
-#define VGG16_COL_FLOATS ((size_t)VGG16_MIN_ROWS * 9 * 512)
 /* Pixels per image under which a block runs on the whole batch at once;
  * larger maps go one image at a time. */
 #define VGG16_BATCH_PIXELS 1024

@@ -278,13 +278,16 @@ static void *transform_run(void *arg)
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
- * layer at 224x224 (tests/unit/test_winograd.c --bench, 2 threads,
- * OpenBLAS's Haswell kernels), F(4x4, 3x3) ran 1.3 to 6.7 times faster
- * than im2col + SGEMM on each of layers 2..13, the least on block 5's
- * 14x14 maps; and the whole network (bench/20-vggfeat.sh) faster at
- * 224x224 batch 1 and 16 and at 64x64 batch 64, with OpenBLAS's own
- * choice of kernels too. The first layer, with 3 input channels, would
- * leave the GEMMs 3 columns deep and stays on im2col.
+ * layer (tests/unit/test_winograd.c --bench, 2 threads), F(4x4, 3x3) ran
+ * 1.8 to 3.4 times faster than im2col + SGEMM on each of layers 2..13 at
+ * 64x64 batch 64, and 1.5 to 3 times at 224x224 batch 1 with OpenBLAS's
+ * Haswell kernels. The one exception: with its AVX-512 kernels, block 5
+ * of a 224x224 image at batch 1 (16 tiles, too few GEMM rows to pay for
+ * reading a kernel four times larger) ran faster on im2col, 4 to 7 ms
+ * per layer against 6 to 7; choosing by kernel set and tile count would
+ * win a few ms of about 100 there and lose twice that with the Haswell
+ * kernels, so auto does not. The first layer, with 3 input channels,
+ * would leave the GEMMs 3 columns deep and stays on im2col.
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still

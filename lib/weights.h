@@ -33,6 +33,22 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e);
 
+/* The strings of a layer_names or weight_names attribute, or of all its
+ * chunks (name0, name1, ... when the list does not fit in an object
+ * header), appended in order. */
+struct vgg16_names {
+	char **s;
+	size_t n;
+};
+
+/* Append n fixed-width strings of width bytes each, as h5py writes numpy
+ * bytes: null-padded, with no terminator when a string fills its width. */
+int vgg16_names_fixed(struct vgg16_names *l, const char *buf, size_t n, size_t width,
+		      struct vp_err *e);
+/* Append n variable-length strings; a NULL one is empty. */
+int vgg16_names_vlen(struct vgg16_names *l, char *const *v, size_t n, struct vp_err *e);
+void vgg16_names_free(struct vgg16_names *l);
+
 /* What libhdf5 tells the Keras loader about one dataset of a layer. */
 #define VGG16_KERAS_MAX_RANK 32
 struct vgg16_keras_dataset {

@@ -11,12 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct strlist {
-	char **s;
-	size_t n;
-};
-
-static void strlist_free(struct strlist *l)
+void vgg16_names_free(struct vgg16_names *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->s[i]);
@@ -25,7 +20,7 @@ static void strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
-static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_err *e)
+static int names_add(struct vgg16_names *l, const char *p, size_t len, struct vp_err *e)
 {
 	char **s = realloc(l->s, (l->n + 1) * sizeof *s);
 
@@ -39,10 +34,27 @@ static int strlist_add(struct strlist *l, const char *p, size_t len, struct vp_e
 	return 0;
 }
 
+int vgg16_names_fixed(struct vgg16_names *l, const char *buf, size_t n, size_t width,
+		      struct vp_err *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names_add(l, buf + i * width, strnlen(buf + i * width, width), e))
+			return -1;
+	return 0;
+}
+
+int vgg16_names_vlen(struct vgg16_names *l, char *const *v, size_t n, struct vp_err *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names_add(l, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0, e))
+			return -1;
+	return 0;
+}
+
 /* Append the strings of one attribute, fixed-length (what h5py writes for
  * numpy bytes) or variable-length. An empty attribute is an empty list
  * whatever its type: Keras writes a layer without weights that way. */
-static int read_strings(hid_t loc, const char *name, struct strlist *l,
+static int read_strings(hid_t loc, const char *name, struct vgg16_names *l,
 			struct vp_err *e)
 {
 	hid_t attr, type = -1, space = -1, mem = -1;
@@ -79,9 +91,7 @@ static int read_strings(hid_t loc, const char *name, struct strlist *l,
 			vp_fail(e, "attribute '%s' cannot be read", name);
 			goto out;
 		}
-		rc = 0;
-		for (hssize_t i = 0; i < n && !rc; i++)
-			rc = strlist_add(l, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0, e);
+		rc = vgg16_names_vlen(l, v, (size_t)n, e);
 		H5Dvlen_reclaim(mem, space, H5P_DEFAULT, v);
 		free(v);
 	} else {
@@ -97,9 +107,7 @@ static int read_strings(hid_t loc, const char *name, struct strlist *l,
 			vp_fail(e, "attribute '%s' cannot be read", name);
 			goto out;
 		}
-		rc = 0;
-		for (hssize_t i = 0; i < n && !rc; i++)
-			rc = strlist_add(l, buf + i * sz, strnlen(buf + i * sz, sz), e);
+		rc = vgg16_names_fixed(l, buf, (size_t)n, sz, e);
 		free(buf);
 	}
 out:
@@ -115,7 +123,7 @@ out:
 
 /* A string list attribute, or its chunks name0, name1, ... which Keras
  * writes when the list does not fit in an object header. 1 when absent. */
-static int read_list_attr(hid_t loc, const char *name, struct strlist *l,
+static int read_list_attr(hid_t loc, const char *name, struct vgg16_names *l,
 			  struct vp_err *e)
 {
 	char chunk[64];
@@ -137,14 +145,14 @@ static herr_t add_link(hid_t group, const char *name, const H5L_info_t *info, vo
 
 	(void)group;
 	(void)info;
-	return strlist_add(data, name, strlen(name), &e) ? -1 : 0;
+	return names_add(data, name, strlen(name), &e) ? -1 : 0;
 }
 
 /* The names of a group's members in name order, each after prefix. */
 static int list_members(hid_t loc, const char *path, const char *prefix,
-			struct strlist *l, struct vp_err *e)
+			struct vgg16_names *l, struct vp_err *e)
 {
-	struct strlist names = { 0 };
+	struct vgg16_names names = { 0 };
 	hid_t g = H5Gopen2(loc, path, H5P_DEFAULT);
 	int rc = 0;
 
@@ -161,10 +169,10 @@ static int list_members(hid_t loc, const char *path, const char *prefix,
 		}
 		strcpy(full, prefix);
 		strcat(full, names.s[i]);
-		rc = strlist_add(l, full, strlen(full), e);
+		rc = names_add(l, full, strlen(full), e);
 		free(full);
 	}
-	strlist_free(&names);
+	vgg16_names_free(&names);
 	H5Gclose(g);
 	return rc;
 }
@@ -204,7 +212,7 @@ static void describe_dataset(hid_t group, const char *path, struct vgg16_keras_d
 /* One layer's datasets, named by its weight_names attribute or, in Keras
  * 3's native layout (native), the members of its vars group. */
 static int describe_layer(hid_t root, const char *layer, int native,
-			  struct strlist *names, struct vgg16_keras_layer *l,
+			  struct vgg16_names *names, struct vgg16_keras_layer *l,
 			  struct vp_err *e)
 {
 	hid_t group;
@@ -332,7 +340,7 @@ static int read_floats(hid_t root, const char *layer, const char *path, float *d
  * under model_weights. Keras 3's native .weights.h5 has no layer_names:
  * its layers are the groups under /layers, taken in name order, which is
  * the network's order for VGG16's block names (*native set). */
-static hid_t weights_root(hid_t file, struct strlist *layers, int *native,
+static hid_t weights_root(hid_t file, struct vgg16_names *layers, int *native,
 			  struct vp_err *e)
 {
 	int r = read_list_attr(file, "layer_names", layers, e);
@@ -364,7 +372,7 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 {
 	H5E_auto2_t old_func;
 	void *old_data;
-	struct strlist layers = { 0 }, *names = NULL;
+	struct vgg16_names layers = { 0 }, *names = NULL;
 	struct vgg16_keras_layer *desc = NULL;
 	struct vgg16_keras_ref conv[VGG16_CONVS];
 	hid_t file, root;
@@ -405,13 +413,13 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 close_root:
 	for (size_t i = 0; desc && names && i < layers.n; i++) {
 		free(desc[i].d);
-		strlist_free(&names[i]);
+		vgg16_names_free(&names[i]);
 	}
 	free(desc);
 	free(names);
 	H5Gclose(root);
 close:
-	strlist_free(&layers);
+	vgg16_names_free(&layers);
 	H5Fclose(file);
 restore:
 	H5Eset_auto2(H5E_DEFAULT, old_func, old_data);

@@ -1,26 +1,32 @@
 /* libFuzzer target: the Keras loader's decisions on what libhdf5 returns.
  * HDF5 bytes are not fed to libhdf5 (a crash inside it is not ours to
  * fix): the input decodes into what the loader would have learnt from a
- * file, the names in layer_names and each layer's weight_names, whether
- * each group and dataset was found, and each dataset's rank and
- * dimensions; vgg16_keras_match decides on that. When it accepts, the 13
- * convolutions it names must have exactly VGG16's shapes.
+ * file, the contents of layer_names and of each layer's weight_names (in
+ * chunks, fixed-width or variable-length, through the loader's own
+ * vgg16_names_fixed and vgg16_names_vlen), whether each group and dataset
+ * was found, and each dataset's rank and dimensions; vgg16_keras_match
+ * decides on that. When it accepts, the 13 convolutions it names must have
+ * exactly VGG16's shapes.
  *
- * The encoding, one layer after another until the input ends:
- *   layer:   byte H (bit 7: no group; bits 0-4: datasets), name
- *   name:    byte N, then N bytes (a NUL ends the name early, as in C)
- *   dataset: byte F (F % 3: 0 found, 1 missing, 2 not floats; F / 3:
- *            the rank, above 32 meaning unreadable), name, then per
- *            dimension 2 bytes little-endian, 0xffff followed by 8 bytes
- *            for a larger one. */
+ * The encoding (zeros once the input ends):
+ *   input:   list (layer_names), then per layer: byte H (bit 7: no
+ *            group), list (its weight_names), then per dataset a byte F
+ *            (F % 3: 0 found, 1 missing, 2 not floats; F / 3: the rank,
+ *            above 32 meaning unreadable) and per dimension 2 bytes
+ *            little-endian, 0xffff followed by 8 bytes for a larger one
+ *   list:    byte C, C % 4 + 1 chunks
+ *   chunk:   byte K, K % 64 strings; bit 7: variable-length, each a byte
+ *            N (0xff: a NULL string) and N bytes; else fixed-width: a byte
+ *            W, then W bytes per string */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "weights.h"
 
-#define MAX_LAYERS 64
-#define MAX_DATASETS 31
+/* Far above VGG16's 19 layers and the datasets of one, and small enough
+ * to keep each run short. */
+#define MAX_NAMES 64
 
 struct input {
 	const uint8_t *p;
@@ -48,17 +54,41 @@ static uint64_t dim(struct input *in)
 	return d;
 }
 
-static char *name(struct input *in)
+/* An attribute's strings, appended chunk by chunk as the loader does. */
+static void list(struct input *in, struct vgg16_names *l)
 {
-	size_t n = byte(in);
-	char *s = malloc(n + 1);
+	unsigned chunks = byte(in) % 4 + 1;
+	struct vp_err e;
 
-	if (!s)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		s[i] = (char)byte(in);
-	s[n] = '\0';
-	return s;
+	for (unsigned c = 0; c < chunks && l->n < MAX_NAMES; c++) {
+		unsigned k = byte(in), n = k % 64;
+		char *buf, *v[64];
+		size_t width;
+
+		if (k & 0x80) {
+			for (unsigned i = 0; i < n; i++) {
+				unsigned len = byte(in);
+
+				v[i] = len == 0xff ? NULL : calloc(len + 1, 1);
+				for (unsigned j = 0; v[i] && j < len; j++)
+					v[i][j] = (char)byte(in);
+			}
+			if (vgg16_names_vlen(l, v, n, &e))
+				abort();
+			for (unsigned i = 0; i < n; i++)
+				free(v[i]);
+		} else {
+			width = byte(in);
+			buf = malloc(n * width + 1);
+			if (!buf)
+				abort();
+			for (size_t i = 0; i < n * width; i++)
+				buf[i] = (char)byte(in);
+			if (vgg16_names_fixed(l, buf, n, width, &e))
+				abort();
+			free(buf);
+		}
+	}
 }
 
 static void check_match(const struct vgg16_keras_layer *l, size_t n,
@@ -89,18 +119,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	struct vgg16_keras_layer layers[MAX_LAYERS];
+	struct vgg16_names layer_names = { 0 }, weight_names[MAX_NAMES] = { { 0 } };
+	struct vgg16_keras_layer layers[MAX_NAMES];
 	struct vgg16_keras_ref conv[VGG16_CONVS];
 	struct vp_err e;
-	size_t n = 0;
+	size_t n;
 
-	while (in.left && n < MAX_LAYERS) {
-		struct vgg16_keras_layer *l = &layers[n++];
-		unsigned h = byte(&in);
+	list(&in, &layer_names);
+	n = layer_names.n < MAX_NAMES ? layer_names.n : MAX_NAMES;
+	for (size_t j = 0; j < n; j++) {
+		struct vgg16_keras_layer *l = &layers[j];
 
-		l->found = !(h & 0x80);
-		l->name = name(&in);
-		l->n = h & MAX_DATASETS;
+		l->name = layer_names.s[j];
+		l->found = !(byte(&in) & 0x80);
+		list(&in, &weight_names[j]);
+		l->n = weight_names[j].n;
 		l->d = calloc(l->n + 1, sizeof *l->d);
 		if (!l->d)
 			abort();
@@ -108,11 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct vgg16_keras_dataset *d = &l->d[i];
 			unsigned f = byte(&in);
 
+			d->name = weight_names[j].s[i];
 			d->found = f % 3 == 0 ? 1 : f % 3 == 1 ? 0 : -1;
 			d->rank = f / 3 > VGG16_KERAS_MAX_RANK ? -1 : (int)(f / 3);
-			d->name = name(&in);
-			for (int j = 0; j < d->rank; j++)
-				d->dims[j] = dim(&in);
+			for (int k = 0; k < d->rank; k++)
+				d->dims[k] = dim(&in);
 		}
 	}
 	if (vgg16_keras_match(layers, n, conv, &e) == 0)
@@ -120,10 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (!e.msg[0])
 		abort();
 	for (size_t j = 0; j < n; j++) {
-		for (size_t i = 0; i < layers[j].n; i++)
-			free((char *)layers[j].d[i].name);
 		free(layers[j].d);
-		free((char *)layers[j].name);
+		vgg16_names_free(&weight_names[j]);
 	}
+	vgg16_names_free(&layer_names);
 	return 0;
 }

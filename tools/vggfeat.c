@@ -102,7 +102,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->threads = 0;
 	o->preprocess = -1;
 	o->algo = VGG16_AUTO;
-	while ((c = getopt_long(argc, argv, "w:l:p:b:t:o:qhV", longopts, NULL)) != -1) {
+	while ((c = vp_getopt(argc, argv, "w:l:p:b:t:o:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'w': o->weights = optarg; break;
 		case OPT_INIT_RANDOM:

@@ -148,7 +148,7 @@ rows=$(cat <<'ROWS'
 ROWS
 )
 n=$(printf '%s\n' "$rows" | wc -l)
-plan $((n + 19))
+plan $((n + 21))
 
 while IFS='|' read -r status words what cmd; do
 	cmd=${cmd//\\|/|}
@@ -165,6 +165,30 @@ while IFS='|' read -r status words what cmd; do
 		echo "#   got status $rc; stderr:"; sed 's/^/#   /' err | head -3
 	fi
 done <<< "$rows"
+
+# Truncation at every byte offset of a small valid stream but the very
+# end, through the readers of features and of images.
+$PY -c '
+import msgpack, sys
+objs = list(msgpack.Unpacker(open("ok.feat", "rb"), raw=False))
+rec = objs[1]; rec["features"]["shape"] = [2]; rec["features"]["data"] = rec["features"]["data"][:8]
+p = msgpack.Packer(use_bin_type=True).pack
+sys.stdout.buffer.write(p(objs[0]) + p(rec) + p({"end": 1}))' > tiny.feat
+size=$(stat -c %s tiny.feat) accepted=
+for cut in $(seq 0 $((size - 1))); do
+	head -c $cut tiny.feat | topfit --epochs 1 --quiet > /dev/null 2> err
+	rc=$?
+	{ [ $rc -eq 1 ] && grep -Eq "empty input|truncated|without a trailer" err; } || accepted+=" $cut"
+done
+is "$accepted" "" "topfit: a feature stream cut at any of its $size byte offsets is refused as cut short"
+head -c 2000 ok.img > img.head
+size=2000 accepted=
+for cut in $(seq 0 7 $((size - 1))); do
+	head -c $cut img.head | vggfeat --init-random 1 --layer block1_pool --quiet > /dev/null 2> err
+	rc=$?
+	{ [ $rc -eq 1 ] && grep -Eq "empty input|truncated|without a trailer" err; } || accepted+=" $cut"
+done
+is "$accepted" "" "vggfeat: an image stream cut at every 7th of its first 2000 bytes is refused as cut short"
 
 # Images: a batch goes on past bad files, says which and why, exits 1.
 cp img/a/0.png bad/good.png

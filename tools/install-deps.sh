@@ -11,7 +11,7 @@ clang libclang-rt-14-dev valgrind
 python3-torch python3-torchvision python3-h5py python3-numpy python3-sklearn
 python3-pil python3-msgpack
 jq parallel gnuplot-nox fonts-dejavu-core libimage-exiftool-perl webp libtiff-tools
-perl time curl ca-certificates
+perl time curl ca-certificates man-db groff-base passwd util-linux python3
 "
 
 if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi

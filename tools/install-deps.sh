@@ -9,7 +9,7 @@ libvips-dev libmsgpack-dev libgsl-dev libopenblas-dev libhdf5-dev
 libjansson-dev nettle-dev
 clang libclang-rt-14-dev valgrind
 python3-torch python3-torchvision python3-h5py python3-numpy python3-sklearn
-python3-pil python3-msgpack
+python3-pil python3-msgpack python3-scipy
 jq parallel gnuplot-nox fonts-dejavu-core libimage-exiftool-perl webp libtiff-tools
 perl time curl ca-certificates man-db groff-base passwd util-linux python3
 "

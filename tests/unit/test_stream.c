@@ -142,6 +142,20 @@ static void test_round_trip(void)
 	free(b.p);
 }
 
+/* A one-image stream of the given shape. */
+static void image_stream(struct buf *b, const uint32_t *shape, const unsigned char *px)
+{
+	buf_open(b);
+	vp_write_header(&b->w, "images", 0);
+	vp_write_record(&b->w, 2);
+	vp_pack_cstr(&b->w.pk, "id");
+	vp_pack_cstr(&b->w.pk, "x.png");
+	vp_pack_cstr(&b->w.pk, "image");
+	vp_pack_tensor(&b->w.pk, VP_U8, 3, shape, px);
+	vp_write_trailer(&b->w);
+	buf_close(b);
+}
+
 static void test_u8_images(void)
 {
 	static const unsigned char px[2 * 2 * 3] = { 0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255 };
@@ -150,29 +164,13 @@ static void test_u8_images(void)
 	struct vp_err e;
 	struct buf b;
 
-	buf_open(&b);
-	vp_write_header(&b.w, "images", 0);
-	vp_write_record(&b.w, 2);
-	vp_pack_cstr(&b.w.pk, "id");
-	vp_pack_cstr(&b.w.pk, "x.png");
-	vp_pack_cstr(&b.w.pk, "image");
-	vp_pack_tensor(&b.w.pk, VP_U8, 3, shape, px);
-	vp_write_trailer(&b.w);
-	buf_close(&b);
+	image_stream(&b, shape, px);
 	ok(read_all(b.p, b.n, "images", &e) == 1, "u8 image record reads");
 	ok(read_all(b.p, b.n, "features", &e) < 0, "an image stream is not a feature stream");
 	ok_contains(e.msg, "kind 'images'; expected 'features'", "wrong kind is named");
 	free(b.p);
 
-	buf_open(&b);
-	vp_write_header(&b.w, "images", 0);
-	vp_write_record(&b.w, 2);
-	vp_pack_cstr(&b.w.pk, "id");
-	vp_pack_cstr(&b.w.pk, "x.png");
-	vp_pack_cstr(&b.w.pk, "image");
-	vp_pack_tensor(&b.w.pk, VP_U8, 3, bad_shape, px4);
-	vp_write_trailer(&b.w);
-	buf_close(&b);
+	image_stream(&b, bad_shape, px4);
 	ok(read_all(b.p, b.n, "images", &e) < 0, "an image of 4 channels is refused");
 	ok_contains(e.msg, "record 1: tensor 'image': shape must be [height, width, 3]",
 		    "and says so, naming the record");

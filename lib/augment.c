@@ -1,18 +1,10 @@
 #include "augment.h"
 
-#include "filelist.h"
-
-/* SplitMix64 as a stream: small, fast and good enough to draw a handful
- * of parameters; its state is the only thing seeded. */
-static uint64_t next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15u;
-	return vp_mix64(*s);
-}
+#include "mix.h"
 
 static double uniform(uint64_t *s, struct vp_range r)
 {
-	double u = (double)(next(s) >> 11) * 0x1p-53;
+	double u = (double)(vp_splitmix64(s) >> 11) * 0x1p-53;
 
 	return r.lo + (r.hi - r.lo) * u;
 }
@@ -20,8 +12,11 @@ static double uniform(uint64_t *s, struct vp_range r)
 void vp_augment_draw(const struct vp_augment *a, const char *rel, size_t rel_len,
 		     unsigned copy, struct vp_transform *t)
 {
-	uint64_t s = vp_mix64(vp_mix64(a->seed) ^ vp_hash_bytes(rel, rel_len)) ^
-		     vp_mix64(copy);
+	/* SplitMix64 is small, fast and good enough to draw a handful of
+	 * parameters; its state is the only thing seeded. The stream starts
+	 * one step on, as it always has, so that seeds keep their images. */
+	uint64_t s = (vp_mix64(vp_mix64(a->seed) ^ vp_hash_bytes(rel, rel_len)) ^
+		      vp_mix64(copy)) + VP_MIX_GAMMA;
 
 	/* Every parameter is drawn whether or not it is used, so enabling
 	 * one knob does not change the others' values. */
@@ -31,6 +26,6 @@ void vp_augment_draw(const struct vp_augment *a, const char *rel, size_t rel_len
 	t->shear = uniform(&s, a->shear);
 	t->zoom_x = uniform(&s, a->zoom);
 	t->zoom_y = uniform(&s, a->zoom);
-	t->flip_h = (next(&s) >> 63) && a->flip_h;
-	t->flip_v = (next(&s) >> 63) && a->flip_v;
+	t->flip_h = (vp_splitmix64(&s) >> 63) && a->flip_h;
+	t->flip_v = (vp_splitmix64(&s) >> 63) && a->flip_v;
 }

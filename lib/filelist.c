@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mix.h"
 #include "pack.h"
 
 void vp_filelist_init(struct vp_filelist *l)
@@ -23,25 +24,6 @@ void vp_filelist_free(struct vp_filelist *l)
 	free(l->v);
 	free(l->classes);
 	vp_filelist_init(l);
-}
-
-uint64_t vp_mix64(uint64_t x)
-{
-	/* SplitMix64's finaliser: a bijection with good avalanche. */
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
-}
-
-uint64_t vp_hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325u; /* FNV-1a, then mixed */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001b3u;
-	return vp_mix64(h ^ n);
 }
 
 /* The class name's interned copy, added in sorted position if new. */

@@ -53,8 +53,4 @@ void vp_filelist_shard(struct vp_filelist *l, unsigned k, unsigned n);
  * unsharded order with the other shards' entries left out. */
 int vp_filelist_shuffle(struct vp_filelist *l, uint64_t seed, struct vp_err *e);
 
-/* 64-bit hash of bytes, and a bijective mixer for combining seeds. */
-uint64_t vp_hash_bytes(const void *p, size_t n);
-uint64_t vp_mix64(uint64_t x);
-
 #endif

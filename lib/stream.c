@@ -26,15 +26,10 @@ static const char *const *agreement_keys(const char *kind)
 int vp_headers_agree(const char *kind, const msgpack_object *first,
 		     const msgpack_object *again, char *diff, size_t difflen)
 {
-	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
-
-	for (const char *const *k = agreement_keys(kind); *k; k++) {
-		const msgpack_object *a = vp_map_get(first, *k);
-		const msgpack_object *b = vp_map_get(again, *k);
-
-		if (vp_obj_diff(a ? a : &nil, b ? b : &nil, *k, diff, difflen))
+	for (const char *const *k = agreement_keys(kind); *k; k++)
+		if (vp_obj_diff(vp_map_get_or_nil(first, *k), vp_map_get_or_nil(again, *k),
+				*k, diff, difflen))
 			return 0;
-	}
 	return 1;
 }
 

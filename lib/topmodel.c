@@ -848,10 +848,10 @@ static int check_provenance(const struct top_model *m, const struct vp_stream *s
 			    struct vp_err *e)
 {
 	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
-	const msgpack_object *prov = vp_map_get(&s->first_header, "provenance");
 	char diff[512];
 
-	if (vp_obj_diff(m->provenance.set ? &m->provenance.obj : &nil, prov ? prov : &nil,
+	if (vp_obj_diff(m->provenance.set ? &m->provenance.obj : &nil,
+			vp_map_get_or_nil(&s->first_header, "provenance"),
 			"provenance", diff, sizeof diff))
 		return vp_fail(e, "%s: these features were not made like the model's "
 			       "(\"here\" is the features, \"before\" the model): %s", s->name, diff);

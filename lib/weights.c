@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mix.h"
+
 /* SHA-256 of the whole file as "sha256:HEX": features made with the same
  * weights agree whatever the file is called. */
 static int hash_file(int fd, char *id, size_t idlen, uint64_t *size,
@@ -88,15 +90,6 @@ int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err 
 	return 0;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)
 {
 	uint64_t s = seed;
@@ -110,7 +103,7 @@ int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *
 		double limit = sqrt(6.0 / (9.0 * vgg16_convs[i].cin));
 
 		for (size_t k = 0; k < n; k++)
-			w->kernel[i][k] = (float)(limit * ((double)(splitmix64(&s) >> 11) *
+			w->kernel[i][k] = (float)(limit * ((double)(vp_splitmix64(&s) >> 11) *
 							   0x1.0p-52 - 1.0));
 	}
 	snprintf(w->id, sizeof w->id, "random:%" PRIu64, seed);

@@ -211,13 +211,10 @@ static uint32_t label_index(struct dataset *d, const char *p, size_t len)
 /* file: the stream's name, kept past its closing. */
 static void check_provenance(struct vp_stream *s, struct reference *ref, const char *file)
 {
-	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
-	const msgpack_object *prov = vp_map_get(&s->first_header, "provenance");
+	const msgpack_object *prov = vp_map_get_or_nil(&s->first_header, "provenance");
 	char diff[512];
 	struct vp_err e;
 
-	if (!prov)
-		prov = &nil;
 	if (!ref->prov.set) {
 		if (top_obj_copy(&ref->prov, prov, &e))
 			vp_die(VP_EXIT_DATA, "%s", e.msg);

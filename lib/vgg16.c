@@ -411,6 +411,20 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
 	run_threads(n, stage_run, wk, sizeof *wk);
 }
 
+/* Floats of workspace that one Winograd strip may use. Where the
+ * transformed kernel is no larger than VGG16_STRIP_FLOATS (blocks 1 and
+ * 2), a strip's V and M are held to that size too, so that the output
+ * transform finds M in cache; packing the kernel again for each of the
+ * extra strips costs less than the misses did (224x224, OpenBLAS's
+ * Haswell kernels: block1_conv2 took 13.4 ms on strips of 784 tiles, 9.3
+ * to 10 on strips of 48 to 256). A larger kernel is better read as few
+ * times as the buffer allows. */
+static size_t winograd_strip_budget(int cin, int cout)
+{
+	return winograd_kernel_floats(cin, cout) <= VGG16_STRIP_FLOATS ? VGG16_STRIP_FLOATS
+								       : VGG16_COL_FLOATS;
+}
+
 /* Rows of a convolution's im2col strip: as many as fill
  * VGG16_STRIP_FLOATS, so that the strip is in cache when the GEMM reads
  * it, but at least VGG16_MIN_ROWS, because each GEMM call packs the whole
@@ -459,7 +473,8 @@ static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
 				.flags = WINOGRAD_RELU | (pooled ? WINOGRAD_POOL : 0) };
 			if (st.wl.u) {
 				st.total = winograd_tiles(n, h, w);
-				stage_parallel(&st, winograd_strip_tiles(cin, cout, VGG16_COL_FLOATS),
+				stage_parallel(&st, winograd_strip_tiles(cin, cout,
+							winograd_strip_budget(cin, cout)),
 					       VGG16_MIN_TILES);
 			} else {
 				st.total = (size_t)n * h * w;

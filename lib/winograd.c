@@ -8,7 +8,14 @@
  * unless they are written with vectors. */
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
+/* The same, at any float's address: loads and stores of whole vectors.
+ * Through memcpy, GCC moved 32 bytes as two 16-byte halves, and reading
+ * the vector back whole then waited on both stores. */
+typedef float vf8_unaligned __attribute__((vector_size(32), aligned(4), may_alias));
 #define LANES 8
+
+/* Floats in a 64-byte cache line, and the workspace's alignment. */
+#define LINE_FLOATS 16
 
 /* Channel pairs per block of the kernel transform. */
 #define KERNEL_BLOCK 64
@@ -71,15 +78,32 @@ size_t winograd_tiles(int n, int h, int w)
 	       ((w + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
 }
 
+/* Floats from one of the 36 matrices of V or M to the next, for tiles
+ * rows of channels each: whole cache lines, and an odd number of them.
+ * The transforms touch all 36 at once, one vector in each; 36 matrices a
+ * power of two apart (64 channels times a power-of-two strip) would all
+ * fall in the same set of the L1 cache, which holds 12 of them, and the
+ * input transform ran twice as slow. An odd number of lines walks
+ * through every set. */
+static size_t plane_stride(size_t tiles, int channels)
+{
+	size_t lines = (tiles * channels + LINE_FLOATS - 1) / LINE_FLOATS;
+
+	return (lines | 1) * LINE_FLOATS;
+}
+
 size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles)
 {
-	return (size_t)WINOGRAD_POINTS * strip_tiles * ((size_t)cin + cout);
+	return WINOGRAD_POINTS * (plane_stride(strip_tiles, cin) +
+				  plane_stride(strip_tiles, cout)) + LINE_FLOATS;
 }
 
 size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats)
 {
-	size_t t = ws_floats / winograd_workspace_floats(cin, cout, 1);
+	size_t t = ws_floats / ((size_t)WINOGRAD_POINTS * ((size_t)cin + cout));
 
+	while (t > 1 && winograd_workspace_floats(cin, cout, t) > ws_floats)
+		t--;
 	return t ? t : 1;
 }
 
@@ -88,7 +112,7 @@ size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats)
 static inline void load8(vf8 *v, const float *p, int n)
 {
 	if (n == LANES) {
-		memcpy(v, p, sizeof *v);
+		*v = *(const vf8_unaligned *)p;
 	} else {
 		*v = (vf8){ 0 };
 		memcpy(v, p, (size_t)n * sizeof(float));
@@ -98,7 +122,7 @@ static inline void load8(vf8 *v, const float *p, int n)
 static inline void store8(float *p, const vf8 *v, int n)
 {
 	if (n == LANES)
-		memcpy(p, v, sizeof *v);
+		*(vf8_unaligned *)p = *v;
 	else
 		memcpy(p, v, (size_t)n * sizeof(float));
 }
@@ -143,22 +167,49 @@ static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
 	*x0 = (int)(t % tw) * WINOGRAD_TILE;
 }
 
-/* The transforms are built twice: with AVX2 where the processor has it,
+/* Asks for the cache lines of tile t's window ahead of its transform.
+ * Each of its six rows is a run of contiguous pixels, but the transform
+ * reads them one vector of channels at a time across all 36 pixels, a
+ * pattern the hardware prefetchers do not follow: the loads waited on
+ * memory for a third of the input transform's time. */
+static void prefetch_window(const float *in, int h, int w, int cin, size_t t)
+{
+	size_t img;
+	int y0, x0;
+
+	tile_origin(h, w, t, &img, &y0, &x0);
+	int xa = x0 > 0 ? x0 - 1 : 0;
+	int xb = x0 - 1 + WINOGRAD_ALPHA < w ? x0 - 1 + WINOGRAD_ALPHA : w;
+
+	for (int y = y0 > 0 ? y0 - 1 : 0; y < y0 - 1 + WINOGRAD_ALPHA && y < h; y++) {
+		const float *row = in + ((img * h + y) * w) * cin;
+
+		for (size_t f = (size_t)xa * cin; f < (size_t)xb * cin; f += LINE_FLOATS)
+			__builtin_prefetch(row + f);
+	}
+}
+
+/* in [n, h, w, cin], tiles [t0, t1) -> v [36, t1 - t0, cin], matrices
+ * stride floats apart: B^T d B of each tile's 6x6 window, which starts
+ * one pixel above and left of the tile's outputs; zeros outside the
+ * image.
+ *
+ * The transforms are built twice: with AVX2 where the processor has it,
  * doubling the lanes, and for any x86-64. In ISO C mode (-std=c11) GCC
  * does not contract a * b + c into a fused multiply-add, so both builds
  * give the same numbers. */
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-void winograd_input_transform(const float *in, int h, int w, int cin,
-			      size_t t0, size_t t1, float *v)
+static void input_transform(const float *in, int h, int w, int cin, size_t t0,
+			    size_t t1, float *v, size_t stride)
 {
-	size_t nt = t1 - t0, plane = nt * cin;
-
 	for (size_t t = t0; t < t1; t++) {
 		const float *px[WINOGRAD_ALPHA][WINOGRAD_ALPHA];
 		float *dst = v + (t - t0) * cin;
 		size_t img;
 		int y0, x0;
 
+		if (t + 1 < t1)
+			prefetch_window(in, h, w, cin, t + 1);
 		/* The window's pixels, NULL for the padding, looked up once
 		 * per tile rather than per channel group. */
 		tile_origin(h, w, t, &img, &y0, &x0);
@@ -190,7 +241,7 @@ void winograd_input_transform(const float *in, int h, int w, int cin,
 			for (int i = 0; i < WINOGRAD_ALPHA; i++)
 				input_1d(r + i * WINOGRAD_ALPHA, 1, o + i * WINOGRAD_ALPHA, 1);
 			for (int k = 0; k < WINOGRAD_POINTS; k++)
-				store8(dst + k * plane + c, &o[k], n);
+				store8(dst + k * stride + c, &o[k], n);
 		}
 	}
 }
@@ -204,12 +255,16 @@ static inline void max8(vf8 *r, const vf8 *a, const vf8 *b)
 	*r = (vf8)(((vi8)*a & gt) | ((vi8)*b & ~gt));
 }
 
+/* m [36, t1 - t0, c1 - c0], matrices stride floats apart -> output
+ * channels [c0, c1) of the tiles' pixels of out, which is [n, h, w, cout],
+ * or [n, h / 2, w / 2, cout] with WINOGRAD_POOL: A^T m A, plus bias, then
+ * the flags' epilogue. */
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-void winograd_output_transform(const struct winograd_layer *l, const float *m,
-			       size_t t0, size_t t1, int c0, int c1, float *out)
+static void output_transform(const struct winograd_layer *l, const float *m,
+			     size_t stride, size_t t0, size_t t1, int c0, int c1,
+			     float *out)
 {
 	int h = l->h, w = l->w, cout = l->cout, nc = c1 - c0;
-	size_t nt = t1 - t0, plane = nt * nc;
 	int pool = l->flags & WINOGRAD_POOL;
 	/* The pixels that exist: pooling drops an odd last row or column. */
 	int oh = pool ? h / 2 : h, ow = pool ? w / 2 : w;
@@ -236,7 +291,7 @@ void winograd_output_transform(const struct winograd_layer *l, const float *m,
 			if (l->bias)
 				load8(&b, l->bias + c, n);
 			for (int k = 0; k < WINOGRAD_POINTS; k++)
-				load8(&s[k], src + k * plane + (c - c0), n);
+				load8(&s[k], src + k * stride + (c - c0), n);
 			for (int j = 0; j < WINOGRAD_ALPHA; j++)
 				output_1d(s + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
 			for (int i = 0; i < WINOGRAD_TILE; i++)
@@ -271,17 +326,20 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 			      size_t t0, size_t t1, int c0, int c1, float *ws,
 			      float *out)
 {
-	size_t nt = t1 - t0;
+	size_t nt = t1 - t0, v_stride = plane_stride(nt, l->cin);
 	int nc = c1 - c0;
-	float *v = ws, *m = ws + WINOGRAD_POINTS * nt * l->cin;
+	size_t m_stride = plane_stride(nt, nc);
+	/* Whole vectors then never straddle two cache lines. */
+	float *v = ws + (LINE_FLOATS - (uintptr_t)ws / sizeof *ws % LINE_FLOATS) % LINE_FLOATS;
+	float *m = v + WINOGRAD_POINTS * v_stride;
 
 	if (nt == 0 || nc <= 0)
 		return;
-	winograd_input_transform(in, l->h, l->w, l->cin, t0, t1, v);
+	input_transform(in, l->h, l->w, l->cin, t0, t1, v, v_stride);
 	for (int k = 0; k < WINOGRAD_POINTS; k++)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, nc,
-			    l->cin, 1.0f, v + k * nt * l->cin, l->cin,
+			    l->cin, 1.0f, v + k * v_stride, l->cin,
 			    l->u + (size_t)k * l->cin * l->cout + c0, l->cout, 0.0f,
-			    m + k * nt * nc, nc);
-	winograd_output_transform(l, m, t0, t1, c0, c1, out);
+			    m + k * m_stride, nc);
+	output_transform(l, m, m_stride, t0, t1, c0, c1, out);
 }

@@ -63,19 +63,15 @@ void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u)
 /* Tiles of a batch of n h x w images. */
 size_t winograd_tiles(int n, int h, int w);
 
-/* Floats of the workspace for strips of up to strip_tiles tiles:
- * 36 * strip_tiles * (cin + cout), V and M below. */
+/* Floats of the workspace for strips of up to strip_tiles tiles: V
+ * [36, strip_tiles, cin] and M [36, strip_tiles, cout] below, each of
+ * the 36 matrices padded to whole cache lines, plus a line for
+ * alignment; about 36 * strip_tiles * (cin + cout). */
 size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles);
 
 /* The most tiles per strip that a workspace of ws_floats holds, at least 1
  * (a workspace must then hold winograd_workspace_floats(cin, cout, 1)). */
 size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats);
-
-/* in [n, h, w, cin], tiles [t0, t1) -> v [36, t1 - t0, cin]: B^T d B of
- * each tile's 6x6 window, which starts one pixel above and left of the
- * tile's outputs; zeros outside the image. */
-void winograd_input_transform(const float *in, int h, int w, int cin,
-			      size_t t0, size_t t1, float *v);
 
 /* One layer: an h x w input of cin channels, the transformed kernel u
  * [36, cin, cout] (winograd_kernel_transform), bias [cout] (NULL for
@@ -87,14 +83,11 @@ struct winograd_layer {
 	int flags;
 };
 
-/* m [36, t1 - t0, c1 - c0] -> output channels [c0, c1) of the tiles'
- * pixels of out, which is [n, h, w, cout], or [n, h / 2, w / 2, cout] with
- * WINOGRAD_POOL: A^T m A, plus bias, then the flags' epilogue. */
-void winograd_output_transform(const struct winograd_layer *l, const float *m,
-			       size_t t0, size_t t1, int c0, int c1, float *out);
-
-/* in [n, h, w, cin] -> output channels [c0, c1) of tiles [t0, t1) of out
- * (as winograd_output_transform writes it). ws holds
+/* in [n, h, w, cin] -> output channels [c0, c1) of tiles [t0, t1) of out,
+ * which is [n, h, w, cout], or [n, h / 2, w / 2, cout] with WINOGRAD_POOL:
+ * for each tile, V = B^T d B of its 6x6 window (which starts one pixel
+ * above and left of the tile's outputs; zeros outside the image), M = V U
+ * by 36 GEMMs, then A^T M A, plus bias, then the flags' epilogue. ws holds
  * winograd_workspace_floats(cin, cout, t1 - t0): V [36, t1 - t0, cin], then
  * M [36, t1 - t0, c1 - c0].
  *

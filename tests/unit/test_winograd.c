@@ -425,15 +425,32 @@ static void test_workspace(void)
 
 	ok(tiles == 6 * 5 && winograd_tiles(3, 1, 1) == 3 && winograd_tiles(2, 4, 8) == 4,
 	   "tiles: ceil(h / 4) * ceil(w / 4) per image");
-	ok(one == (size_t)36 * (cin + cout) && winograd_kernel_floats(cin, cout) == (size_t)36 * cin * cout,
-	   "workspace 36 * (cin + cout) floats per tile, kernel 36 * cin * cout");
-	ok(strip == 5 && winograd_strip_tiles(cin, cout, 1) == 1 &&
+	/* V and M, 36 matrices each, padded by at most two 16-float cache
+	 * lines apiece, and one line to align the start. */
+	guard = 1;
+	for (size_t t = 1; t < 300; t += 7) {
+		size_t least = (size_t)36 * t * (cin + cout);
+		size_t got = winograd_workspace_floats(cin, cout, t);
+
+		guard &= got >= least && got <= least + 72 * 32 + 16;
+	}
+	ok(guard && winograd_kernel_floats(cin, cout) == (size_t)36 * cin * cout,
+	   "workspace about 36 * (cin + cout) floats per tile, kernel 36 * cin * cout");
+	guard = 1;
+	for (size_t b = one; b < 40 * one; b += one / 3) {
+		size_t t = winograd_strip_tiles(cin, cout, b);
+
+		guard &= winograd_workspace_floats(cin, cout, t) <= b &&
+			 winograd_workspace_floats(cin, cout, t + 1) > b;
+	}
+	ok(guard && winograd_strip_tiles(cin, cout, 1) == 1 &&
 	   winograd_strip_tiles(512, 512, (size_t)1 << 21) == 56,
-	   "strip_tiles: the most tiles a budget holds (%zu)", strip);
+	   "strip_tiles: the most tiles a budget holds (%zu in 5.5 tiles' worth)", strip);
 
 	/* Strips of that size in a workspace of exactly the budget leave the
 	 * floats past it untouched, and give the one-strip result. */
 	winograd_kernel_transform(k, cin, cout, u);
+	guard = 1;
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
 	for (size_t t0 = 0; t0 < tiles; t0 += strip)

@@ -425,17 +425,6 @@ static size_t winograd_strip_budget(int cin, int cout)
 								       : VGG16_COL_FLOATS;
 }
 
-/* Rows of a convolution's im2col strip: as many as fill
- * VGG16_STRIP_FLOATS, so that the strip is in cache when the GEMM reads
- * it, but at least VGG16_MIN_ROWS, because each GEMM call packs the whole
- * kernel again and that cost is paid back only over enough rows. */
-static size_t conv_strip_rows(int cin)
-{
-	size_t rows = VGG16_STRIP_FLOATS / ((size_t)9 * cin);
-
-	return rows > VGG16_MIN_ROWS ? rows : VGG16_MIN_ROWS;
-}
-
 static int block_channels(int b)
 {
 	return b >= 4 ? 512 : 64 << (b - 1);
@@ -478,7 +467,7 @@ static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
 					       VGG16_MIN_TILES);
 			} else {
 				st.total = (size_t)n * h * w;
-				stage_parallel(&st, conv_strip_rows(cin), VGG16_MIN_ROWS);
+				stage_parallel(&st, VGG16_STRIP_ROWS, VGG16_STRIP_ROWS);
 			}
 			src = st.out;
 		}

@@ -278,16 +278,13 @@ static void *transform_run(void *arg)
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
- * layer (tests/unit/test_winograd.c --bench, 2 threads), F(4x4, 3x3) ran
- * 1.8 to 3.4 times faster than im2col + SGEMM on each of layers 2..13 at
- * 64x64 batch 64, and 1.5 to 3 times at 224x224 batch 1 with OpenBLAS's
- * Haswell kernels. The one exception: with its AVX-512 kernels, block 5
- * of a 224x224 image at batch 1 (16 tiles, too few GEMM rows to pay for
- * reading a kernel four times larger) ran faster on im2col, 4 to 7 ms
- * per layer against 6 to 7; choosing by kernel set and tile count would
- * win a few ms of about 100 there and lose twice that with the Haswell
- * kernels, so auto does not. The first layer, with 3 input channels,
- * would leave the GEMMs 3 columns deep and stays on im2col.
+ * layer in vggfeat (224x224, batch 1, 2 threads), F(4x4, 3x3) took 1.2 to
+ * 3.1 times less time than im2col + SGEMM on each of layers 2..13, with
+ * OpenBLAS's AVX-512 kernels and with its Haswell ones; block 5, whose 16
+ * tiles leave the GEMMs few rows to pay for reading a kernel four times
+ * larger, is where it gains least (2.9 to 3.1 ms a layer against 3.7 to
+ * 3.8). The first layer, with 3 input channels, would leave the GEMMs 3
+ * columns deep and stays on im2col.
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still

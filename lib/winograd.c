@@ -183,16 +183,16 @@ static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
 static void prefetch_window(const float *in, int h, int w, int cin, size_t t)
 {
 	size_t img;
-	int y0, x0;
+	int y0, x0, first, end;
 
 	tile_origin(h, w, t, &img, &y0, &x0);
-	int xa = x0 > 0 ? x0 - 1 : 0;
-	int xb = x0 - 1 + WINOGRAD_ALPHA < w ? x0 - 1 + WINOGRAD_ALPHA : w;
-
+	/* The window's columns inside the image, [first, end). */
+	first = x0 > 0 ? x0 - 1 : 0;
+	end = x0 - 1 + WINOGRAD_ALPHA < w ? x0 - 1 + WINOGRAD_ALPHA : w;
 	for (int y = y0 > 0 ? y0 - 1 : 0; y < y0 - 1 + WINOGRAD_ALPHA && y < h; y++) {
 		const float *row = in + ((img * h + y) * w) * cin;
 
-		for (size_t f = (size_t)xa * cin; f < (size_t)xb * cin; f += LINE_FLOATS)
+		for (size_t f = (size_t)first * cin; f < (size_t)end * cin; f += LINE_FLOATS)
 			__builtin_prefetch(row + f);
 	}
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -293,6 +294,23 @@ out:
 	return rc;
 }
 
+/* libvips 8.14 compiles its vertical reduction with liborc when the
+ * operation is built, and frees the program when it is disposed. liborc
+ * 0.4.33 frees compiled code without taking its own lock, so two threads
+ * disposing of reductions at once corrupted its list of code chunks
+ * ("double free or corruption", or a crash in orc_code_free; seen under
+ * ASan about once in 40 runs of two threads). Building a pipeline and
+ * disposing of it hold this lock; rendering, where the time goes, runs
+ * unlocked. */
+static pthread_mutex_t orc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dispose(VipsObject *ctx)
+{
+	pthread_mutex_lock(&orc_lock);
+	g_object_unref(ctx);
+	pthread_mutex_unlock(&orc_lock);
+}
+
 /* Stage one, on the sequentially read file: colour, the crop and the
  * vertical reduction, into a buffer (returned, of *w x *h pixels). */
 static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
@@ -302,11 +320,15 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
 	unsigned char *buf = NULL;
 	const struct vp_rect *c = &p->crop;
+	int failed;
 
-	if (to_srgb(in, &t[0], sp->background, ctx) ||
-	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
-	     vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
-	    reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx)) {
+	pthread_mutex_lock(&orc_lock);
+	failed = to_srgb(in, &t[0], sp->background, ctx) ||
+		 (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
+		  vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
+		 reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx);
+	pthread_mutex_unlock(&orc_lock);
+	if (failed) {
 		vips_fail(e);
 	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
 		*w = t[2]->Xsize;
@@ -316,7 +338,7 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 			buf = NULL;
 		}
 	}
-	g_object_unref(ctx);
+	dispose(ctx);
 	return buf;
 }
 
@@ -337,6 +359,7 @@ static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spe
 	VipsArrayDouble *bg = NULL;
 	int rc = -1;
 
+	pthread_mutex_lock(&orc_lock);
 	if (!x)
 		goto vips;
 	if (pl->width > w || pl->height > h) {
@@ -374,7 +397,9 @@ static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spe
 			goto vips;
 		x = t[6];
 	}
+	pthread_mutex_unlock(&orc_lock);
 	rc = render(x, rgb, e);
+	pthread_mutex_lock(&orc_lock);
 	goto out;
 vips:
 	vips_fail(e);
@@ -382,6 +407,7 @@ out:
 	if (bg)
 		vips_area_unref(VIPS_AREA(bg));
 	g_object_unref(ctx);
+	pthread_mutex_unlock(&orc_lock);
 	return rc;
 }
 

@@ -1,4 +1,5 @@
 #!/bin/bash
-# The image adapter's arithmetic, apart from libvips (tests/unit/test_image.c).
+# The image adapter: its arithmetic apart from libvips, and images prepared
+# from two threads at once (tests/unit/test_image.c).
 . "$(dirname "$0")/lib.sh"
 exec "$VGGPIPE_BUILD/tests/test_image"

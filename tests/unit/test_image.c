@@ -1,9 +1,97 @@
-/* The image adapter's arithmetic (lib/image.c) apart from libvips: cases
- * the fuzz target fuzz/fuzz_image.c found, kept here as regressions. */
+/* The image adapter (lib/image.c): its arithmetic apart from libvips,
+ * with cases the fuzz target fuzz/fuzz_image.c found kept as regressions,
+ * and images prepared from two threads at once. */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
 
 #include "image.h"
 #include "tap.h"
+
+#define IMAGES 8
+#define ROUNDS 120
+#define SIDE 16
+
+/* IMAGES PNGs of 40 x 30 in a temporary folder: each reduced to SIDE x
+ * SIDE in both directions, the vertical pass being the one libvips
+ * compiles with liborc. */
+static char dir[64], paths[IMAGES][96];
+static const struct vp_image_spec spec = { .width = SIDE, .height = SIDE, .fit = VP_FIT_CROP };
+static unsigned char expected[IMAGES][SIDE * SIDE * 3];
+
+struct worker {
+	int failures;
+	char first[2048]; /* the first failure */
+};
+
+static void failure(struct worker *w, const char *path, const char *what)
+{
+	if (!w->failures++)
+		snprintf(w->first, sizeof w->first, "%s: %s", path, what);
+}
+
+/* Each thread prepares every image ROUNDS times; the pixels must be the
+ * ones one thread alone gives. */
+static void *prepare_all(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char rgb[SIDE * SIDE * 3];
+	struct vp_err e;
+
+	for (int r = 0; r < ROUNDS; r++)
+		for (int i = 0; i < IMAGES; i++)
+			if (vp_image_prepare(paths[i], &spec, rgb, &e))
+				failure(w, paths[i], e.msg);
+			else if (memcmp(rgb, expected[i], sizeof rgb))
+				failure(w, paths[i], "other pixels than one thread's");
+	vp_image_thread_done();
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct worker w[2] = { { 0 } };
+	pthread_t tid;
+	struct vp_err e;
+	int made = 0, ready = 0;
+
+	snprintf(dir, sizeof dir, "%s/vp-image.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir)) {
+		ok(0, "a temporary folder");
+		return;
+	}
+	for (int i = 0; i < IMAGES; i++) {
+		unsigned char px[30][40][3];
+		VipsImage *img;
+
+		for (int y = 0; y < 30; y++)
+			for (int x = 0; x < 40; x++)
+				for (int c = 0; c < 3; c++)
+					px[y][x][c] = (unsigned char)(x * 6 + y * 5 + c * 70 + i * 30);
+		snprintf(paths[i], sizeof paths[i], "%s/%d.png", dir, i);
+		img = vips_image_new_from_memory(px, sizeof px, 40, 30, 3, VIPS_FORMAT_UCHAR);
+		made += img && !vips_pngsave(img, paths[i], NULL);
+		if (img)
+			g_object_unref(img);
+		ready += !vp_image_prepare(paths[i], &spec, expected[i], &e);
+	}
+	ok(made == IMAGES && ready == IMAGES, "%d images written and prepared", IMAGES);
+	if (pthread_create(&tid, NULL, prepare_all, &w[1])) {
+		ok(0, "a second thread");
+	} else {
+		prepare_all(&w[0]);
+		pthread_join(tid, NULL);
+		ok(w[0].failures + w[1].failures == 0,
+		   "two threads prepare %d images %d times each, as one thread does (%s%s)",
+		   IMAGES, ROUNDS, w[0].first, w[1].first);
+	}
+	for (int i = 0; i < IMAGES; i++)
+		unlink(paths[i]);
+	rmdir(dir);
+}
 
 static int plan_fails(struct vp_transform t, const char *phrase)
 {
@@ -41,5 +129,12 @@ int main(void)
 	t = id;
 	t.zoom_y = 0;
 	ok(plan_fails(t, "degenerate"), "zoom 0 is refused");
+
+	if (vp_image_init("test_image", &e)) {
+		ok(0, "libvips starts: %s", e.msg);
+	} else {
+		test_threads();
+		vp_image_shutdown();
+	}
 	return tap_done();
 }

@@ -18,13 +18,13 @@
 /* IMAGES PNGs of 40 x 30 in a temporary folder: each reduced to SIDE x
  * SIDE in both directions, the vertical pass being the one libvips
  * compiles with liborc. */
-static char dir[64], paths[IMAGES][96];
+static char dir[4096], paths[IMAGES][4200];
 static const struct vp_image_spec spec = { .width = SIDE, .height = SIDE, .fit = VP_FIT_CROP };
 static unsigned char expected[IMAGES][SIDE * SIDE * 3];
 
 struct worker {
 	int failures;
-	char first[2048]; /* the first failure */
+	char first[8192]; /* the first failure */
 };
 
 static void failure(struct worker *w, const char *path, const char *what)
@@ -58,8 +58,9 @@ static void test_threads(void)
 	struct vp_err e;
 	int made = 0, ready = 0;
 
-	snprintf(dir, sizeof dir, "%s/vp-image.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(dir)) {
+	if ((size_t)snprintf(dir, sizeof dir, "%s/vp-image.XXXXXX",
+			     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") >= sizeof dir ||
+	    !mkdtemp(dir)) {
 		ok(0, "a temporary folder");
 		return;
 	}
@@ -85,7 +86,7 @@ static void test_threads(void)
 		prepare_all(&w[0]);
 		pthread_join(tid, NULL);
 		ok(w[0].failures + w[1].failures == 0,
-		   "two threads prepare %d images %d times each, as one thread does (%s%s)",
+		   "two threads prepare %d images %d times each, as one thread does (%s %s)",
 		   IMAGES, ROUNDS, w[0].first, w[1].first);
 	}
 	for (int i = 0; i < IMAGES; i++)

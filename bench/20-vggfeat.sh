@@ -80,11 +80,20 @@ const ort = require(dir + "/node_modules/onnxruntime-node");
 })();
 JS
 
+# PyTorch: Debian's python3-torch and python3-torchvision (make deps).
+# Empty when it can be run, else why not.
+torch_skip=""
+if ! "$PY" -c 'import torch, torchvision' >"$tmp/torch.log" 2>&1; then
+	torch_skip="cannot import torch and torchvision: $(tail -1 "$tmp/torch.log")"
+fi
+
 # ONNX Runtime: installed from npm into the temporary directory (its
 # install script would fetch GPU binaries: skipped), the network exported
 # from PyTorch. Empty when it can be run, else why not.
 ort_skip=""
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if [ -n "$torch_skip" ]; then
+	ort_skip="the network is exported from PyTorch, which is missing"
+elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	ort_skip="node or npm not found"
 elif ! (cd "$tmp" && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit \
 	--no-fund onnxruntime-node >"$tmp/npm.log" 2>&1); then
@@ -98,7 +107,7 @@ torch.onnx.export(torchvision.models.vgg16().features.eval(), torch.rand(1, 3, 2
 fi
 ort_version=$(node -p "require('$tmp/node_modules/onnxruntime-node/package.json').version" \
 	2>/dev/null || true)
-torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
+torch_version=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true)
 
 # seconds KB: wall time and peak resident size of a command
 timed() {
@@ -112,7 +121,8 @@ row() { # SIZE SIDE SETTING RATE PEAK_MB RATIO [NOTE]
 			s, s, side, set, r * 30.69 * s * s / (224 * 224), note, r, 1000 / r, ratio, mb }'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# a / b to two places; n/a without b (a peer skipped)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 # RATE PEAK_KB appended to $tmp/SIDE.runs; best SIDE prints the best rate
 # of the rounds and the largest peak in MB.
@@ -133,8 +143,10 @@ for env in set unset; do
 		round=0
 		while [ "$round" -lt "$rounds" ]; do
 			round=$((round + 1))
-			set -- $($run "$PY" "$tmp/torch_side.py" "$n" "$batch" "$size")
-			record torch "$1" "$(awk -v mb="$2" 'BEGIN { print int(mb * 1024) }')"
+			if [ -z "$torch_skip" ]; then
+				set -- $($run "$PY" "$tmp/torch_side.py" "$n" "$batch" "$size")
+				record torch "$1" "$(awk -v mb="$2" 'BEGIN { print int(mb * 1024) }')"
+			fi
 			for algo in im2col winograd; do
 				set -- $(timed $run "$VGGPIPE_BIN/vggfeat" --init-random 1 --threads 2 \
 					--algo "$algo" --batch "$batch" --quiet <"$tmp/none$size.mp")
@@ -152,9 +164,14 @@ for env in set unset; do
 				fi
 			fi
 		done
-		set -- $(best torch)
-		theirs=$1
-		row "$size" "PyTorch $torch_version" "$setting" "$1" "$2" 1
+		theirs=""
+		if [ -n "$torch_skip" ]; then
+			echo "| vggfeat ${size}x$size | PyTorch | $setting: skipped, $torch_skip | | | | |"
+		else
+			set -- $(best torch)
+			theirs=$1
+			row "$size" "PyTorch $torch_version" "$setting" "$1" "$2" 1
+		fi
 		ort_rate=""
 		[ -s "$tmp/ort.runs" ] && ort_rate=$(best ort | cut -d' ' -f1)
 		for algo in im2col winograd; do

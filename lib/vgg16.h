@@ -66,9 +66,9 @@ struct vgg16 {
 	int threads;
 	float *col;        /* threads x VGG16_COL_FLOATS im2col strips, or
 			    * Winograd workspaces of the same size */
-	float *u[VGG16_CONVS]; /* Winograd-transformed kernels [36, cin, cout],
-				* NULL for a layer on im2col; all in u[1]'s
-				* allocation */
+	float *u[VGG16_CONVS]; /* Winograd-transformed kernels (laid out as
+				* winograd_kernel_transform says), NULL for a
+				* layer on im2col; all in u[1]'s allocation */
 	float *act[2];     /* ping-pong activations */
 	float *mid;        /* the batch, stacked where its maps become small */
 	size_t act_cap[2], mid_cap; /* floats allocated */

@@ -56,8 +56,9 @@ enum { WINOGRAD_RELU = 1, WINOGRAD_POOL = 2 };
  * the plain kernel. */
 size_t winograd_kernel_floats(int cin, int cout);
 
-/* kernel HWIO [3, 3, cin, cout] -> u [36, cin, cout], the B matrices of the
- * 36 GEMMs. Once per layer; computed in double. */
+/* kernel HWIO [3, 3, cin, cout] -> u, the B matrices of the 36 GEMMs, in
+ * column panels: [2, 36, cin, cout / 2] where cout is a multiple of 32,
+ * else [1, 36, cin, cout]. Once per layer; computed in double. */
 void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u);
 
 /* Tiles of a batch of n h x w images. */
@@ -74,8 +75,8 @@ size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles);
 size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats);
 
 /* One layer: an h x w input of cin channels, the transformed kernel u
- * [36, cin, cout] (winograd_kernel_transform), bias [cout] (NULL for
- * none) and WINOGRAD_RELU / WINOGRAD_POOL. */
+ * (winograd_kernel_transform), bias [cout] (NULL for none) and
+ * WINOGRAD_RELU / WINOGRAD_POOL. */
 struct winograd_layer {
 	int h, w, cin, cout;
 	const float *u;

@@ -344,6 +344,9 @@ static void test_random(void)
 		{ 1, 11, 9, 24, 40, WINOGRAD_RELU | WINOGRAD_POOL, 1 },
 		{ 2, 16, 16, 64, 32, WINOGRAD_RELU | WINOGRAD_POOL, 1 },
 		{ 3, 13, 7, 40, 72, WINOGRAD_RELU | WINOGRAD_POOL, 2 },
+		/* Two kernel panels of 32 channels; the middle range [24, 48)
+		 * takes from both. */
+		{ 1, 10, 9, 32, 64, WINOGRAD_RELU, 3 },
 	};
 	/* A single layer's float32 error is a few 1e-6 of its largest
 	 * output; ten times that still catches any wrong coefficient. */

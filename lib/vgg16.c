@@ -278,13 +278,13 @@ static void *transform_run(void *arg)
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
- * layer in vggfeat (224x224, batch 1, 2 threads), F(4x4, 3x3) took 1.2 to
+ * layer in vggfeat (224x224, batch 1, 2 threads), F(4x4, 3x3) took 1.3 to
  * 3.1 times less time than im2col + SGEMM on each of layers 2..13, with
  * OpenBLAS's AVX-512 kernels and with its Haswell ones; block 5, whose 16
  * tiles leave the GEMMs few rows to pay for reading a kernel four times
- * larger, is where it gains least (2.9 to 3.1 ms a layer against 3.7 to
- * 3.8). The first layer, with 3 input channels, would leave the GEMMs 3
- * columns deep and stays on im2col.
+ * larger, is where it gains least (with the AVX-512 kernels, 2.8 ms a
+ * layer against 3.7). The first layer, with 3 input channels, would leave
+ * the GEMMs 3 columns deep and stays on im2col.
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still

@@ -342,72 +342,84 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 	return buf;
 }
 
-/* Stage two, on the buffer: the horizontal reduction, the padding and the
- * EXIF orientation, into rgb. libvips reduces columns several times faster
- * than rows (its vertical pass is vectorised), so rows are turned into
- * columns and back: the turns cost less than they save. Images that grow
- * go through vips_resize. */
+/* Stage two's pipeline over x, the w x h buffer (NULL when libvips could
+ * not wrap it): the horizontal reduction, the padding and the EXIF
+ * orientation. libvips reduces columns several times faster than rows
+ * (its vertical pass is vectorised), so rows are turned into columns and
+ * back: the turns cost less than they save. Images that grow go through
+ * vips_resize. NULL on failure. */
+static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
+				  const struct vp_image_spec *sp,
+				  const struct vp_fit_plan *p, int orient, struct vp_err *e)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
+	const struct vp_rect *pl = &p->place;
+
+	if (!x)
+		goto vips;
+	if (pl->width > w || pl->height > h) {
+		if (vips_resize(x, &t[0], (double)pl->width / w, "vscale",
+				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
+			goto vips;
+		x = t[0];
+	} else if (pl->width < w) {
+		if (vips_rot(x, &t[0], VIPS_ANGLE_D90, NULL) ||
+		    reduce_height(t[0], &t[1], pl->width, ctx) ||
+		    vips_rot(t[1], &t[2], VIPS_ANGLE_D270, NULL))
+			goto vips;
+		x = t[2];
+	}
+	if (x->Xsize != pl->width || x->Ysize != pl->height) {
+		vp_fail(e, "resized to %d x %d instead of %d x %d", x->Xsize, x->Ysize,
+			pl->width, pl->height);
+		return NULL;
+	}
+	if (pl->width != p->tw || pl->height != p->th) {
+		VipsArrayDouble *bg = vips_array_double_newv(3, (double)sp->background[0],
+							     (double)sp->background[1],
+							     (double)sp->background[2]);
+		int failed = vips_embed(x, &t[3], pl->left, pl->top, p->tw, p->th, "extend",
+					VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
+
+		/* The operation holds its own reference. */
+		vips_area_unref(VIPS_AREA(bg));
+		if (failed)
+			goto vips;
+		x = t[3];
+	}
+	if (orient > 1) {
+		/* Built images are shared and never change: the tag goes on a
+		 * copy. */
+		if (vips_copy(x, &t[4], NULL))
+			goto vips;
+		vips_image_set_int(t[4], VIPS_META_ORIENTATION, orient);
+		if (vips_autorot(t[4], &t[5], NULL))
+			goto vips;
+		x = t[5];
+	}
+	return x;
+vips:
+	vips_fail(e);
+	return NULL;
+}
+
+/* Stage two, on the buffer of stage one, into rgb. */
 static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spec *sp,
 		     const struct vp_fit_plan *p, int orient, unsigned char *rgb,
 		     struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
-	VipsImage *x = t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3,
-							  VIPS_FORMAT_UCHAR);
-	const struct vp_rect *pl = &p->place;
-	VipsArrayDouble *bg = NULL;
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	if (!x)
-		goto vips;
-	if (pl->width > w || pl->height > h) {
-		if (vips_resize(x, &t[1], (double)pl->width / w, "vscale",
-				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
-			goto vips;
-		x = t[1];
-	} else if (pl->width < w) {
-		if (vips_rot(x, &t[1], VIPS_ANGLE_D90, NULL) ||
-		    reduce_height(t[1], &t[2], pl->width, ctx) ||
-		    vips_rot(t[2], &t[3], VIPS_ANGLE_D270, NULL))
-			goto vips;
-		x = t[3];
-	}
-	if (x->Xsize != pl->width || x->Ysize != pl->height) {
-		vp_fail(e, "resized to %d x %d instead of %d x %d", x->Xsize, x->Ysize,
-			pl->width, pl->height);
-		goto out;
-	}
-	if (pl->width != p->tw || pl->height != p->th) {
-		bg = vips_array_double_newv(3, (double)sp->background[0],
-					    (double)sp->background[1], (double)sp->background[2]);
-		if (vips_embed(x, &t[4], pl->left, pl->top, p->tw, p->th, "extend",
-			       VIPS_EXTEND_BACKGROUND, "background", bg, NULL))
-			goto vips;
-		x = t[4];
-	}
-	if (orient > 1) {
-		/* Built images are shared and never change: the tag goes on a
-		 * copy. */
-		if (vips_copy(x, &t[5], NULL))
-			goto vips;
-		vips_image_set_int(t[5], VIPS_META_ORIENTATION, orient);
-		if (vips_autorot(t[5], &t[6], NULL))
-			goto vips;
-		x = t[6];
-	}
+	t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+	x = build_stage_two(ctx, t[0], w, h, sp, p, orient, e);
 	pthread_mutex_unlock(&orc_lock);
-	rc = render(x, rgb, e);
-	pthread_mutex_lock(&orc_lock);
-	goto out;
-vips:
-	vips_fail(e);
-out:
-	if (bg)
-		vips_area_unref(VIPS_AREA(bg));
-	g_object_unref(ctx);
-	pthread_mutex_unlock(&orc_lock);
+	if (x)
+		rc = render(x, rgb, e);
+	dispose(ctx);
 	return rc;
 }
 

@@ -33,12 +33,13 @@ const msgpack_object *vp_map_get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+const msgpack_object vp_nil = { .type = MSGPACK_OBJECT_NIL };
+
 const msgpack_object *vp_map_get_or_nil(const msgpack_object *map, const char *key)
 {
-	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 	const msgpack_object *v = vp_map_get(map, key);
 
-	return v ? v : &nil;
+	return v ? v : &vp_nil;
 }
 
 const char *vp_obj_type_name(const msgpack_object *o)

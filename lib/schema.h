@@ -27,8 +27,9 @@ size_t vp_dtype_size(enum vp_dtype t);
 
 /* NULL when absent or when map is not a map. */
 const msgpack_object *vp_map_get(const msgpack_object *map, const char *key);
-/* The value, or a nil object when absent: for comparing maps where a
- * missing key and nil mean the same. */
+/* The value, or vp_nil when absent: for comparing maps where a missing
+ * key and nil mean the same. */
+extern const msgpack_object vp_nil;
 const msgpack_object *vp_map_get_or_nil(const msgpack_object *map, const char *key);
 /* A short name of the object's type for messages ("a string", "an array"). */
 const char *vp_obj_type_name(const msgpack_object *o);

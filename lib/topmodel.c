@@ -847,10 +847,9 @@ void top_reader_close(struct top_reader *r)
 static int check_provenance(const struct top_model *m, const struct vp_stream *s,
 			    struct vp_err *e)
 {
-	static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 	char diff[512];
 
-	if (vp_obj_diff(m->provenance.set ? &m->provenance.obj : &nil,
+	if (vp_obj_diff(m->provenance.set ? &m->provenance.obj : &vp_nil,
 			vp_map_get_or_nil(&s->first_header, "provenance"),
 			"provenance", diff, sizeof diff))
 		return vp_fail(e, "%s: these features were not made like the model's "

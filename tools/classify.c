@@ -170,7 +170,6 @@ static void structured_row(struct top_emit *em, const struct top_model *m,
 		fputc('\n', em->f);
 }
 
-
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -182,6 +181,7 @@ int main(int argc, char **argv)
 	struct vp_err e;
 	uint32_t *best;
 	uint64_t done = 0;
+	size_t rows;
 	int progress;
 	long n;
 
@@ -193,8 +193,9 @@ int main(int argc, char **argv)
 		o.top = m.nclass;
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (top_reader_open(&r, &m, o.inputs, o.ninputs, top_batch_rows(&m), &e) ||
-	    top_pass_init(&p, &m, top_batch_rows(&m), 0, &e))
+	rows = top_batch_rows(&m);
+	if (top_reader_open(&r, &m, o.inputs, o.ninputs, rows, &e) ||
+	    top_pass_init(&p, &m, rows, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	/* The classes by probability: best[0] is the prediction. */
 	best = vp_xcalloc(o.top ? o.top : 1, sizeof *best);

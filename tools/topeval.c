@@ -286,7 +286,6 @@ static void structured_report(FILE *f, int json, const struct top_model *m,
 		fputc('\n', f);
 }
 
-
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -297,6 +296,7 @@ int main(int argc, char **argv)
 	struct metrics *per, macro, weighted;
 	struct vp_out out;
 	struct vp_err e;
+	size_t rows;
 	long n;
 
 	parse_options(argc, argv, &o);
@@ -304,8 +304,9 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (top_reader_open(&r, &m, o.inputs, o.ninputs, top_batch_rows(&m), &e) ||
-	    top_pass_init(&p, &m, top_batch_rows(&m), 0, &e))
+	rows = top_batch_rows(&m);
+	if (top_reader_open(&r, &m, o.inputs, o.ninputs, rows, &e) ||
+	    top_pass_init(&p, &m, rows, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);

@@ -53,9 +53,9 @@ PROGS   = $(TOOLS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
 BLAS_LIBS    = $(call pkg_libs,$(BLAS_PKG))
 LIBS_imgprep = $(call pkg_libs,$(PKGS_IMAGE)) -lpthread
 LIBS_vggfeat = $(call pkg_libs,hdf5-serial jansson nettle) $(BLAS_LIBS) -lpthread
-LIBS_topfit  = -lgsl $(BLAS_LIBS)
-LIBS_topeval = -lgsl $(BLAS_LIBS)
-LIBS_classify = -lgsl $(BLAS_LIBS)
+LIBS_topfit  = $(call pkg_libs,hdf5-serial jansson nettle) -lgsl $(BLAS_LIBS) -lpthread
+LIBS_topeval = -lgsl $(BLAS_LIBS) -lpthread
+LIBS_classify = -lgsl $(BLAS_LIBS) -lpthread
 
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -305,3 +305,29 @@ int vp_obj_diff(const msgpack_object *a, const msgpack_object *b,
 	}
 	return msgpack_object_equal(*a, *b) ? 0 : differ(a, b, path, out, outlen);
 }
+
+void vp_obj_free(struct vp_obj *o)
+{
+	if (o->set) {
+		msgpack_sbuffer_destroy(&o->buf);
+		msgpack_zone_destroy(&o->zone);
+	}
+	memset(o, 0, sizeof *o);
+}
+
+int vp_obj_copy(struct vp_obj *o, const msgpack_object *src, struct vp_err *e)
+{
+	msgpack_packer pk;
+	size_t off = 0;
+
+	vp_obj_free(o);
+	msgpack_sbuffer_init(&o->buf);
+	msgpack_zone_init(&o->zone, 1024);
+	o->set = 1;
+	msgpack_packer_init(&pk, &o->buf, msgpack_sbuffer_write);
+	if (msgpack_pack_object(&pk, *src) ||
+	    msgpack_unpack(o->buf.data, o->buf.size, &off, &o->zone,
+			   &o->obj) != MSGPACK_UNPACK_SUCCESS)
+		return vp_fail(e, "out of memory copying a map");
+	return 0;
+}

@@ -57,6 +57,18 @@ int vp_bytes_eq(const char *p, size_t n, const char *s);
 int vp_obj_diff(const msgpack_object *a, const msgpack_object *b,
 		const char *path, char *out, size_t outlen);
 
+/* A msgpack object copied out of a stream's buffer, so that it outlives
+ * the record or header it came from. */
+struct vp_obj {
+	msgpack_sbuffer buf;
+	msgpack_zone zone;
+	msgpack_object obj;
+	int set;
+};
+
+int vp_obj_copy(struct vp_obj *o, const msgpack_object *src, struct vp_err *e);
+void vp_obj_free(struct vp_obj *o);
+
 /* Print an object in one line, JSON-like, for messages (truncated). */
 void vp_obj_brief(const msgpack_object *o, char *out, size_t outlen);
 

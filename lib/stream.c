@@ -33,6 +33,18 @@ int vp_headers_agree(const char *kind, const msgpack_object *first,
 	return 1;
 }
 
+static int stream_init(struct vp_stream *s, const char *kind, const struct vp_limits *lim,
+		       struct vp_err *e)
+{
+	s->kind = kind ? strdup(kind) : NULL;
+	if (!s->name || (kind && !s->kind) || vp_msgin_init(&s->in, s->fd, lim, e)) {
+		vp_stream_close(s);
+		return vp_fail(e, "out of memory");
+	}
+	msgpack_zone_init(&s->first_header_zone, 1024);
+	return 0;
+}
+
 int vp_stream_open(struct vp_stream *s, const char *path, const char *kind,
 		   const struct vp_limits *lim, struct vp_err *e)
 {
@@ -47,14 +59,21 @@ int vp_stream_open(struct vp_stream *s, const char *path, const char *kind,
 		s->own_fd = 1;
 		s->name = strdup(path);
 	}
-	s->kind = kind ? strdup(kind) : NULL;
-	if (!s->name || (kind && !s->kind) ||
-	    vp_msgin_init(&s->in, s->fd, lim, e)) {
-		vp_stream_close(s);
-		return vp_fail(e, "out of memory");
-	}
-	msgpack_zone_init(&s->first_header_zone, 1024);
-	return 0;
+	return stream_init(s, kind, lim, e);
+}
+
+int vp_stream_open_fd(struct vp_stream *s, int fd, const char *name, const char *kind,
+		      const struct vp_limits *lim, struct vp_err *e)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = fd;
+	s->name = strdup(name);
+	return stream_init(s, kind, lim, e);
+}
+
+uint64_t vp_stream_offset_of(const struct vp_stream *s, const void *p)
+{
+	return s->in.base + (uint64_t)((const unsigned char *)p - s->in.buf);
 }
 
 void vp_stream_close(struct vp_stream *s)
@@ -240,6 +259,7 @@ static int record_fields(const struct vp_stream *s, const msgpack_object *obj,
 	const char *key;
 	enum vp_dtype want;
 	int r_label;
+	uint64_t copy;
 
 	if (vp_get_bytes(obj, "id", 1, &r->id, &r->id_len, e))
 		return -1;
@@ -249,6 +269,16 @@ static int record_fields(const struct vp_stream *s, const msgpack_object *obj,
 	if (r_label > 0) {
 		r->label = NULL;
 		r->label_len = 0;
+	}
+	r->copy = -1;
+	switch (vp_get_uint(obj, "copy", 0, &copy, e)) {
+	case -1:
+		return -1;
+	case 0:
+		if (copy > INT64_MAX)
+			return vp_fail(e, "key 'copy': %" PRIu64 " is too large", copy);
+		r->copy = (int64_t)copy;
+		break;
 	}
 	if (!strcmp(s->kind, "images")) {
 		key = "image";

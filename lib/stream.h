@@ -38,7 +38,14 @@ struct vp_stream {
  * header then fixes it for the later segments). */
 int vp_stream_open(struct vp_stream *s, const char *path, const char *kind,
 		   const struct vp_limits *lim, struct vp_err *e);
+/* The same on an open descriptor, read from its current position and
+ * left open; name is for messages. */
+int vp_stream_open_fd(struct vp_stream *s, int fd, const char *name, const char *kind,
+		      const struct vp_limits *lim, struct vp_err *e);
 void vp_stream_close(struct vp_stream *s);
+/* The offset in the input, from where reading began, of a byte of the
+ * current header, record or trailer (as vp_stream_event returned it). */
+uint64_t vp_stream_offset_of(const struct vp_stream *s, const void *p);
 
 /* Next header, record or trailer; the object stays valid until the next
  * call. Every error message starts with the stream name and the record. */
@@ -56,6 +63,7 @@ struct vp_record {
 	const char *id, *label;
 	size_t id_len, label_len; /* label NULL when the record has none */
 	struct vp_tensor tensor;  /* "image" (u8 HxWx3) or "features" (f32) */
+	int64_t copy;             /* augmentation copy number, -1 when absent */
 };
 
 /* Parse the current record of an "images" or "features" stream. */

@@ -1,124 +1,424 @@
 #include "topmodel.h"
 
-#include <float.h>
-#include <gsl/gsl_blas.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack/fbuffer.h>
-
-#include "json.h"
-#include "pack.h"
+#include "emit.h"
+#include "nn.h"
 #include "stream.h"
 
-static const char *const kind_names[] = {
-	[TOP_DENSE] = "dense", [TOP_BATCHNORM] = "batchnorm", [TOP_RELU] = "relu",
-	[TOP_DROPOUT] = "dropout", [TOP_SOFTMAX] = "softmax",
+const char *const top_kind_names[TOP_KINDS] = {
+	[TOP_STANDARDIZE] = "standardize", [TOP_CONV3X3] = "conv3x3",
+	[TOP_MAXPOOL2X2] = "maxpool2x2", [TOP_DENSE] = "dense",
+	[TOP_BATCHNORM] = "batchnorm", [TOP_RELU] = "relu", [TOP_DROPOUT] = "dropout",
+	[TOP_SOFTMAX] = "softmax",
 };
 
-void top_gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-	      const float *a, const float *b, float beta, float *c)
-{
-	/* GSL refuses empty views (through its aborting error handler), and
-	 * an empty product has nothing to compute. */
-	if (!m || !n || !k)
-		return;
-	gsl_matrix_float_const_view av = gsl_matrix_float_const_view_array(a, ta ? k : m, ta ? m : k);
-	gsl_matrix_float_const_view bv = gsl_matrix_float_const_view_array(b, tb ? n : k, tb ? k : n);
-	gsl_matrix_float_view cv = gsl_matrix_float_view_array(c, m, n);
+/* ---- the model object ---- */
 
-	gsl_blas_sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-		       alpha, &av.matrix, &bv.matrix, beta, &cv.matrix);
+int top_strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* x [n, in], w [in, out], b [out] -> y [n, out] = x w + b */
-void dense_forward(const struct top_layer *l, const float *x, float *y, size_t n)
+void top_model_free(struct top_model *m)
 {
-	for (size_t r = 0; r < n; r++)
-		memcpy(y + r * l->out, l->b, l->out * sizeof *y);
-	top_gemm(0, 0, n, l->out, l->in, 1.0f, x, l->w, 1.0f, y);
+	if (m->classes)
+		for (uint32_t i = 0; i < m->nclass; i++)
+			free(m->classes[i]);
+	free(m->classes);
+	free(m->by_name);
+	free(m->layers);
+	free(m->params);
+	vp_obj_free(&m->provenance);
+	memset(m, 0, sizeof *m);
 }
 
-/* x [n, c] -> y [n, c]; batch_mean, batch_var [c] (biased variance) when
- * training, NULL to use the running statistics. */
-void batchnorm_forward(const struct top_layer *l, const float *x, float *y, size_t n,
-		       float *batch_mean, float *batch_var)
+/* by_name: the class indices in byte order of their names, for lookups;
+ * and two classes of one name would make labels ambiguous. */
+static int classes_index(struct top_model *m, struct vp_err *e)
 {
-	const uint32_t c = l->out;
-	const float *mean = l->mean, *var = l->var;
+	char **sorted = vp_calloc(m->nclass, sizeof *sorted, e);
+	int rc = 0;
 
-	if (batch_mean) {
-		memset(batch_mean, 0, c * sizeof *batch_mean);
-		memset(batch_var, 0, c * sizeof *batch_var);
-		for (size_t r = 0; r < n; r++)
-			for (uint32_t j = 0; j < c; j++)
-				batch_mean[j] += x[r * c + j];
-		for (uint32_t j = 0; j < c; j++)
-			batch_mean[j] /= (float)n;
-		for (size_t r = 0; r < n; r++)
-			for (uint32_t j = 0; j < c; j++) {
-				float d = x[r * c + j] - batch_mean[j];
-
-				batch_var[j] += d * d;
-			}
-		for (uint32_t j = 0; j < c; j++)
-			batch_var[j] /= (float)n;
-		mean = batch_mean;
-		var = batch_var;
+	if (!sorted || !(m->by_name = vp_calloc(m->nclass, sizeof *m->by_name, e))) {
+		free(sorted);
+		return -1;
 	}
-	for (size_t r = 0; r < n; r++)
-		for (uint32_t j = 0; j < c; j++)
-			y[r * c + j] = l->gamma[j] * (x[r * c + j] - mean[j]) /
-				       sqrtf(var[j] + l->eps) + l->beta[j];
+	memcpy(sorted, m->classes, m->nclass * sizeof *sorted);
+	qsort(sorted, m->nclass, sizeof *sorted, top_strcmp_p);
+	for (uint32_t i = 1; i < m->nclass && !rc; i++)
+		if (!strcmp(sorted[i - 1], sorted[i]))
+			rc = vp_fail(e, "class '%s' appears twice", sorted[i]);
+	/* Distinct names: each class's name is found at its own place. */
+	for (uint32_t i = 0; i < m->nclass && !rc; i++) {
+		char **hit = bsearch(&m->classes[i], sorted, m->nclass, sizeof *sorted,
+				     top_strcmp_p);
+
+		m->by_name[hit - sorted] = i;
+	}
+	free(sorted);
+	return rc;
 }
 
-/* x [count] -> y [count] */
-void relu_forward(const float *x, float *y, size_t count)
+long top_class_index(const struct top_model *m, const char *name, size_t len)
+{
+	uint32_t lo = 0, hi = m->nclass;
+
+	if (memchr(name, 0, len))
+		return -1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const char *c = m->classes[m->by_name[mid]];
+		size_t clen = strlen(c);
+		int cmp = memcmp(c, name, clen < len ? clen : len);
+
+		if (!cmp)
+			cmp = (clen > len) - (clen < len);
+		if (!cmp)
+			return (long)m->by_name[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int top_model_start(struct top_model *m, int input_rank, const uint32_t *input_shape,
+		    uint32_t nclass, char *const *classes, struct vp_err *e)
+{
+	uint64_t d = 1;
+
+	memset(m, 0, sizeof *m);
+	if (input_rank < 1 || input_rank > VP_MAX_RANK)
+		return vp_fail(e, "input rank %d is not between 1 and %d", input_rank, VP_MAX_RANK);
+	m->input_rank = input_rank;
+	for (int i = 0; i < input_rank; i++) {
+		if (input_shape[i] < 1 || input_shape[i] > VP_MAX_DIM)
+			return vp_fail(e, "input dimension %d is %" PRIu32, i, input_shape[i]);
+		m->input_shape[i] = input_shape[i];
+		d *= input_shape[i];
+		if (d > TOP_MAX_PARAMS)
+			return vp_fail(e, "the input has more than %zu values", TOP_MAX_PARAMS);
+	}
+	m->in_dim = (uint32_t)d;
+	if (nclass < 2 || nclass > TOP_MAX_CLASSES)
+		return vp_fail(e, "%" PRIu32 " classes (between 2 and %d are allowed)", nclass,
+			       TOP_MAX_CLASSES);
+	if (!(m->classes = vp_calloc(nclass, sizeof *m->classes, e)))
+		return -1;
+	m->nclass = nclass;
+	for (uint32_t i = 0; i < nclass; i++)
+		if (!(m->classes[i] = strdup(classes[i])))
+			return vp_fail(e, "out of memory");
+	if (classes_index(m, e))
+		return -1;
+	if (!(m->layers = vp_calloc(TOP_MAX_LAYERS, sizeof *m->layers, e)))
+		return -1;
+	return 0;
+}
+
+/* The map a layer hands on, [h, w, c]. */
+static void layer_output(const struct top_layer *l, uint32_t *h, uint32_t *w, uint32_t *c)
+{
+	*h = l->h;
+	*w = l->w;
+	*c = l->c;
+	switch (l->kind) {
+	case TOP_CONV3X3:
+		*c = l->cout;
+		break;
+	case TOP_MAXPOOL2X2:
+		*h = l->h / 2;
+		*w = l->w / 2;
+		break;
+	case TOP_DENSE:
+		*h = *w = 1;
+		*c = l->out;
+		break;
+	default:
+		break;
+	}
+}
+
+int top_model_add(struct top_model *m, enum top_kind kind, uint32_t size, float value,
+		  struct vp_err *e)
+{
+	struct top_layer *l;
+	uint32_t h, w, c;
+	uint64_t out;
+
+	if (m->nlayers == TOP_MAX_LAYERS)
+		return vp_fail(e, "more than %d layers", TOP_MAX_LAYERS);
+	if (m->nlayers) {
+		layer_output(&m->layers[m->nlayers - 1], &h, &w, &c);
+	} else if (m->input_rank == 3) {
+		h = m->input_shape[0];
+		w = m->input_shape[1];
+		c = m->input_shape[2];
+	} else {
+		h = w = 1;
+		c = m->in_dim;
+	}
+	l = &m->layers[m->nlayers];
+	*l = (struct top_layer){ .kind = kind, .h = h, .w = w, .c = c, .in = h * w * c };
+	out = l->in;
+	switch (kind) {
+	case TOP_CONV3X3:
+		if (size < 1 || size > VP_MAX_DIM)
+			return vp_fail(e, "conv3x3: %" PRIu32 " output channels", size);
+		l->cout = size;
+		out = (uint64_t)h * w * size;
+		break;
+	case TOP_MAXPOOL2X2:
+		if (h < 2 || w < 2)
+			return vp_fail(e, "maxpool2x2 on a %" PRIu32 "x%" PRIu32 " map", w, h);
+		out = (uint64_t)(h / 2) * (w / 2) * c;
+		break;
+	case TOP_DENSE:
+		if (size < 1 || size > VP_MAX_DIM)
+			return vp_fail(e, "dense: width %" PRIu32, size);
+		out = size;
+		break;
+	case TOP_BATCHNORM:
+		if (!(value > 0 && value < 1))
+			return vp_fail(e, "batchnorm: epsilon %g is not in (0, 1)", (double)value);
+		l->eps = value;
+		break;
+	case TOP_DROPOUT:
+		if (!(value >= 0 && value < 1))
+			return vp_fail(e, "dropout: rate %g is not in [0, 1)", (double)value);
+		l->rate = value;
+		break;
+	case TOP_SOFTMAX:
+		if (h != 1 || w != 1)
+			return vp_fail(e, "softmax on a %" PRIu32 "x%" PRIu32 " map, not on scores",
+				       w, h);
+		break;
+	case TOP_STANDARDIZE:
+	case TOP_RELU:
+		break;
+	default:
+		return vp_fail(e, "unknown layer kind %d", (int)kind);
+	}
+	if (out > TOP_MAX_PARAMS)
+		return vp_fail(e, "%s: more than %zu outputs", top_kind_names[kind], TOP_MAX_PARAMS);
+	l->out = (uint32_t)out;
+	m->nlayers++;
+	return 0;
+}
+
+/* Trained floats and statistics of a layer. */
+static void layer_sizes(const struct top_layer *l, size_t *trained, size_t *stats)
+{
+	*trained = *stats = 0;
+	switch (l->kind) {
+	case TOP_DENSE:
+		*trained = (size_t)l->in * l->out + l->out;
+		break;
+	case TOP_CONV3X3:
+		*trained = (size_t)9 * l->c * l->cout + l->cout;
+		break;
+	case TOP_BATCHNORM:
+		*trained = *stats = 2 * (size_t)l->c;
+		break;
+	case TOP_STANDARDIZE:
+		*stats = 2 * (size_t)l->c;
+		break;
+	default:
+		break;
+	}
+}
+
+int top_model_finish(struct top_model *m, struct vp_err *e)
+{
+	size_t ntrain = 0, nstat = 0;
+	float *t, *s;
+
+	if (!m->nlayers || m->layers[m->nlayers - 1].kind != TOP_SOFTMAX)
+		return vp_fail(e, "the last layer must be a softmax");
+	for (int i = 0; i + 1 < m->nlayers; i++)
+		if (m->layers[i].kind == TOP_SOFTMAX)
+			return vp_fail(e, "layer %d: a softmax may only be the last layer", i + 1);
+	if (m->layers[m->nlayers - 1].out != m->nclass)
+		return vp_fail(e, "the layers end with %" PRIu32 " outputs for %" PRIu32 " classes",
+			       m->layers[m->nlayers - 1].out, m->nclass);
+	for (int i = 0; i < m->nlayers; i++) {
+		size_t a, b;
+
+		layer_sizes(&m->layers[i], &a, &b);
+		ntrain += a;
+		nstat += b;
+		if (ntrain + nstat > TOP_MAX_PARAMS)
+			return vp_fail(e, "the model has more than %zu parameters", TOP_MAX_PARAMS);
+	}
+	m->ntrain = ntrain;
+	m->nparams = ntrain + nstat;
+	free(m->params);
+	if (!(m->params = vp_calloc(m->nparams ? m->nparams : 1, sizeof *m->params, e)))
+		return -1;
+	t = m->params;
+	s = m->params + ntrain;
+	for (int i = 0; i < m->nlayers; i++) {
+		struct top_layer *l = &m->layers[i];
+
+		switch (l->kind) {
+		case TOP_DENSE:
+			l->weights = t;
+			l->bias = t + (size_t)l->in * l->out;
+			t += (size_t)l->in * l->out + l->out;
+			break;
+		case TOP_CONV3X3:
+			l->weights = t;
+			l->bias = t + (size_t)9 * l->c * l->cout;
+			t += (size_t)9 * l->c * l->cout + l->cout;
+			break;
+		case TOP_BATCHNORM:
+			l->gamma = t;
+			l->beta = t + l->c;
+			t += 2 * (size_t)l->c;
+			l->mean = s;
+			l->var = s + l->c;
+			s += 2 * (size_t)l->c;
+			for (uint32_t j = 0; j < l->c; j++)
+				l->gamma[j] = l->var[j] = 1;
+			break;
+		case TOP_STANDARDIZE:
+			l->mean = s;
+			l->scale = s + l->c;
+			s += 2 * (size_t)l->c;
+			for (uint32_t j = 0; j < l->c; j++)
+				l->scale[j] = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+int top_model_build(struct top_model *m, int input_rank, const uint32_t *input_shape,
+		    int standardize, const uint32_t *hidden, int nhidden, int batchnorm,
+		    double dropout, uint32_t nclass, char *const *classes,
+		    struct vp_err *e)
+{
+	if (top_model_start(m, input_rank, input_shape, nclass, classes, e) ||
+	    (standardize && top_model_add(m, TOP_STANDARDIZE, 0, 0, e)))
+		goto fail;
+	for (int h = 0; h < nhidden; h++)
+		if (top_model_add(m, TOP_DENSE, hidden[h], 0, e) ||
+		    (batchnorm && top_model_add(m, TOP_BATCHNORM, 0, TOP_BN_EPS, e)) ||
+		    top_model_add(m, TOP_RELU, 0, 0, e) ||
+		    (dropout > 0 && top_model_add(m, TOP_DROPOUT, 0, (float)dropout, e)))
+			goto fail;
+	if (top_model_add(m, TOP_DENSE, nclass, 0, e) ||
+	    top_model_add(m, TOP_SOFTMAX, 0, 0, e) || top_model_finish(m, e))
+		goto fail;
+	return 0;
+fail:
+	top_model_free(m);
+	return -1;
+}
+
+int top_model_set_provenance(struct top_model *m, const msgpack_object *prov,
+			     struct vp_err *e)
+{
+	return vp_obj_copy(&m->provenance, prov, e);
+}
+
+/* ---- the forward pass ---- */
+
+static void free_rows(float **v, int n)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void top_pass_free(struct top_pass *p, const struct top_model *m)
+{
+	free_rows(p->act, m->nlayers);
+	free_rows(p->mask, m->nlayers);
+	free_rows(p->bn_mean, m->nlayers);
+	free_rows(p->bn_var, m->nlayers);
+	free(p->col);
+	free(p->flipped);
+	memset(p, 0, sizeof *p);
+}
+
+/* Floats of conv3x3 scratch per record: the im2col rows of its input, and
+ * in training of the gradient it passes back, which has cout channels. */
+static size_t conv_col_floats(const struct top_layer *l, int training)
+{
+	uint32_t c = training && l->cout > l->c ? l->cout : l->c;
+
+	return nn_conv3x3_col_floats(1, (int)l->h, (int)l->w, (int)c);
+}
+
+int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int threads,
+		  int training, struct vp_err *e)
+{
+	int n = m->nlayers;
+	size_t col = 0, flipped = 0;
+
+	memset(p, 0, sizeof *p);
+	p->cap = cap;
+	p->threads = threads < 1 ? 1 : threads;
+	if (!(p->act = vp_calloc((size_t)n, sizeof *p->act, e)))
+		return -1;
+	if (training && (!(p->mask = vp_calloc((size_t)n, sizeof *p->mask, e)) ||
+			 !(p->bn_mean = vp_calloc((size_t)n, sizeof *p->bn_mean, e)) ||
+			 !(p->bn_var = vp_calloc((size_t)n, sizeof *p->bn_var, e))))
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		const struct top_layer *l = &m->layers[i];
+
+		if (cap > SIZE_MAX / sizeof(float) / (l->out ? l->out : 1) / 16) {
+			vp_fail(e, "a batch of %zu rows of %" PRIu32 " overflows", cap, l->out);
+			goto fail;
+		}
+		if (!(p->act[i] = vp_calloc(cap * l->out, sizeof(float), e)))
+			goto fail;
+		if (l->kind == TOP_CONV3X3) {
+			size_t f = conv_col_floats(l, training);
+
+			col = f > col ? f : col;
+			f = (size_t)9 * l->c * l->cout;
+			flipped = training && f > flipped ? f : flipped;
+		}
+		if (!training)
+			continue;
+		if (l->kind == TOP_DROPOUT &&
+		    !(p->mask[i] = vp_calloc(cap * l->out, sizeof(float), e)))
+			goto fail;
+		if (l->kind == TOP_BATCHNORM &&
+		    (!(p->bn_mean[i] = vp_calloc(l->c, sizeof(float), e)) ||
+		     !(p->bn_var[i] = vp_calloc(l->c, sizeof(float), e))))
+			goto fail;
+	}
+	if (col && cap > SIZE_MAX / sizeof(float) / col) {
+		vp_fail(e, "the convolutions of %zu records overflow", cap);
+		goto fail;
+	}
+	if ((col && !(p->col = vp_calloc(cap * col, sizeof(float), e))) ||
+	    (flipped && !(p->flipped = vp_calloc(flipped, sizeof(float), e))))
+		goto fail;
+	return 0;
+fail:
+	top_pass_free(p, m);
+	return -1;
+}
+
+/* 0 for a dropped unit, 1 / (1 - rate) for a kept one. */
+static void dropout_mask(float rate, gsl_rng *rng, float *mask, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		y[i] = x[i] > 0 ? x[i] : 0;
-}
-
-/* x [n, c] -> y [n, c]. Inverted dropout: kept units are scaled by
- * 1/(1 - rate) while training, so inference is the identity. rng NULL:
- * inference. */
-void dropout_forward(const struct top_layer *l, const float *x, float *y, size_t n,
-		     gsl_rng *rng, float *mask)
-{
-	size_t count = n * l->out;
-
-	if (!rng || l->rate <= 0) {
-		memcpy(y, x, count * sizeof *y);
-		if (mask)
-			for (size_t i = 0; i < count; i++)
-				mask[i] = 1;
-		return;
-	}
-	for (size_t i = 0; i < count; i++) {
-		mask[i] = gsl_rng_uniform(rng) < l->rate ? 0 : 1 / (1 - l->rate);
-		y[i] = x[i] * mask[i];
-	}
-}
-
-/* x [n, k] logits -> y [n, k] probabilities */
-void softmax_forward(const float *x, float *y, size_t n, uint32_t k)
-{
-	for (size_t r = 0; r < n; r++) {
-		const float *xr = x + r * k;
-		float *yr = y + r * k, max = xr[0];
-		double sum = 0;
-
-		for (uint32_t j = 1; j < k; j++)
-			max = xr[j] > max ? xr[j] : max;
-		for (uint32_t j = 0; j < k; j++) {
-			yr[j] = expf(xr[j] - max);
-			sum += yr[j];
-		}
-		for (uint32_t j = 0; j < k; j++)
-			yr[j] = (float)(yr[j] / sum);
-	}
+		mask[i] = rate > 0 && gsl_rng_uniform(rng) < rate ? 0 : 1 / (1 - rate);
 }
 
 void top_forward(const struct top_model *m, struct top_pass *p, const float *x, size_t n)
@@ -127,23 +427,45 @@ void top_forward(const struct top_model *m, struct top_pass *p, const float *x, 
 		const struct top_layer *l = &m->layers[i];
 		const float *in = i ? p->act[i - 1] : x;
 		float *out = p->act[i];
+		size_t pixels = n * l->h * l->w;
 
 		switch (l->kind) {
+		case TOP_STANDARDIZE:
+			nn_standardize_forward(in, l->mean, l->scale, pixels, l->c, out);
+			break;
+		case TOP_CONV3X3:
+			nn_conv3x3_batch_forward(p->threads, in, n, (int)l->h, (int)l->w,
+						 (int)l->c, (int)l->cout, l->weights, l->bias,
+						 p->col, out);
+			break;
+		case TOP_MAXPOOL2X2:
+			nn_maxpool2x2_forward(in, (int)l->h, (int)l->w, (int)l->c, 0,
+					      n * (l->h / 2), out);
+			break;
 		case TOP_DENSE:
-			dense_forward(l, in, out, n);
+			nn_dense_forward(p->threads, in, l->weights, l->bias, n, l->in, l->out,
+					 out);
 			break;
 		case TOP_BATCHNORM:
-			batchnorm_forward(l, in, out, n, p->rng ? p->bn_mean[i] : NULL,
-					  p->rng ? p->bn_var[i] : NULL);
+			nn_batchnorm_forward(in, l->gamma, l->beta, l->mean, l->var, l->eps,
+					     pixels, l->c, p->rng ? p->bn_mean[i] : NULL,
+					     p->rng ? p->bn_var[i] : NULL, out);
 			break;
 		case TOP_RELU:
-			relu_forward(in, out, n * l->out);
+			nn_relu_forward(in, out, n * l->in);
 			break;
 		case TOP_DROPOUT:
-			dropout_forward(l, in, out, n, p->rng, p->mask ? p->mask[i] : NULL);
+			if (!p->rng) {
+				memcpy(out, in, n * l->in * sizeof *out);
+				break;
+			}
+			dropout_mask(l->rate, p->rng, p->mask[i], n * l->in);
+			nn_dropout_forward(in, p->mask[i], out, n * l->in);
 			break;
 		case TOP_SOFTMAX:
-			softmax_forward(in, out, n, l->out);
+			nn_softmax_forward(in, out, n, l->out);
+			break;
+		default:
 			break;
 		}
 	}
@@ -192,532 +514,391 @@ void top_row_topk(const struct top_model *m, const struct top_pass *p, size_t r,
 	}
 }
 
-uint32_t top_model_max_width(const struct top_model *m)
+size_t top_batch_rows(const struct top_model *m)
 {
-	uint32_t w = 1;
-
-	for (int i = 0; i < m->nlayers; i++)
-		w = m->layers[i].out > w ? m->layers[i].out : w;
-	return w;
-}
-
-static void free_rows(float **v, int n)
-{
-	if (!v)
-		return;
-	for (int i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-void top_pass_free(struct top_pass *p, const struct top_model *m)
-{
-	free_rows(p->act, m->nlayers);
-	free_rows(p->mask, m->nlayers);
-	free_rows(p->bn_mean, m->nlayers);
-	free_rows(p->bn_var, m->nlayers);
-	memset(p, 0, sizeof *p);
-}
-
-int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap,
-		  int training, struct vp_err *e)
-{
-	int n = m->nlayers;
-
-	memset(p, 0, sizeof *p);
-	p->cap = cap;
-	if (!(p->act = vp_calloc((size_t)n, sizeof *p->act, e)))
-		return -1;
-	if (training && (!(p->mask = vp_calloc((size_t)n, sizeof *p->mask, e)) ||
-			 !(p->bn_mean = vp_calloc((size_t)n, sizeof *p->bn_mean, e)) ||
-			 !(p->bn_var = vp_calloc((size_t)n, sizeof *p->bn_var, e))))
-		goto fail;
-	for (int i = 0; i < n; i++) {
-		const struct top_layer *l = &m->layers[i];
-
-		if (cap > SIZE_MAX / l->out) {
-			vp_fail(e, "a batch of %zu rows of %" PRIu32 " overflows", cap, l->out);
-			goto fail;
-		}
-		if (!(p->act[i] = vp_calloc(cap * l->out, sizeof(float), e)))
-			goto fail;
-		if (!training)
-			continue;
-		if (l->kind == TOP_DROPOUT &&
-		    !(p->mask[i] = vp_calloc(cap * l->out, sizeof(float), e)))
-			goto fail;
-		if (l->kind == TOP_BATCHNORM &&
-		    (!(p->bn_mean[i] = vp_calloc(l->out, sizeof(float), e)) ||
-		     !(p->bn_var[i] = vp_calloc(l->out, sizeof(float), e))))
-			goto fail;
-	}
-	return 0;
-fail:
-	top_pass_free(p, m);
-	return -1;
-}
-
-/* ---- the model object ---- */
-
-void top_model_free(struct top_model *m)
-{
-	if (m->classes)
-		for (uint32_t i = 0; i < m->nclass; i++)
-			free(m->classes[i]);
-	free(m->classes);
-	free(m->layers);
-	free(m->params);
-	top_obj_free(&m->provenance);
-	memset(m, 0, sizeof *m);
-}
-
-/* Count the tensors of the layer chain and point them into one
- * allocation, trained tensors first. Widths must already be checked. */
-static int model_alloc(struct top_model *m, struct vp_err *e)
-{
-	size_t ntrain = 0, nstat = 0;
-	float *t, *s;
+	size_t per = m->in_dim, rows;
 
 	for (int i = 0; i < m->nlayers; i++) {
-		const struct top_layer *l = &m->layers[i];
-
-		if (l->kind == TOP_DENSE)
-			ntrain += (size_t)l->in * l->out + l->out;
-		else if (l->kind == TOP_BATCHNORM) {
-			ntrain += 2 * (size_t)l->out;
-			nstat += 2 * (size_t)l->out;
-		}
-		if (ntrain + nstat > TOP_MAX_PARAMS)
-			return vp_fail(e, "the model has more than %zu parameters",
-				       TOP_MAX_PARAMS);
+		per += m->layers[i].out;
+		if (m->layers[i].kind == TOP_CONV3X3)
+			per += conv_col_floats(&m->layers[i], 0);
 	}
-	m->ntrain = ntrain;
-	m->nparams = ntrain + nstat;
-	if (!(m->params = vp_calloc(m->nparams, sizeof *m->params, e)))
-		return -1;
-	t = m->params;
-	s = m->params + ntrain;
-	for (int i = 0; i < m->nlayers; i++) {
-		struct top_layer *l = &m->layers[i];
-
-		if (l->kind == TOP_DENSE) {
-			l->w = t;
-			t += (size_t)l->in * l->out;
-			l->b = t;
-			t += l->out;
-		} else if (l->kind == TOP_BATCHNORM) {
-			l->gamma = t;
-			l->beta = t + l->out;
-			t += 2 * (size_t)l->out;
-			l->mean = s;
-			l->var = s + l->out;
-			s += 2 * (size_t)l->out;
-			for (uint32_t j = 0; j < l->out; j++)
-				l->gamma[j] = l->var[j] = 1;
-		}
-	}
-	return 0;
-}
-
-static int set_shape(struct top_model *m, int rank, const uint32_t *shape,
-		     struct vp_err *e)
-{
-	uint64_t d = 1;
-
-	if (rank < 1 || rank > VP_MAX_RANK)
-		return vp_fail(e, "input rank %d is not between 1 and %d", rank, VP_MAX_RANK);
-	m->input_rank = rank;
-	for (int i = 0; i < rank; i++) {
-		if (shape[i] < 1 || shape[i] > VP_MAX_DIM)
-			return vp_fail(e, "input dimension %d is %" PRIu32, i, shape[i]);
-		m->input_shape[i] = shape[i];
-		d *= shape[i];
-		if (d > TOP_MAX_PARAMS)
-			return vp_fail(e, "the input has more than %zu values", TOP_MAX_PARAMS);
-	}
-	m->in_dim = (uint32_t)d;
-	return 0;
-}
-
-static int set_classes(struct top_model *m, uint32_t nclass, char *const *classes,
-		       struct vp_err *e)
-{
-	if (!(m->classes = vp_calloc(nclass, sizeof *m->classes, e)))
-		return -1;
-	m->nclass = nclass;
-	for (uint32_t i = 0; i < nclass; i++)
-		if (!(m->classes[i] = strdup(classes[i])))
-			return vp_fail(e, "out of memory");
-	return 0;
-}
-
-int top_model_build(struct top_model *m, int input_rank, const uint32_t *input_shape,
-		    const uint32_t *hidden, int nhidden, int batchnorm, double dropout,
-		    uint32_t nclass, char *const *classes, struct vp_err *e)
-{
-	int n = 0;
-	uint32_t width;
-
-	memset(m, 0, sizeof *m);
-	if (set_shape(m, input_rank, input_shape, e) ||
-	    set_classes(m, nclass, classes, e))
-		goto fail;
-	if (nhidden < 0 || nhidden > (TOP_MAX_LAYERS - 2) / 4) {
-		vp_fail(e, "too many hidden layers (%d)", nhidden);
-		goto fail;
-	}
-	if (!(m->layers = vp_calloc((size_t)nhidden * 4 + 2, sizeof *m->layers, e)))
-		goto fail;
-	width = m->in_dim;
-	for (int h = 0; h < nhidden; h++) {
-		m->layers[n++] = (struct top_layer){ .kind = TOP_DENSE, .in = width, .out = hidden[h] };
-		width = hidden[h];
-		if (batchnorm)
-			m->layers[n++] = (struct top_layer){ .kind = TOP_BATCHNORM, .in = width,
-							     .out = width, .eps = TOP_BN_EPS };
-		m->layers[n++] = (struct top_layer){ .kind = TOP_RELU, .in = width, .out = width };
-		if (dropout > 0)
-			m->layers[n++] = (struct top_layer){ .kind = TOP_DROPOUT, .in = width,
-							     .out = width, .rate = (float)dropout };
-	}
-	m->layers[n++] = (struct top_layer){ .kind = TOP_DENSE, .in = width, .out = nclass };
-	m->layers[n++] = (struct top_layer){ .kind = TOP_SOFTMAX, .in = nclass, .out = nclass };
-	m->nlayers = n;
-	if (model_alloc(m, e))
-		goto fail;
-	return 0;
-fail:
-	top_model_free(m);
-	return -1;
-}
-
-void top_obj_free(struct top_obj *o)
-{
-	if (o->set) {
-		msgpack_sbuffer_destroy(&o->buf);
-		msgpack_zone_destroy(&o->zone);
-	}
-	memset(o, 0, sizeof *o);
-}
-
-int top_obj_copy(struct top_obj *o, const msgpack_object *src, struct vp_err *e)
-{
-	msgpack_packer pk;
-	size_t off = 0;
-
-	top_obj_free(o);
-	msgpack_sbuffer_init(&o->buf);
-	msgpack_zone_init(&o->zone, 1024);
-	o->set = 1;
-	msgpack_packer_init(&pk, &o->buf, msgpack_sbuffer_write);
-	if (msgpack_pack_object(&pk, *src) ||
-	    msgpack_unpack(o->buf.data, o->buf.size, &off, &o->zone,
-			   &o->obj) != MSGPACK_UNPACK_SUCCESS)
-		return vp_fail(e, "out of memory copying a map");
-	return 0;
-}
-
-int top_model_set_provenance(struct top_model *m, const msgpack_object *prov,
-			     struct vp_err *e)
-{
-	return top_obj_copy(&m->provenance, prov, e);
+	rows = ((size_t)64 << 20) / (per * sizeof(float));
+	return rows < 1 ? 1 : rows > 64 ? 64 : rows;
 }
 
 /* ---- the model file ---- */
 
-static void pack_f32(msgpack_packer *pk, const char *key, uint32_t n0, uint32_t n1,
+static void emit_f32(struct emit *t, const char *key, int rank, const uint32_t *shape,
 		     const float *v)
 {
-	uint32_t shape[2] = { n0, n1 };
-
-	vp_pack_cstr(pk, key);
-	vp_pack_tensor(pk, VP_F32, n1 ? 2 : 1, shape, v);
+	emit_key(t, key);
+	emit_tensor(t, VP_F32, rank, shape, v);
 }
 
-static void pack_double_or_nil(msgpack_packer *pk, double v)
+static void emit_layer(struct emit *t, const struct top_layer *l)
 {
-	if (isfinite(v))
-		msgpack_pack_double(pk, v);
-	else
-		msgpack_pack_nil(pk);
-}
-
-static void pack_layer(msgpack_packer *pk, const struct top_layer *l)
-{
-	static const uint32_t nkeys[] = {
-		[TOP_DENSE] = 3, [TOP_BATCHNORM] = 6, [TOP_RELU] = 1,
-		[TOP_DROPOUT] = 2, [TOP_SOFTMAX] = 1,
+	static const uint32_t nkeys[TOP_KINDS] = {
+		[TOP_STANDARDIZE] = 3, [TOP_CONV3X3] = 3, [TOP_MAXPOOL2X2] = 1,
+		[TOP_DENSE] = 3, [TOP_BATCHNORM] = 6, [TOP_RELU] = 1, [TOP_DROPOUT] = 2,
+		[TOP_SOFTMAX] = 1,
 	};
+	uint32_t kernel[4] = { 3, 3, l->c, l->cout }, dense[2] = { l->in, l->out };
 
-	msgpack_pack_map(pk, nkeys[l->kind]);
-	vp_pack_cstr(pk, "type");
-	vp_pack_cstr(pk, kind_names[l->kind]);
+	emit_map(t, nkeys[l->kind]);
+	emit_key(t, "type");
+	emit_str(t, top_kind_names[l->kind]);
 	switch (l->kind) {
+	case TOP_STANDARDIZE:
+		emit_f32(t, "mean", 1, &l->c, l->mean);
+		emit_f32(t, "scale", 1, &l->c, l->scale);
+		break;
+	case TOP_CONV3X3:
+		emit_f32(t, "weights", 4, kernel, l->weights);
+		emit_f32(t, "bias", 1, &l->cout, l->bias);
+		break;
 	case TOP_DENSE:
-		pack_f32(pk, "weights", l->in, l->out, l->w);
-		pack_f32(pk, "bias", l->out, 0, l->b);
+		emit_f32(t, "weights", 2, dense, l->weights);
+		emit_f32(t, "bias", 1, &l->out, l->bias);
 		break;
 	case TOP_BATCHNORM:
-		pack_f32(pk, "gamma", l->out, 0, l->gamma);
-		pack_f32(pk, "beta", l->out, 0, l->beta);
-		pack_f32(pk, "mean", l->out, 0, l->mean);
-		pack_f32(pk, "var", l->out, 0, l->var);
-		/* float32 so that the value read back is the one used. */
-		vp_pack_cstr(pk, "epsilon");
-		msgpack_pack_float(pk, l->eps);
+		emit_f32(t, "gamma", 1, &l->c, l->gamma);
+		emit_f32(t, "beta", 1, &l->c, l->beta);
+		emit_f32(t, "mean", 1, &l->c, l->mean);
+		emit_f32(t, "var", 1, &l->c, l->var);
+		emit_key(t, "epsilon");
+		emit_float(t, l->eps);
 		break;
 	case TOP_DROPOUT:
-		vp_pack_cstr(pk, "rate");
-		msgpack_pack_float(pk, l->rate);
+		emit_key(t, "rate");
+		emit_float(t, l->rate);
 		break;
-	case TOP_RELU:
-	case TOP_SOFTMAX:
+	default:
 		break;
 	}
+	emit_end(t);
 }
 
-static void pack_training(msgpack_packer *pk, const struct top_hparams *hp,
+static void emit_training(struct emit *t, const struct top_hparams *hp,
 			  const struct top_history *h)
 {
-	msgpack_pack_map(pk, h ? 18 : 14);
-	vp_pack_cstr(pk, "optimizer");
-	vp_pack_cstr(pk, hp->optimizer);
-	vp_pack_cstr(pk, "lr");
-	msgpack_pack_double(pk, hp->lr);
-	vp_pack_cstr(pk, "momentum");
-	msgpack_pack_double(pk, hp->momentum);
-	vp_pack_cstr(pk, "l2");
-	msgpack_pack_double(pk, hp->l2);
-	vp_pack_cstr(pk, "hidden");
-	msgpack_pack_array(pk, (size_t)hp->nhidden);
+	int tuned = hp->finetune != NULL;
+
+	emit_map(t, 15 + (h ? 4 + tuned : 0) + (tuned ? 3 + (hp->init ? 0 : 3) : 0));
+	emit_key(t, "optimizer");
+	emit_str(t, hp->optimizer);
+	emit_key(t, "lr");
+	emit_double(t, hp->lr);
+	emit_key(t, "momentum");
+	emit_double(t, hp->momentum);
+	emit_key(t, "l2");
+	emit_double(t, hp->l2);
+	emit_key(t, "hidden");
+	emit_array(t, (uint32_t)hp->nhidden);
 	for (int i = 0; i < hp->nhidden; i++)
-		msgpack_pack_uint32(pk, hp->hidden[i]);
-	vp_pack_cstr(pk, "dropout");
-	msgpack_pack_double(pk, hp->dropout);
-	vp_pack_cstr(pk, "batchnorm");
-	hp->batchnorm ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	vp_pack_cstr(pk, "balance");
-	hp->balance ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	vp_pack_cstr(pk, "epochs");
-	msgpack_pack_uint32(pk, hp->epochs);
-	vp_pack_cstr(pk, "batch");
-	msgpack_pack_uint32(pk, hp->batch);
-	vp_pack_cstr(pk, "patience");
-	msgpack_pack_uint32(pk, hp->patience);
-	vp_pack_cstr(pk, "threads");
-	msgpack_pack_uint32(pk, hp->threads);
-	vp_pack_cstr(pk, "seed");
-	msgpack_pack_uint64(pk, hp->seed);
-	vp_pack_cstr(pk, "objective");
-	vp_pack_cstr(pk, "categorical cross-entropy + l2 * sum of squared dense weights");
-	if (!h)
+		emit_uint(t, hp->hidden[i]);
+	emit_end(t);
+	emit_key(t, "dropout");
+	emit_double(t, hp->dropout);
+	emit_key(t, "batchnorm");
+	emit_bool(t, hp->batchnorm);
+	emit_key(t, "standardize");
+	emit_bool(t, hp->standardize);
+	emit_key(t, "balance");
+	emit_bool(t, hp->balance);
+	emit_key(t, "shuffle");
+	emit_bool(t, hp->shuffle);
+	emit_key(t, "epochs");
+	emit_uint(t, hp->epochs);
+	emit_key(t, "batch");
+	emit_uint(t, hp->batch);
+	emit_key(t, "patience");
+	emit_uint(t, hp->patience);
+	emit_key(t, "seed");
+	emit_uint(t, hp->seed);
+	emit_key(t, "objective");
+	emit_str(t, "categorical cross-entropy + l2 * sum of squared dense weights");
+	if (tuned) {
+		emit_key(t, "finetune");
+		emit_str(t, hp->finetune);
+		emit_key(t, "init");
+		emit_str(t, hp->init ? hp->init : "");
+		emit_key(t, "warmup_epochs");
+		emit_uint(t, hp->init ? 0 : hp->warmup);
+		if (!hp->init) {
+			emit_key(t, "warmup_optimizer");
+			emit_str(t, hp->warmup_optimizer);
+			emit_key(t, "warmup_lr");
+			emit_double(t, hp->warmup_lr);
+			emit_key(t, "warmup_epochs_run");
+			emit_uint(t, h ? h->warmup : 0);
+		}
+	}
+	if (!h) {
+		emit_end(t);
 		return;
-	vp_pack_cstr(pk, "epochs_run");
-	msgpack_pack_uint32(pk, h->n);
-	vp_pack_cstr(pk, "best_epoch");
-	msgpack_pack_uint32(pk, h->best);
-	vp_pack_cstr(pk, "train_records");
-	msgpack_pack_uint64(pk, h->train_records);
-	vp_pack_cstr(pk, "valid_records");
-	msgpack_pack_uint64(pk, h->valid_records);
+	}
+	emit_key(t, "epochs_run");
+	emit_uint(t, h->n);
+	emit_key(t, "best_epoch");
+	emit_uint(t, h->best);
+	emit_key(t, "train_records");
+	emit_uint(t, h->train_records);
+	if (tuned) {
+		emit_key(t, "train_images");
+		emit_uint(t, h->train_images);
+	}
+	emit_key(t, "valid_records");
+	emit_uint(t, h->valid_records);
+	emit_end(t);
 }
 
-void top_model_write(const struct top_model *m, const struct top_hparams *hp,
-		     const struct top_history *h, FILE *f)
+int top_model_write(const struct top_model *m, const struct top_hparams *hp,
+		    const struct top_history *h, FILE *f, struct vp_err *e)
 {
-	struct vp_writer w;
-	msgpack_packer *pk = &w.pk;
+	struct emit t;
 
-	vp_writer_init(&w, f);
-	vp_write_header(&w, "model", 3 + !!m->provenance.set + !!hp + !!h);
-	vp_pack_cstr(pk, "classes");
-	msgpack_pack_array(pk, m->nclass);
+	emit_init(&t, f, 0);
+	emit_map(&t, 5 + (m->provenance.set ? 1 : 0) + (hp ? 1 : 0) + (h ? 1 : 0));
+	emit_key(&t, "vggpipe");
+	emit_uint(&t, VP_STREAM_VERSION);
+	emit_key(&t, "kind");
+	emit_str(&t, "model");
+	emit_key(&t, "classes");
+	emit_array(&t, m->nclass);
 	for (uint32_t i = 0; i < m->nclass; i++)
-		vp_pack_cstr(pk, m->classes[i]);
+		emit_str(&t, m->classes[i]);
+	emit_end(&t);
 	if (m->provenance.set) {
-		vp_pack_cstr(pk, "provenance");
-		msgpack_pack_object(pk, m->provenance.obj);
+		emit_key(&t, "provenance");
+		emit_object(&t, &m->provenance.obj);
 	}
-	vp_pack_cstr(pk, "input_shape");
-	msgpack_pack_array(pk, (size_t)m->input_rank);
+	emit_key(&t, "input_shape");
+	emit_array(&t, (uint32_t)m->input_rank);
 	for (int i = 0; i < m->input_rank; i++)
-		msgpack_pack_uint32(pk, m->input_shape[i]);
-	vp_pack_cstr(pk, "layers");
-	msgpack_pack_array(pk, (size_t)m->nlayers);
+		emit_uint(&t, m->input_shape[i]);
+	emit_end(&t);
+	emit_key(&t, "layers");
+	emit_array(&t, (uint32_t)m->nlayers);
 	for (int i = 0; i < m->nlayers; i++)
-		pack_layer(pk, &m->layers[i]);
+		emit_layer(&t, &m->layers[i]);
+	emit_end(&t);
 	if (hp) {
-		vp_pack_cstr(pk, "training");
-		pack_training(pk, hp, h);
+		emit_key(&t, "training");
+		emit_training(&t, hp, h);
 	}
 	if (h) {
-		vp_pack_cstr(pk, "history");
-		msgpack_pack_array(pk, h->n);
+		emit_key(&t, "history");
+		emit_array(&t, h->n);
 		for (uint32_t i = 0; i < h->n; i++) {
 			const struct top_epoch *ep = &h->epochs[i];
 
-			msgpack_pack_map(pk, 5);
-			vp_pack_cstr(pk, "epoch");
-			msgpack_pack_uint32(pk, i + 1);
-			vp_pack_cstr(pk, "loss");
-			pack_double_or_nil(pk, ep->loss);
-			vp_pack_cstr(pk, "accuracy");
-			pack_double_or_nil(pk, ep->accuracy);
-			vp_pack_cstr(pk, "val_loss");
-			pack_double_or_nil(pk, ep->val_loss);
-			vp_pack_cstr(pk, "val_accuracy");
-			pack_double_or_nil(pk, ep->val_accuracy);
+			emit_map(&t, 5 + (h->warmup ? 1 : 0));
+			emit_key(&t, "epoch");
+			emit_uint(&t, i + 1);
+			if (h->warmup) {
+				emit_key(&t, "phase");
+				emit_str(&t, i < h->warmup ? "warmup" : "tune");
+			}
+			emit_key(&t, "loss");
+			emit_double(&t, ep->loss);
+			emit_key(&t, "accuracy");
+			emit_double(&t, ep->accuracy);
+			emit_key(&t, "val_loss");
+			emit_double(&t, ep->val_loss);
+			emit_key(&t, "val_accuracy");
+			emit_double(&t, ep->val_accuracy);
+			emit_end(&t);
 		}
+		emit_end(&t);
 	}
-	vp_write_trailer(&w);
+	emit_end(&t);
+	/* The trailer: a model stream holds no records. */
+	emit_map(&t, 1);
+	emit_key(&t, "end");
+	emit_uint(&t, 0);
+	emit_end(&t);
+	return emit_finish(&t, e);
 }
 
 /* A tensor of the layer's map, f32, with exactly the expected shape. */
-static int layer_tensor(const msgpack_object *lm, const char *key, uint32_t n0,
-			uint32_t n1, struct vp_tensor *t, struct vp_err *e)
+static int layer_tensor(const msgpack_object *lm, const char *key, int rank,
+			const uint32_t *shape, struct vp_tensor *t, struct vp_err *e)
 {
+	char want[64];
+
 	if (vp_get_tensor(lm, key, 1, t, e))
 		return -1;
 	if (t->dtype != VP_F32)
 		return vp_fail(e, "tensor '%s': dtype %s, expected f32", key,
 			       vp_dtype_name(t->dtype));
-	if (n1 ? (t->rank != 2 || t->shape[0] != n0 || t->shape[1] != n1)
-	       : (t->rank != 1 || t->shape[0] != n0)) {
-		if (n1)
-			return vp_fail(e, "tensor '%s': shape must be [%" PRIu32 ", %" PRIu32 "]",
-				       key, n0, n1);
-		return vp_fail(e, "tensor '%s': shape must be [%" PRIu32 "]", key, n0);
-	}
-	return 0;
+	if (t->rank == rank && !memcmp(t->shape, shape, (size_t)rank * sizeof *shape))
+		return 0;
+	want[0] = '[';
+	want[1] = 0;
+	for (int i = 0; i < rank; i++)
+		snprintf(want + strlen(want), sizeof want - strlen(want), "%s%" PRIu32,
+			 i ? ", " : "", shape[i]);
+	return vp_fail(e, "tensor '%s': shape must be %s]", key, want);
 }
 
 static int copy_finite(const struct vp_tensor *t, const char *key, float *dst,
-		       int nonnegative, struct vp_err *e)
+		       int positive, struct vp_err *e)
 {
 	vp_tensor_to_f32(t, dst);
 	for (size_t i = 0; i < t->count; i++)
-		if (!isfinite(dst[i]) || (nonnegative && dst[i] < 0))
+		if (!isfinite(dst[i]) || (positive == 1 && dst[i] < 0) ||
+		    (positive == 2 && !(dst[i] > 0)))
 			return vp_fail(e, "tensor '%s': element %zu is %g", key, i, dst[i]);
 	return 0;
 }
 
-/* Pass 1 (dst NULL): check the layer map against the chain's width and set
- * the layer's kind and widths. Pass 2: copy the tensors into place. */
-static int parse_layer(const msgpack_object *lm, uint32_t width, int last,
-		       struct top_layer *l, int copy, struct vp_err *e)
+/* The layer type of a layer map, and what fixes its output shape: a
+ * conv3x3's output channels and a dense layer's width, from their weights,
+ * whose other dimensions must match the chain; batchnorm's epsilon,
+ * dropout's rate. Then the layer is added to the chain. */
+static int add_layer(struct top_model *m, const msgpack_object *lm, struct vp_err *e)
 {
 	const char *type;
 	size_t tlen;
-	struct vp_tensor t, u;
-	double v;
+	struct vp_tensor t;
+	uint32_t size = 0;
+	double v = 0;
 	int k;
+	uint32_t h, w, c;
 
 	if (lm->type != MSGPACK_OBJECT_MAP)
 		return vp_fail(e, "expected a map, found %s", vp_obj_type_name(lm));
 	if (vp_get_bytes(lm, "type", 1, &type, &tlen, e))
 		return -1;
-	for (k = 0; k <= TOP_SOFTMAX; k++)
-		if (vp_bytes_eq(type, tlen, kind_names[k]))
+	for (k = 0; k < TOP_KINDS; k++)
+		if (vp_bytes_eq(type, tlen, top_kind_names[k]))
 			break;
-	if (k > TOP_SOFTMAX)
+	if (k == TOP_KINDS)
 		return vp_fail(e, "unknown layer type '%.*s'", (int)(tlen > 32 ? 32 : tlen), type);
-	if (!copy)
-		*l = (struct top_layer){ .kind = (enum top_kind)k, .in = width, .out = width };
-	if ((k == TOP_SOFTMAX) != last)
-		return vp_fail(e, "%s", last ? "the last layer must be a softmax"
-					     : "a softmax may only be the last layer");
-	switch (l->kind) {
-	case TOP_DENSE:
-		/* The output width is read from the weights only after their
-		 * first dimension was checked against the chain. */
+	if (m->nlayers) {
+		layer_output(&m->layers[m->nlayers - 1], &h, &w, &c);
+	} else if (m->input_rank == 3) {
+		h = m->input_shape[0];
+		w = m->input_shape[1];
+		c = m->input_shape[2];
+	} else {
+		h = w = 1;
+		c = m->in_dim;
+	}
+	switch (k) {
+	case TOP_CONV3X3:
 		if (vp_get_tensor(lm, "weights", 1, &t, e))
 			return -1;
-		if (t.rank != 2 || t.shape[0] != width)
-			return vp_fail(e, "tensor 'weights': shape must be [%" PRIu32 ", out]", width);
-		if (layer_tensor(lm, "weights", width, t.shape[1], &t, e) ||
-		    layer_tensor(lm, "bias", t.shape[1], 0, &u, e))
-			return -1;
-		l->out = t.shape[1];
-		if (copy && (copy_finite(&t, "weights", l->w, 0, e) ||
-			     copy_finite(&u, "bias", l->b, 0, e)))
-			return -1;
+		if (t.rank != 4 || t.shape[0] != 3 || t.shape[1] != 3 || t.shape[2] != c)
+			return vp_fail(e, "tensor 'weights': shape must be [3, 3, %" PRIu32
+				       ", channels out]", c);
+		size = t.shape[3];
 		break;
-	case TOP_BATCHNORM: {
-		static const char *const keys[] = { "gamma", "beta", "mean", "var" };
-
+	case TOP_DENSE:
+		if (vp_get_tensor(lm, "weights", 1, &t, e))
+			return -1;
+		if (t.rank != 2 || t.shape[0] != h * w * c)
+			return vp_fail(e, "tensor 'weights': shape must be [%" PRIu32 ", out]",
+				       h * w * c);
+		size = t.shape[1];
+		break;
+	case TOP_BATCHNORM:
 		if (vp_get_double(lm, "epsilon", 1, &v, e))
 			return -1;
 		if (!(v > 0 && v < 1))
 			return vp_fail(e, "key 'epsilon': %g is not in (0, 1)", v);
-		l->eps = (float)v;
-		for (int i = 0; i < 4; i++) {
-			float *dst[] = { l->gamma, l->beta, l->mean, l->var };
-
-			if (layer_tensor(lm, keys[i], width, 0, &t, e) ||
-			    (copy && copy_finite(&t, keys[i], dst[i], i == 3, e)))
-				return -1;
-		}
 		break;
-	}
 	case TOP_DROPOUT:
 		if (vp_get_double(lm, "rate", 1, &v, e))
 			return -1;
 		if (!(v >= 0 && v < 1))
 			return vp_fail(e, "key 'rate': %g is not in [0, 1)", v);
-		l->rate = (float)v;
-		break;
-	case TOP_RELU:
-	case TOP_SOFTMAX:
 		break;
 	}
+	return top_model_add(m, (enum top_kind)k, size, (float)v, e);
+}
+
+/* The tensors of a layer map, checked again and copied into place. */
+static int fill_layer(const struct top_layer *l, const msgpack_object *lm, struct vp_err *e)
+{
+	uint32_t kernel[4] = { 3, 3, l->c, l->cout }, dense[2] = { l->in, l->out };
+	struct vp_tensor t;
+
+	switch (l->kind) {
+	case TOP_STANDARDIZE:
+		return layer_tensor(lm, "mean", 1, &l->c, &t, e) ||
+		       copy_finite(&t, "mean", l->mean, 0, e) ||
+		       layer_tensor(lm, "scale", 1, &l->c, &t, e) ||
+		       copy_finite(&t, "scale", l->scale, 0, e) ? -1 : 0;
+	case TOP_CONV3X3:
+		return layer_tensor(lm, "weights", 4, kernel, &t, e) ||
+		       copy_finite(&t, "weights", l->weights, 0, e) ||
+		       layer_tensor(lm, "bias", 1, &l->cout, &t, e) ||
+		       copy_finite(&t, "bias", l->bias, 0, e) ? -1 : 0;
+	case TOP_DENSE:
+		return layer_tensor(lm, "weights", 2, dense, &t, e) ||
+		       copy_finite(&t, "weights", l->weights, 0, e) ||
+		       layer_tensor(lm, "bias", 1, &l->out, &t, e) ||
+		       copy_finite(&t, "bias", l->bias, 0, e) ? -1 : 0;
+	case TOP_BATCHNORM: {
+		static const char *const keys[] = { "gamma", "beta", "mean", "var" };
+		float *dst[] = { l->gamma, l->beta, l->mean, l->var };
+
+		for (int i = 0; i < 4; i++)
+			if (layer_tensor(lm, keys[i], 1, &l->c, &t, e) ||
+			    copy_finite(&t, keys[i], dst[i], i == 3, e))
+				return -1;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int parse_classes(const msgpack_object *hd, struct top_model *m, struct vp_err *e)
+{
+	const msgpack_object *cls = vp_map_get(hd, "classes");
+	char **names;
+	uint32_t n;
+
+	if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
+		return vp_fail(e, "key 'classes': %s", cls ? "expected an array" : "missing");
+	n = cls->via.array.size;
+	if (n < 2 || n > TOP_MAX_CLASSES)
+		return vp_fail(e, "key 'classes': %u classes (between 2 and %d are allowed)", n,
+			       TOP_MAX_CLASSES);
+	if (!(names = vp_calloc(n, sizeof *names, e)))
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *c = &cls->via.array.ptr[i];
+
+		if (c->type != MSGPACK_OBJECT_STR || !c->via.str.size ||
+		    memchr(c->via.str.ptr, 0, c->via.str.size)) {
+			vp_fail(e, "key 'classes': element %u is not a non-empty string", i);
+			goto out;
+		}
+		if (!(names[i] = strndup(c->via.str.ptr, c->via.str.size))) {
+			vp_fail(e, "out of memory");
+			goto out;
+		}
+	}
+	m->nclass = n;
+	m->classes = names;
 	return 0;
+out:
+	for (uint32_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return -1;
 }
 
 static int parse_header(struct top_model *m, const msgpack_object *hd, struct vp_err *e)
 {
-	const msgpack_object *cls, *shape, *layers, *prov;
-	uint32_t rank_shape[VP_MAX_RANK], width;
-	char **names;
-
-	cls = vp_map_get(hd, "classes");
-	if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
-		return vp_fail(e, "key 'classes': %s", cls ? "expected an array" : "missing");
-	if (cls->via.array.size < 2 || cls->via.array.size > TOP_MAX_CLASSES)
-		return vp_fail(e, "key 'classes': %u classes (between 2 and %d are allowed)",
-			       cls->via.array.size, TOP_MAX_CLASSES);
-	if (!(m->classes = vp_calloc(cls->via.array.size, sizeof *m->classes, e)))
-		return -1;
-	m->nclass = cls->via.array.size;
-	for (uint32_t i = 0; i < m->nclass; i++) {
-		const msgpack_object *c = &cls->via.array.ptr[i];
-
-		if (c->type != MSGPACK_OBJECT_STR || !c->via.str.size ||
-		    memchr(c->via.str.ptr, 0, c->via.str.size))
-			return vp_fail(e, "key 'classes': element %u is not a non-empty string", i);
-		if (!(m->classes[i] = strndup(c->via.str.ptr, c->via.str.size)))
-			return vp_fail(e, "out of memory");
-	}
-	/* Duplicate names would make labels ambiguous: sort a copy. */
-	if (!(names = vp_calloc(m->nclass, sizeof *names, e)))
-		return -1;
-	memcpy(names, m->classes, m->nclass * sizeof *names);
-	qsort(names, m->nclass, sizeof *names, top_strcmp_p);
-	for (uint32_t i = 1; i < m->nclass; i++)
-		if (!strcmp(names[i - 1], names[i])) {
-			vp_fail(e, "key 'classes': '%s' appears twice", names[i]);
-			free(names);
-			return -1;
-		}
-	free(names);
-
-	prov = vp_map_get(hd, "provenance");
-	if (prov) {
-		if (prov->type != MSGPACK_OBJECT_MAP)
-			return vp_fail(e, "key 'provenance': expected a map, found %s",
-				       vp_obj_type_name(prov));
-		if (top_model_set_provenance(m, prov, e))
-			return -1;
-	}
+	const msgpack_object *shape, *layers, *prov;
+	uint32_t rank_shape[VP_MAX_RANK];
+	struct top_model named = { 0 };
+	int rc;
 
 	shape = vp_map_get(hd, "input_shape");
 	if (!shape || shape->type != MSGPACK_OBJECT_ARRAY)
@@ -728,12 +909,27 @@ static int parse_header(struct top_model *m, const msgpack_object *hd, struct vp
 	for (uint32_t i = 0; i < shape->via.array.size; i++) {
 		const msgpack_object *d = &shape->via.array.ptr[i];
 
-		if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > VP_MAX_DIM)
+		if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 < 1 ||
+		    d->via.u64 > VP_MAX_DIM)
 			return vp_fail(e, "key 'input_shape': element %u is not a dimension", i);
 		rank_shape[i] = (uint32_t)d->via.u64;
 	}
-	if (set_shape(m, (int)shape->via.array.size, rank_shape, e))
-		return vp_context(e, "key 'input_shape': ");
+	if (parse_classes(hd, &named, e))
+		return -1;
+	rc = top_model_start(m, (int)shape->via.array.size, rank_shape, named.nclass,
+			     named.classes, e);
+	top_model_free(&named);
+	if (rc)
+		return -1;
+
+	prov = vp_map_get(hd, "provenance");
+	if (prov) {
+		if (prov->type != MSGPACK_OBJECT_MAP)
+			return vp_fail(e, "key 'provenance': expected a map, found %s",
+				       vp_obj_type_name(prov));
+		if (top_model_set_provenance(m, prov, e))
+			return -1;
+	}
 
 	layers = vp_map_get(hd, "layers");
 	if (!layers || layers->type != MSGPACK_OBJECT_ARRAY)
@@ -741,23 +937,16 @@ static int parse_header(struct top_model *m, const msgpack_object *hd, struct vp
 	if (layers->via.array.size < 1 || layers->via.array.size > TOP_MAX_LAYERS)
 		return vp_fail(e, "key 'layers': %u layers (between 1 and %d are allowed)",
 			       layers->via.array.size, TOP_MAX_LAYERS);
-	m->nlayers = (int)layers->via.array.size;
-	if (!(m->layers = vp_calloc((size_t)m->nlayers, sizeof *m->layers, e)))
+	/* Every shape is checked along the chain before the parameters are
+	 * allocated; then the tensors are copied. */
+	for (uint32_t i = 0; i < layers->via.array.size; i++)
+		if (add_layer(m, &layers->via.array.ptr[i], e))
+			return vp_context(e, "layer %u: ", i + 1);
+	if (top_model_finish(m, e))
 		return -1;
-	for (int pass = 0; pass < 2; pass++) {
-		width = m->in_dim;
-		for (int i = 0; i < m->nlayers; i++) {
-			if (parse_layer(&layers->via.array.ptr[i], width, i == m->nlayers - 1,
-					&m->layers[i], pass, e))
-				return vp_context(e, "layer %d: ", i + 1);
-			width = m->layers[i].out;
-		}
-		if (width != m->nclass)
-			return vp_fail(e, "the layers end with %" PRIu32 " outputs for %" PRIu32
-				       " classes", width, m->nclass);
-		if (pass == 0 && model_alloc(m, e))
-			return -1;
-	}
+	for (int i = 0; i < m->nlayers; i++)
+		if (fill_layer(&m->layers[i], &layers->via.array.ptr[i], e))
+			return vp_context(e, "layer %d: ", i + 1);
 	return 0;
 }
 
@@ -791,249 +980,4 @@ int top_model_load(struct top_model *m, const char *path, struct vp_err *e)
 		return -1;
 	}
 	return 0;
-}
-
-int top_strcmp_p(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* ---- reading features for a model ---- */
-
-size_t top_batch_rows(const struct top_model *m)
-{
-	size_t rows = ((size_t)32 << 20) / ((size_t)m->in_dim * sizeof(float));
-
-	return rows < 1 ? 1 : rows > 64 ? 64 : rows;
-}
-
-int top_reader_open(struct top_reader *r, const struct top_model *m, char *const *paths,
-		    int npaths, size_t cap, struct vp_err *e)
-{
-	static char *const stdin_path[] = { "-" };
-
-	memset(r, 0, sizeof *r);
-	r->m = m;
-	r->paths = npaths ? paths : stdin_path;
-	r->npaths = npaths ? npaths : 1;
-	r->cap = cap;
-	if (!(r->x = vp_calloc(cap * m->in_dim, sizeof *r->x, e)) ||
-	    !(r->rows = vp_calloc(cap, sizeof *r->rows, e)) ||
-	    !(r->s = vp_calloc(1, sizeof *r->s, e))) {
-		top_reader_close(r);
-		return -1;
-	}
-	r->s->fd = -1;
-	return 0;
-}
-
-void top_reader_close(struct top_reader *r)
-{
-	if (r->s && r->s->fd >= 0)
-		vp_stream_close(r->s);
-	free(r->s);
-	if (r->rows)
-		for (size_t i = 0; i < r->cap; i++) {
-			free(r->rows[i].id);
-			free(r->rows[i].label);
-		}
-	free(r->rows);
-	free(r->x);
-	memset(r, 0, sizeof *r);
-}
-
-/* The features must come from the same backbone, weights, layer, size and
- * preprocessing as those the model was trained on. */
-static int check_provenance(const struct top_model *m, const struct vp_stream *s,
-			    struct vp_err *e)
-{
-	char diff[512];
-
-	if (vp_obj_diff(m->provenance.set ? &m->provenance.obj : &vp_nil,
-			vp_map_get_or_nil(&s->first_header, "provenance"),
-			"provenance", diff, sizeof diff))
-		return vp_fail(e, "%s: these features were not made like the model's "
-			       "(\"here\" is the features, \"before\" the model): %s", s->name, diff);
-	return 0;
-}
-
-static int keep_bytes(char **dst, size_t *cap, const char *p, size_t n, struct vp_err *e)
-{
-	if (n + 1 > *cap) {
-		char *q = realloc(*dst, n + 1);
-
-		if (!q)
-			return vp_fail(e, "out of memory");
-		*dst = q;
-		*cap = n + 1;
-	}
-	memcpy(*dst, p, n);
-	(*dst)[n] = 0;
-	return 0;
-}
-
-static int reader_row(struct top_reader *r, const struct vp_record *rec, size_t i,
-		      struct vp_err *e)
-{
-	const struct top_model *m = r->m;
-	const struct vp_tensor *t = &rec->tensor;
-	struct top_row *row = &r->rows[i];
-
-	if (t->rank != m->input_rank ||
-	    memcmp(t->shape, m->input_shape, (size_t)t->rank * sizeof *t->shape)) {
-		char want[64] = "", got[64] = "";
-
-		for (int k = 0; k < m->input_rank; k++)
-			snprintf(want + strlen(want), sizeof want - strlen(want), "%s%" PRIu32,
-				 k ? "," : "", m->input_shape[k]);
-		for (int k = 0; k < t->rank; k++)
-			snprintf(got + strlen(got), sizeof got - strlen(got), "%s%" PRIu32,
-				 k ? "," : "", t->shape[k]);
-		return vp_fail(e, "%s: record %" PRIu64 ": features of shape [%s]; the model "
-			       "takes [%s]", r->s->name, r->s->records, got, want);
-	}
-	vp_tensor_to_f32(t, r->x + i * m->in_dim);
-	for (uint32_t k = 0; k < m->in_dim; k++)
-		if (!isfinite(r->x[i * m->in_dim + k]))
-			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32 " is %s",
-				       r->s->name, r->s->records, (int)(rec->id_len > 200 ? 200 : rec->id_len),
-				       rec->id, k, isnan(r->x[i * m->in_dim + k]) ? "NaN" : "infinite");
-	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
-		return -1;
-	row->id_len = rec->id_len;
-	row->has_label = rec->label != NULL;
-	row->label_len = rec->label ? rec->label_len : 0;
-	if (rec->label &&
-	    keep_bytes(&row->label, &row->label_cap, rec->label, rec->label_len, e))
-		return -1;
-	row->file = r->paths[r->next - 1];
-	row->record = r->s->records;
-	return 0;
-}
-
-long top_reader_fill(struct top_reader *r, struct vp_err *e)
-{
-	size_t n = 0;
-	struct vp_record rec;
-	msgpack_object obj;
-
-	while (n < r->cap) {
-		int rc;
-
-		if (r->s->fd < 0) {
-			if (r->next == r->npaths)
-				break;
-			if (vp_stream_open(r->s, r->paths[r->next++], "features", NULL, e)) {
-				r->s->fd = -1;
-				return -1;
-			}
-			r->checked = 0;
-		}
-		rc = vp_stream_record(r->s, &obj, e);
-		if (rc < 0)
-			return -1;
-		if (r->s->have_header && !r->checked) {
-			if (check_provenance(r->m, r->s, e))
-				return -1;
-			r->checked = 1;
-		}
-		if (rc == 0) {
-			vp_stream_close(r->s);
-			r->s->fd = -1;
-			continue;
-		}
-		if (vp_record_parse(r->s, &obj, &rec, e) || reader_row(r, &rec, n, e))
-			return -1;
-		n++;
-	}
-	return (long)n;
-}
-
-/* ---- JSON or msgpack output ---- */
-
-void top_emit_init(struct top_emit *t, FILE *f, int json)
-{
-	memset(t, 0, sizeof *t);
-	t->f = f;
-	t->json = json;
-	msgpack_packer_init(&t->pk, f, msgpack_fbuffer_write);
-}
-
-/* JSON's separators: a comma between items, a colon between key and value. */
-static void emit_sep(struct top_emit *t)
-{
-	uint32_t k;
-
-	if (!t->json || !t->depth)
-		return;
-	k = t->items[t->depth]++;
-	if (t->is_map[t->depth])
-		fputs(k == 0 ? "" : k % 2 ? ":" : ",", t->f);
-	else if (k)
-		fputc(',', t->f);
-}
-
-static void emit_open(struct top_emit *t, int is_map, uint32_t n)
-{
-	emit_sep(t);
-	if (!t->json) {
-		is_map ? msgpack_pack_map(&t->pk, n) : msgpack_pack_array(&t->pk, n);
-		return;
-	}
-	fputc(is_map ? '{' : '[', t->f);
-	if (t->depth + 1 < (int)sizeof t->is_map) {
-		t->depth++;
-		t->is_map[t->depth] = (unsigned char)is_map;
-		t->items[t->depth] = 0;
-	}
-}
-
-void top_emit_map(struct top_emit *t, uint32_t n)
-{
-	emit_open(t, 1, n);
-}
-
-void top_emit_array(struct top_emit *t, uint32_t n)
-{
-	emit_open(t, 0, n);
-}
-
-void top_emit_end(struct top_emit *t)
-{
-	if (!t->json)
-		return;
-	fputc(t->is_map[t->depth] ? '}' : ']', t->f);
-	t->depth--;
-}
-
-void top_emit_bytes(struct top_emit *t, const char *p, size_t n)
-{
-	emit_sep(t);
-	if (t->json)
-		vp_json_string(t->f, p, n);
-	else
-		vp_pack_bytes(&t->pk, p, n);
-}
-
-void top_emit_key(struct top_emit *t, const char *key)
-{
-	top_emit_bytes(t, key, strlen(key));
-}
-
-void top_emit_double(struct top_emit *t, double v)
-{
-	emit_sep(t);
-	if (!t->json)
-		pack_double_or_nil(&t->pk, v);
-	else
-		vp_json_number(t->f, v, 10);
-}
-
-void top_emit_uint(struct top_emit *t, uint64_t v)
-{
-	emit_sep(t);
-	if (t->json)
-		fprintf(t->f, "%" PRIu64, v);
-	else
-		msgpack_pack_uint64(&t->pk, v);
 }

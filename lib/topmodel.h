@@ -1,10 +1,12 @@
-/* The top model: a chain of layers over flattened features, ending in a
- * softmax. One forward pass serves topfit (training mode: dropout on, batch
- * statistics), topeval and classify (inference mode). The model file is a
- * `model` stream (vggpipe(5)); its loader trusts nothing it reads.
+/* The top model: a chain of layers from one feature record to class
+ * probabilities, and the model file (a `model` stream, vggpipe(5)) that
+ * holds it. One forward pass serves topfit (training mode: dropout on,
+ * batch statistics), topeval and classify (inference mode).
  *
- * Activations are row-major [rows, width] float matrices; a dense layer's
- * weights are [in, out], so that a batch is multiplied as X W. */
+ * A batch of records is a row-major matrix [n, width]; a record that keeps
+ * a spatial shape [h, w, c] is its map in NHWC order, so that convolutions
+ * and pooling see maps and a dense layer sees the same floats as one row,
+ * in the order of Keras' Flatten. */
 #ifndef VP_TOPMODEL_H
 #define VP_TOPMODEL_H
 
@@ -15,16 +17,26 @@
 
 #include "err.h"
 #include "schema.h"
-#include "stream.h"
 
-enum top_kind { TOP_DENSE, TOP_BATCHNORM, TOP_RELU, TOP_DROPOUT, TOP_SOFTMAX };
+enum top_kind {
+	TOP_STANDARDIZE, TOP_CONV3X3, TOP_MAXPOOL2X2, TOP_DENSE, TOP_BATCHNORM,
+	TOP_RELU, TOP_DROPOUT, TOP_SOFTMAX, TOP_KINDS
+};
+/* The layer types as the model file names them. */
+extern const char *const top_kind_names[TOP_KINDS];
 
 struct top_layer {
 	enum top_kind kind;
-	uint32_t in, out;       /* widths; equal except for dense */
-	float *w, *b;           /* dense: w [in, out], b [out] */
-	float *gamma, *beta;    /* batchnorm, trained: [out] */
-	float *mean, *var;      /* batchnorm, running statistics: [out] */
+	uint32_t h, w, c;       /* the input as a map; features without a spatial
+				 * shape are [1, 1, width] */
+	uint32_t in, out;       /* floats per record in and out */
+	uint32_t cout;          /* conv3x3: output channels */
+	float *weights, *bias;  /* dense: [in, out], [out]; conv3x3: HWIO
+				 * [3, 3, c, cout], [cout] */
+	float *gamma, *beta;    /* batchnorm, trained: [c] */
+	float *mean, *var;      /* batchnorm's running statistics [c];
+				 * standardize: mean [c] */
+	float *scale;           /* standardize: [c], y = (x - mean) * scale */
 	float eps;              /* batchnorm */
 	float rate;             /* dropout: the fraction of units dropped */
 };
@@ -41,64 +53,44 @@ struct top_layer {
 #define TOP_MAX_LAYERS 256
 #define TOP_MAX_PARAMS ((size_t)1 << 28)
 
-/* A msgpack object copied out of a stream's buffer, so that it outlives
- * the record or header it came from. */
-struct top_obj {
-	msgpack_sbuffer buf;
-	msgpack_zone zone;
-	msgpack_object obj;
-	int set;
-};
-
-int top_obj_copy(struct top_obj *o, const msgpack_object *src, struct vp_err *e);
-void top_obj_free(struct top_obj *o);
-
 struct top_model {
 	uint32_t nclass;
 	char **classes;              /* output order, NUL-terminated */
+	uint32_t *by_name;           /* class indices in byte order of names */
 	int input_rank;
 	uint32_t input_shape[VP_MAX_RANK];
 	uint32_t in_dim;             /* product of input_shape */
 	int nlayers;
-	struct top_layer *layers;
-	/* Every tensor in one allocation: the trained ones first (so that an
-	 * optimiser walks [0, ntrain)), then batchnorm running statistics. */
+	struct top_layer *layers;    /* room for TOP_MAX_LAYERS */
+	/* Every tensor in one allocation: the trained ones first, in layer
+	 * order (so that an optimiser walks a range of them), then the
+	 * statistics (batchnorm's running ones, standardisation's). */
 	float *params;
 	size_t nparams, ntrain;
-	struct top_obj provenance;   /* the features', copied */
+	struct vp_obj provenance;    /* the training features', copied */
 };
 
-/* Training hyper-parameters and history: written into the model file so
- * that a model says how it was made. */
-struct top_hparams {
-	const char *optimizer;       /* "adam", "sgd", "rmsprop" */
-	double lr, momentum, l2, dropout;
-	uint32_t *hidden;
-	int nhidden;
-	int batchnorm, balance;
-	uint32_t epochs, batch, patience, threads;
-	uint64_t seed;
-};
-
-struct top_epoch {
-	double loss, accuracy;           /* training, over the epoch's batches */
-	double val_loss, val_accuracy;   /* NaN without validation data */
-};
-
-struct top_history {
-	struct top_epoch *epochs;
-	uint32_t n;                      /* epochs run */
-	uint32_t best;                   /* 1-based epoch whose weights are kept */
-	uint64_t train_records, valid_records;
-};
-
-/* Build the layer chain for in_dim inputs: per hidden width, dense,
- * batchnorm (if asked), relu, dropout (if rate > 0); then dense to nclass
- * and softmax. Parameters are zero (batchnorm: gamma 1, var 1) until a
- * trainer initialises them. classes are copied. */
-int top_model_build(struct top_model *m, int input_rank, const uint32_t *input_shape,
-		    const uint32_t *hidden, int nhidden, int batchnorm, double dropout,
+/* Building a model: start with the input shape and the classes (copied),
+ * add layers in order, each taking the previous one's output, then finish,
+ * which checks that the chain ends in a softmax over the classes and
+ * allocates the parameters: zero, but batchnorm's gamma and variance and
+ * standardisation's scale, which are 1. `size` is a conv3x3's output
+ * channels or a dense layer's width, `value` batchnorm's epsilon or
+ * dropout's rate; others ignore them. A rank-3 input is a map [h, w, c];
+ * any other shape is features without a spatial shape. */
+int top_model_start(struct top_model *m, int input_rank, const uint32_t *input_shape,
 		    uint32_t nclass, char *const *classes, struct vp_err *e);
+int top_model_add(struct top_model *m, enum top_kind kind, uint32_t size, float value,
+		  struct vp_err *e);
+int top_model_finish(struct top_model *m, struct vp_err *e);
+
+/* The usual top: standardisation (when asked; per channel of a map, else
+ * per feature), then per hidden width dense, batchnorm (when asked), relu,
+ * dropout (when rate > 0); then dense to nclass and softmax. */
+int top_model_build(struct top_model *m, int input_rank, const uint32_t *input_shape,
+		    int standardize, const uint32_t *hidden, int nhidden, int batchnorm,
+		    double dropout, uint32_t nclass, char *const *classes,
+		    struct vp_err *e);
 /* Copy a provenance map into the model. */
 int top_model_set_provenance(struct top_model *m, const msgpack_object *prov,
 			     struct vp_err *e);
@@ -107,27 +99,62 @@ void top_model_free(struct top_model *m);
 /* Read a model file (path "-" for stdin). Every size is checked against the
  * layer chain before anything is allocated; every value must be finite. */
 int top_model_load(struct top_model *m, const char *path, struct vp_err *e);
-/* Write the model stream. hp and h may be NULL. */
-void top_model_write(const struct top_model *m, const struct top_hparams *hp,
-		     const struct top_history *h, FILE *f);
 
-/* The widest layer output (the input excluded: no pass needs its
- * gradient), for sizing workspaces. */
-uint32_t top_model_max_width(const struct top_model *m);
+/* Training hyper-parameters and history: written into the model file so
+ * that a model says how it was made. */
+struct top_hparams {
+	const char *optimizer;       /* "adam", "sgd", "rmsprop" */
+	double lr, momentum, l2, dropout;
+	uint32_t *hidden;
+	int nhidden;
+	int batchnorm, balance, standardize, shuffle;
+	uint32_t epochs, batch, patience;
+	uint32_t threads;            /* not written: any number makes the same model */
+	uint64_t seed;
+	/* Fine-tuning: the block trained with the top (NULL: none), the top
+	 * model it started from (NULL: trained first with the block frozen,
+	 * for warmup epochs, by warmup_optimizer at warmup_lr). */
+	const char *finetune, *init;
+	uint32_t warmup;
+	const char *warmup_optimizer;
+	double warmup_lr;
+};
 
-/* Workspace of a forward pass over at most cap rows. act[i] is layer i's
- * output, [cap, layers[i].out]; the last is the probabilities. In training
- * mode (rng set) dropout draws masks from rng and batchnorm uses the batch
- * statistics, keeping what the backward pass needs. */
+struct top_epoch {
+	double loss, accuracy;           /* training, over the epoch's batches */
+	double val_loss, val_accuracy;   /* NaN without validation data */
+	double seconds;                  /* the epoch's training, validation excluded */
+};
+
+struct top_history {
+	struct top_epoch *epochs;
+	uint32_t n;                      /* epochs run, warm-up included */
+	uint32_t warmup;                 /* of which warm-up epochs (first) */
+	uint32_t best;                   /* 1-based epoch whose weights are kept */
+	uint64_t train_records, train_images, valid_records;
+};
+
+/* Write the model stream. hp and h may be NULL. -1 on a write that the
+ * emitter found miscounted (a bug, reported rather than written). */
+int top_model_write(const struct top_model *m, const struct top_hparams *hp,
+		    const struct top_history *h, FILE *f, struct vp_err *e);
+
+/* Workspace of a forward pass over at most cap records. act[i] is layer
+ * i's output, [cap, layers[i].out]; the last is the probabilities. In
+ * training mode (rng set) dropout draws masks from rng and batchnorm uses
+ * the batch statistics, keeping what the backward pass needs. */
 struct top_pass {
 	size_t cap;
+	int threads;
 	float **act;
 	gsl_rng *rng;           /* NULL: inference */
 	float **mask;           /* dropout: 0 or 1/(1 - rate), [cap, out] */
-	float **bn_mean, **bn_var;  /* batchnorm batch statistics, [out] */
+	float **bn_mean, **bn_var;  /* batchnorm batch statistics, [c] */
+	float *col;             /* conv3x3 scratch: im2col rows of the batch */
+	float *flipped;         /* conv3x3 backward: a turned kernel */
 };
 
-int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap,
+int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int threads,
 		  int training, struct vp_err *e);
 void top_pass_free(struct top_pass *p, const struct top_model *m);
 
@@ -145,81 +172,14 @@ uint32_t top_row_argmax(const struct top_model *m, const struct top_pass *p, siz
 void top_row_topk(const struct top_model *m, const struct top_pass *p, size_t r,
 		  uint32_t k, uint32_t *idx);
 
-/* Per-layer kernels, shared with the trainer and the unit tests. */
-void dense_forward(const struct top_layer *l, const float *x, float *y, size_t n);
-/* batch_mean NULL: inference with the running statistics; otherwise the
- * batch's mean and biased variance [out] are used and kept. */
-void batchnorm_forward(const struct top_layer *l, const float *x, float *y, size_t n,
-		       float *batch_mean, float *batch_var);
-void relu_forward(const float *x, float *y, size_t count);
-void dropout_forward(const struct top_layer *l, const float *x, float *y, size_t n,
-		     gsl_rng *rng, float *mask);
-void softmax_forward(const float *x, float *y, size_t n, uint32_t k);
-
-/* C = op(A) op(B) * alpha + beta C on row-major float matrices: the one
- * place the top model multiplies matrices, through GSL's BLAS (linked to
- * OpenBLAS). A is [m, k] (or [k, m] when ta), B [k, n] (or [n, k]). */
-void top_gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-	      const float *a, const float *b, float beta, float *c);
-
-/* Reading features for a model, a batch at a time, from several streams
- * in turn: memory stays at cap rows whatever the number of records. Each
- * stream's provenance and every record's shape are checked against the
- * model's. */
-struct top_row {
-	char *id, *label;       /* NUL-terminated copies, reused */
-	size_t id_len, label_len, id_cap, label_cap;
-	int has_label;
-	const char *file;
-	uint64_t record;        /* 1-based, in its stream */
-};
-
-struct top_reader {
-	const struct top_model *m;
-	char *const *paths;
-	int npaths, next;
-	struct vp_stream *s;    /* the open stream, or NULL */
-	int checked;
-	size_t cap;
-	float *x;               /* [cap, in_dim] */
-	struct top_row *rows;   /* [cap] */
-};
-
-/* Rows per inference batch: up to 64, enough for the GEMMs to be
- * efficient, fewer when the input rows are so wide that 64 would take
- * more than 32 MiB. */
+/* Records per inference batch: up to 64, enough for the GEMMs to be
+ * efficient, fewer when a pass over 64 would take more than 64 MiB. */
 size_t top_batch_rows(const struct top_model *m);
 
-int top_reader_open(struct top_reader *r, const struct top_model *m, char *const *paths,
-		    int npaths, size_t cap, struct vp_err *e);
-/* The next rows into r->x and r->rows: their count, 0 at the end of the
- * last stream, -1 on error. */
-long top_reader_fill(struct top_reader *r, struct vp_err *e);
-void top_reader_close(struct top_reader *r);
-
-/* Structured output as JSON or msgpack from one sequence of calls, so
- * that a report is written once for both. Maps and arrays are declared
- * with their size (msgpack needs it) and closed with top_emit_end. */
-struct top_emit {
-	FILE *f;
-	int json;
-	msgpack_packer pk;
-	int depth;
-	unsigned char is_map[32];
-	uint32_t items[32];
-};
-
-void top_emit_init(struct top_emit *t, FILE *f, int json);
-void top_emit_map(struct top_emit *t, uint32_t n);
-void top_emit_array(struct top_emit *t, uint32_t n);
-void top_emit_end(struct top_emit *t);
-void top_emit_key(struct top_emit *t, const char *key);
-void top_emit_bytes(struct top_emit *t, const char *p, size_t n); /* str, or bin when not UTF-8 */
-void top_emit_double(struct top_emit *t, double v);                /* NaN: null */
-void top_emit_uint(struct top_emit *t, uint64_t v);
+/* The index of a class name in the model's classes, or -1. */
+long top_class_index(const struct top_model *m, const char *name, size_t len);
 
 /* qsort comparison of two char * (class names). */
 int top_strcmp_p(const void *a, const void *b);
-
 
 #endif

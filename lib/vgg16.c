@@ -1,13 +1,14 @@
 #include "vgg16.h"
-#include "winograd.h"
 
 #include <cblas.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "nn.h"
+#include "threads.h"
+#include "winograd.h"
 
 const char *const vgg16_preprocess_names[] = { "caffe", "torch", "rescale", NULL };
 const char *const vgg16_pool_names[] = { "none", "avg", "max", NULL };
@@ -51,7 +52,7 @@ void vgg16_weights_free(struct vgg16_weights *w)
 	memset(w, 0, sizeof *w);
 }
 
-void preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
+void vgg16_preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
 			size_t pixels, float *out)
 {
 	static const float caffe_bgr_mean[3] = { 103.939f, 116.779f, 123.68f };
@@ -78,130 +79,6 @@ void preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
 	}
 }
 
-void global_avgpool_forward(const float *in, size_t pixels, int c, float *out)
-{
-	/* Summed in double: a large map has too many terms for float. */
-	for (int k = 0; k < c; k++) {
-		double sum = 0;
-
-		for (size_t p = 0; p < pixels; p++)
-			sum += in[p * c + k];
-		out[k] = (float)(sum / (double)pixels);
-	}
-}
-
-void global_maxpool_forward(const float *in, size_t pixels, int c, float *out)
-{
-	memcpy(out, in, (size_t)c * sizeof *out);
-	for (size_t p = 1; p < pixels; p++)
-		for (int k = 0; k < c; k++)
-			if (in[p * c + k] > out[k])
-				out[k] = in[p * c + k];
-}
-
-/* col [(p1 - p0), 3, 3, cin] from in [n, h, w, cin]: row r holds the 3x3
- * window around output pixel p0 + r, zeros where it leaves the image. The
- * (ky, kx, ci) order of a row is the row order of an HWIO kernel. */
-static void im2col3x3(const float *in, int h, int w, int cin, size_t p0,
-		      size_t p1, float *col)
-{
-	size_t hw = (size_t)h * w, rowlen = (size_t)3 * cin;
-
-	for (size_t p = p0; p < p1; p++) {
-		size_t img = p / hw, rem = p % hw;
-		int y = (int)(rem / w), x = (int)(rem % w);
-		const float *base = in + img * hw * cin;
-
-		for (int ky = 0; ky < 3; ky++, col += rowlen) {
-			int yy = y + ky - 1;
-			const float *src = base + ((size_t)yy * w + x - 1) * cin;
-
-			if (yy < 0 || yy >= h) {
-				memset(col, 0, rowlen * sizeof *col);
-			} else if (x > 0 && x < w - 1) {
-				/* The three columns of a window row are adjacent. */
-				memcpy(col, src, rowlen * sizeof *col);
-			} else {
-				for (int kx = 0; kx < 3; kx++) {
-					int xx = x + kx - 1;
-
-					if (xx < 0 || xx >= w)
-						memset(col + kx * cin, 0, cin * sizeof *col);
-					else
-						memcpy(col + kx * cin, src + (size_t)kx * cin,
-						       cin * sizeof *col);
-				}
-			}
-		}
-	}
-}
-
-/* Four lanes: what the baseline x86-64 (SSE2) and AArch64 (NEON) do in
- * one instruction; wider vectors are split into scalar code without AVX. */
-typedef float vf4 __attribute__((vector_size(16)));
-typedef int32_t vi4 __attribute__((vector_size(16)));
-
-/* c [m, n] (rows ldc apart) += bias [n], then ReLU, while the strip is
- * still in cache. Written with vectors because GCC's -O2 leaves the plain
- * loop scalar, and it was an eighth of the run time. */
-static void bias_relu_forward(float *c, size_t ldc, const float *bias, size_t m, int n)
-{
-	const vf4 zero = { 0 };
-
-	for (size_t r = 0; r < m; r++, c += ldc) {
-		int k = 0;
-
-		for (; k + 4 <= n; k += 4) {
-			vf4 v, b;
-
-			memcpy(&v, c + k, sizeof v);
-			memcpy(&b, bias + k, sizeof b);
-			v += b;
-			v = (vf4)((vi4)v & (v > zero));
-			memcpy(c + k, &v, sizeof v);
-		}
-		for (; k < n; k++)
-			c[k] = c[k] + bias[k] > 0 ? c[k] + bias[k] : 0;
-	}
-}
-
-void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
-		     const float *kernel, const float *bias, size_t p0,
-		     size_t p1, int c0, int c1, float *col, float *out)
-{
-	size_t m = p1 - p0;
-	float *c = out + p0 * cout + c0;
-
-	im2col3x3(in, h, w, cin, p0, p1, col);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c1 - c0,
-		    9 * cin, 1.0f, col, 9 * cin, kernel + c0, cout, 0.0f, c, cout);
-	bias_relu_forward(c, (size_t)cout, bias + c0, m, c1 - c0);
-}
-
-void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
-			size_t r1, float *out)
-{
-	size_t oh = (size_t)h / 2, ow = (size_t)w / 2;
-
-	for (size_t r = r0; r < r1; r++) {
-		size_t img = r / oh, oy = r % oh;
-		const float *top = in + ((img * h + 2 * oy) * w) * c;
-		const float *bot = top + (size_t)w * c;
-		float *d = out + r * ow * c;
-
-		for (size_t ox = 0; ox < ow; ox++, d += c) {
-			const float *a = top + 2 * ox * c, *b = bot + 2 * ox * c;
-
-			for (int k = 0; k < c; k++) {
-				float m = a[k] > a[c + k] ? a[k] : a[c + k];
-				float m2 = b[k] > b[c + k] ? b[k] : b[c + k];
-
-				d[k] = m > m2 ? m : m2;
-			}
-		}
-	}
-}
-
 void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc)
 {
 	for (int b = 0; b < blocks; b++) {
@@ -219,7 +96,7 @@ int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
 	memset(net, 0, sizeof *net);
 	net->w = w;
 	net->blocks = blocks;
-	net->threads = threads < 1 ? 1 : threads > VGG16_MAX_THREADS ? VGG16_MAX_THREADS : threads;
+	net->threads = threads < 1 ? 1 : threads > VP_MAX_THREADS ? VP_MAX_THREADS : threads;
 	net->col = vp_calloc((size_t)net->threads * VGG16_COL_FLOATS,
 			     sizeof *net->col, e);
 	if (!net->col)
@@ -241,40 +118,17 @@ void vgg16_free(struct vgg16 *net)
 	memset(net, 0, sizeof *net);
 }
 
-/* fn on the calling thread and on n - 1 more, each given its element of
- * args (size bytes apart; 0: all the same), then joined. fn claims its
- * work in turn, so a thread that cannot be started only leaves more to
- * the others. */
-static void run_threads(int n, void *(*fn)(void *), void *args, size_t size)
-{
-	pthread_t tid[VGG16_MAX_THREADS];
-	int started[VGG16_MAX_THREADS] = { 0 };
-
-	for (int i = 1; i < n; i++)
-		started[i] = !pthread_create(&tid[i], NULL, fn, (char *)args + i * size);
-	fn(args);
-	for (int i = 1; i < n; i++)
-		if (started[i])
-			pthread_join(tid[i], NULL);
-}
-
 /* The layers' kernel transforms, claimed in turn by the threads, the
  * last (largest) layers first so that they end together. */
-struct transform {
-	struct vgg16 *net;
-	atomic_int next;
-};
-
-static void *transform_run(void *arg)
+static void transform_task(void *ctx, size_t task, int thread)
 {
-	struct transform *tr = arg;
-	int i;
+	struct vgg16 *net = ctx;
+	int i = VGG16_CONVS - 1 - (int)task;
 
-	while ((i = VGG16_CONVS - 1 - atomic_fetch_add(&tr->next, 1)) > 0)
-		if (tr->net->u[i])
-			winograd_kernel_transform(tr->net->w->kernel[i], vgg16_convs[i].cin,
-						  vgg16_convs[i].cout, tr->net->u[i]);
-	return NULL;
+	(void)thread;
+	if (net->u[i])
+		winograd_kernel_transform(net->w->kernel[i], vgg16_convs[i].cin,
+					  vgg16_convs[i].cout, net->u[i]);
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
@@ -300,7 +154,6 @@ static void *transform_run(void *arg)
 int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
 {
 	size_t floats = 0, page = (size_t)sysconf(_SC_PAGESIZE);
-	struct transform tr = { .net = net };
 	float *u;
 	uintptr_t first, end;
 
@@ -325,8 +178,7 @@ int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct vp_err *e)
 		net->u[i] = u;
 		u += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
 	}
-	atomic_init(&tr.next, 0);
-	run_threads(net->threads, transform_run, &tr, 0);
+	vp_parallel(net->threads, VGG16_CONVS - 1, transform_task, net);
 	return 0;
 }
 
@@ -342,39 +194,25 @@ struct stage {
 	struct winograd_layer wl;
 	size_t total, per_task;
 	int parts;
-	atomic_size_t next;
 };
 
-struct worker {
-	struct stage *st;
-	int thread;
-};
-
-static void *stage_run(void *arg)
+static void stage_task(void *ctx, size_t t, int thread)
 {
-	struct worker *wk = arg;
-	struct stage *st = wk->st;
-	size_t t, ntasks = (st->total + st->per_task - 1) / st->per_task * st->parts;
+	const struct stage *st = ctx;
+	size_t a = t / st->parts * st->per_task;
+	size_t b = a + st->per_task < st->total ? a + st->per_task : st->total;
+	int part = (int)(t % st->parts);
+	int c0 = st->cout / st->parts * part, c1 = st->cout / st->parts * (part + 1);
+	float *scratch = st->net->col + (size_t)thread * VGG16_COL_FLOATS;
 
-	while ((t = atomic_fetch_add(&st->next, 1)) < ntasks) {
-		size_t a = t / st->parts * st->per_task;
-		size_t b = a + st->per_task < st->total ? a + st->per_task : st->total;
-		int part = (int)(t % st->parts);
-		int c0 = st->cout / st->parts * part, c1 = st->cout / st->parts * (part + 1);
-		float *scratch = st->net->col + (size_t)wk->thread * VGG16_COL_FLOATS;
-
-		if (st->conv < 0)
-			maxpool2x2_forward(st->in, st->h, st->w, st->cin, a, b, st->out);
-		else if (st->wl.u)
-			winograd_conv3x3_forward(&st->wl, st->in, a, b, c0, c1, scratch,
-						 st->out);
-		else
-			conv3x3_forward(st->in, st->h, st->w, st->cin, st->cout,
-					st->net->w->kernel[st->conv],
-					st->net->w->bias[st->conv], a, b, c0, c1, scratch,
-					st->out);
-	}
-	return NULL;
+	if (st->conv < 0)
+		nn_maxpool2x2_forward(st->in, st->h, st->w, st->cin, a, b, st->out);
+	else if (st->wl.u)
+		winograd_conv3x3_forward(&st->wl, st->in, a, b, c0, c1, scratch, st->out);
+	else
+		nn_conv3x3_forward(st->in, st->h, st->w, st->cin, st->cout,
+				   st->net->w->kernel[st->conv], st->net->w->bias[st->conv], 1,
+				   a, b, c0, c1, scratch, st->out);
 }
 
 /* Run a stage on the net's threads, tasks of at most max_per_task pixels,
@@ -382,7 +220,6 @@ static void *stage_run(void *arg)
  * them shares the output channels instead (below). */
 static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per_thread)
 {
-	struct worker wk[VGG16_MAX_THREADS];
 	int n = st->net->threads;
 	size_t strips = (st->total + max_per_task - 1) / max_per_task;
 
@@ -400,12 +237,7 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
 	st->per_task = (st->total + strips - 1) / strips;
 	if (st->per_task == 0)
 		st->per_task = 1;
-	atomic_init(&st->next, 0);
-	for (int i = 0; i < n; i++) {
-		wk[i].st = st;
-		wk[i].thread = i;
-	}
-	run_threads(n, stage_run, wk, sizeof *wk);
+	vp_parallel(n, (st->total + st->per_task - 1) / st->per_task * st->parts, stage_task, st);
 }
 
 /* Floats of workspace that one Winograd strip may use. Where the

@@ -21,7 +21,6 @@
  * at this many pixels (4096x4096). Larger images are refused rather than
  * left to the out-of-memory killer. */
 #define VGG16_MAX_PIXELS ((size_t)1 << 24)
-#define VGG16_MAX_THREADS 64
 
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
@@ -51,6 +50,7 @@ struct vgg16_weights {
 	float *kernel[VGG16_CONVS];
 	float *bias[VGG16_CONVS];
 	char id[80];     /* provenance: "sha256:HEX" or "random:SEED" */
+	char file[256];  /* the file's base name, for people; empty if random */
 	enum vgg16_preprocess preprocess; /* what the weights were trained on */
 };
 
@@ -58,7 +58,7 @@ int vgg16_weights_alloc(struct vgg16_weights *w, struct vp_err *e);
 void vgg16_weights_free(struct vgg16_weights *w);
 
 /* A network cut after blockN_pool, running on `threads` threads (1 to
- * VGG16_MAX_THREADS).
+ * VP_MAX_THREADS).
  * Buffers grow to the largest batch seen and are kept between calls. */
 struct vgg16 {
 	const struct vgg16_weights *w;
@@ -97,25 +97,8 @@ int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
  * caffe is BGR minus the ImageNet mean in 0..255, torch is RGB scaled to
  * 0..1 then normalised by the ImageNet mean and deviation, rescale is RGB
  * scaled to 0..1. */
-void preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
-			size_t pixels, float *out);
-
-/* in [h, w, c] -> out [c]: the mean or the maximum over the pixels, as
- * Keras' pooling='avg' / 'max'. */
-void global_avgpool_forward(const float *in, size_t pixels, int c, float *out);
-void global_maxpool_forward(const float *in, size_t pixels, int c, float *out);
-
-/* The 3x3 'same' convolution with bias and ReLU on output pixels
- * [p0, p1) of a batch and output channels [c0, c1); exposed for the unit
- * tests. in [n, h, w, cin], kernel [3, 3, cin, cout], bias [cout],
- * out [n, h, w, cout], col [(p1 - p0), 9 * cin] scratch. */
-void conv3x3_forward(const float *in, int h, int w, int cin, int cout,
-		     const float *kernel, const float *bias, size_t p0,
-		     size_t p1, int c0, int c1, float *col, float *out);
-/* in [n, h, w, c] -> out [n, h / 2, w / 2, c], rows [r0, r1) of the
- * n * (h / 2) output rows. */
-void maxpool2x2_forward(const float *in, int h, int w, int c, size_t r0,
-			size_t r1, float *out);
+void vgg16_preprocess_forward(enum vgg16_preprocess mode, const uint8_t *rgb,
+			      size_t pixels, float *out);
 
 /* An im2col strip is VGG16_STRIP_ROWS pixels: enough that packing the
  * kernel, which each GEMM call does again, is paid back over its rows, and

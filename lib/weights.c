@@ -6,6 +6,7 @@
 #include <math.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,7 +88,32 @@ int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err 
 		return vp_context(e, "%s: ", path);
 	}
 	memcpy(w->id, id, sizeof id);
+	snprintf(w->file, sizeof w->file, "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	return 0;
+}
+
+int vgg16_weights_find(const char *path, int random, uint64_t seed,
+		       struct vgg16_weights *w, struct vp_err *e)
+{
+	char cached[4096];
+	const char *home;
+
+	if (random)
+		return vgg16_weights_random(seed, w, e);
+	if (!path || !*path)
+		path = getenv("VGGPIPE_WEIGHTS");
+	if (!path || !*path) {
+		home = getenv("HOME");
+		snprintf(cached, sizeof cached, "%s/.keras/models/%s", home ? home : "",
+			 VGG16_KERAS_FILE);
+		if (access(cached, F_OK) != 0)
+			return vp_fail(e, "no weights: give --weights FILE or set VGGPIPE_WEIGHTS, "
+				       "or put Keras' VGG16 file at %s; download it from %s (md5 %s), "
+				       "for example with 'make weights'",
+				       cached, VGG16_KERAS_URL, VGG16_KERAS_MD5);
+		path = cached;
+	}
+	return vgg16_weights_load(path, w, e);
 }
 
 int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)

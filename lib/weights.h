@@ -22,6 +22,12 @@
  * and the shapes. */
 int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e);
 
+/* The weights a tool runs with, found as vggfeat(1) says: path (its
+ * --weights), else $VGGPIPE_WEIGHTS, else Keras' cache in $HOME; with
+ * random set, vgg16_weights_random(seed) instead. */
+int vgg16_weights_find(const char *path, int random, uint64_t seed,
+		       struct vgg16_weights *w, struct vp_err *e);
+
 /* He-initialised kernels (Keras' he_uniform: uniform in +-sqrt(6 / fan_in),
  * deviation sqrt(2 / fan_in), fan_in = 9 cin) and zero biases, from a
  * seeded generator of our own, so that a seed gives the same weights on

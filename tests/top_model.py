@@ -23,16 +23,41 @@ def tensor(t):
     return np.frombuffer(t["data"], dtype="<f4").reshape(t["shape"])
 
 
+def conv3x3(x, k, b):
+    """'same' 3x3 convolution of an [h, w, cin] map with an HWIO kernel."""
+    h, w, _ = x.shape
+    p = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    y = np.zeros((h, w, k.shape[3])) + b
+    for ky in range(3):
+        for kx in range(3):
+            y += p[ky:ky + h, kx:kx + w, :] @ k[ky, kx]
+    return y
+
+
+def maxpool2x2(x):
+    h, w, c = x.shape
+    x = x[:h // 2 * 2, :w // 2 * 2, :]
+    return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+
+
 def forward(model_path, feat_path):
     header = read(model_path)[0]
     for obj in read(feat_path):
         if "id" not in obj:
             continue
-        x = tensor(obj["features"]).reshape(-1).astype(np.float64)
+        x = tensor(obj["features"]).astype(np.float64)
+        if x.ndim != 3:
+            x = x.reshape(-1)
         for layer in header["layers"]:
             kind = layer["type"]
-            if kind == "dense":
-                x = x @ tensor(layer["weights"]) + tensor(layer["bias"])
+            if kind == "standardize":
+                x = (x - tensor(layer["mean"])) * tensor(layer["scale"])
+            elif kind == "conv3x3":
+                x = conv3x3(x, tensor(layer["weights"]), tensor(layer["bias"]))
+            elif kind == "maxpool2x2":
+                x = maxpool2x2(x)
+            elif kind == "dense":
+                x = x.reshape(-1) @ tensor(layer["weights"]) + tensor(layer["bias"])
             elif kind == "batchnorm":
                 x = (tensor(layer["gamma"]) * (x - tensor(layer["mean"]))
                      / np.sqrt(tensor(layer["var"]) + layer["epsilon"])

@@ -1,13 +1,15 @@
 """Independent references for the top-model tests.
 
-    top_ref.py logreg NPZ L2
+    top_ref.py logreg NPZ L2 [std]
         scikit-learn's multinomial LogisticRegression on the split in NPZ,
         regularised as topfit --hidden '' --l2 L2; prints validation
         accuracy and log-loss.
-    top_ref.py mlp NPZ HIDDEN DROPOUT EPOCHS BATCH LR L2 SEED [bn]
+    top_ref.py mlp NPZ HIDDEN DROPOUT EPOCHS BATCH LR L2 SEED [bn] [std]
         the same MLP as topfit --hidden HIDDEN, trained in PyTorch with
         Adam and the same hyper-parameters; prints validation accuracy and
         log-loss. With bn, batch normalisation before each ReLU.
+    With std, the features are first standardised by scikit-learn's
+    StandardScaler fitted on the training split, as topfit does by default.
     top_ref.py metrics VALID.feat PREDICTIONS.jsonl REPORT.json
         checks topeval's JSON report against sklearn.metrics computed on
         classify's predictions of the same records; prints "ok" or the
@@ -19,10 +21,20 @@ import sys
 import numpy as np
 
 
-def logreg(npz, l2):
+def load(npz, std):
+    d = dict(np.load(npz))
+    if std:
+        from sklearn.preprocessing import StandardScaler
+        s = StandardScaler().fit(d["xt"].astype(np.float64))
+        d["xt"] = s.transform(d["xt"]).astype(np.float32)
+        d["xv"] = s.transform(d["xv"]).astype(np.float32)
+    return d
+
+
+def logreg(npz, l2, std=False):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, log_loss
-    d = np.load(npz)
+    d = load(npz, std)
     n = len(d["xt"])
     # topfit minimises (1/n) sum_i CE_i + l2 ||W||^2 (bias not penalised);
     # sklearn minimises C sum_i CE_i + ||W||^2 / 2 (intercept not
@@ -36,12 +48,12 @@ def logreg(npz, l2):
                          log_loss(d["yv"], p, labels=m.classes_)))
 
 
-def mlp(npz, hidden, dropout, epochs, batch, lr, l2, seed, bn=False):
+def mlp(npz, hidden, dropout, epochs, batch, lr, l2, seed, bn=False, std=False):
     import torch
     from sklearn.metrics import accuracy_score, log_loss
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    d = np.load(npz)
+    d = load(npz, std)
     classes = sorted(set(d["yt"]))
     index = {c: i for i, c in enumerate(classes)}
     xt = torch.tensor(d["xt"])
@@ -142,11 +154,11 @@ def metrics(feat, preds_path, report_path):
 def main():
     a = sys.argv[1:]
     if a[0] == "logreg":
-        logreg(a[1], float(a[2]))
+        logreg(a[1], float(a[2]), "std" in a[3:])
     elif a[0] == "mlp":
         mlp(a[1], [int(h) for h in a[2].split(",") if h], float(a[3]),
             int(a[4]), int(a[5]), float(a[6]), float(a[7]), int(a[8]),
-            len(a) > 9 and a[9] == "bn")
+            "bn" in a[9:], "std" in a[9:])
     elif a[0] == "metrics":
         metrics(a[1], a[2], a[3])
 

@@ -37,13 +37,13 @@ cmp -s a.model d.model; ok $? "stdin and stdout give the same model as files"
 # The model stream: a header with the contract's keys, then {"end": 0}.
 dump a.model > a.json
 jq_py a.json 'h=d[0]["header"]; print(h["kind"], h["classes"], h["input_shape"], [l["type"] for l in h["layers"]], h["provenance"]["backbone"], d[1])' > got
-is "$(cat got)" "model ['class0', 'class1', 'class2'] [8] ['dense', 'relu', 'dropout', 'dense', 'softmax'] vgg16 {'trailer': {'end': 0}}" "model header and trailer"
+is "$(cat got)" "model ['class0', 'class1', 'class2'] [8] ['standardize', 'dense', 'relu', 'dropout', 'dense', 'softmax'] vgg16 {'trailer': {'end': 0}}" "model header and trailer"
 jq_py a.json 'h=d[0]["header"]; print(len(h["history"]), h["training"]["optimizer"], h["training"]["seed"])' > got
 is "$(cat got)" "3 adam 7" "history and hyper-parameters are kept"
-topfit --hidden '' --epochs 2 --quiet -o lr.model g-train.feat
+topfit --hidden '' --no-standardize --epochs 2 --quiet -o lr.model g-train.feat
 dump lr.model | jq_py /dev/stdin 'print([l["type"] for l in d[0]["header"]["layers"]])' > got
-is "$(cat got)" "['dense', 'softmax']" "--hidden '' is softmax regression"
-topfit --hidden 8,4 --batchnorm --dropout 0 --epochs 2 --quiet -o bn.model g-train.feat
+is "$(cat got)" "['dense', 'softmax']" "--hidden '' --no-standardize is softmax regression"
+topfit --hidden 8,4 --batchnorm --dropout 0 --no-standardize --epochs 2 --quiet -o bn.model g-train.feat
 dump bn.model | jq_py /dev/stdin 'print([l["type"] for l in d[0]["header"]["layers"]])' > got
 is "$(cat got)" "['dense', 'batchnorm', 'relu', 'dense', 'batchnorm', 'relu', 'dense', 'softmax']" "--batchnorm, two hidden layers, no dropout"
 

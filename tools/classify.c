@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "err.h"
+#include "emit.h"
+#include "feat.h"
 #include "outfile.h"
 #include "topmodel.h"
 
@@ -17,7 +19,7 @@ enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
 
 struct options {
 	const char *model, *output;
-	int format;
+	int format, threads;
 	uint32_t top;
 	enum vp_progress_mode progress;
 	char **inputs;
@@ -34,8 +36,9 @@ _Noreturn static void usage(void)
 	       "  -k, --top K          also give the K most probable classes (default 0)\n"
 	       "  -f, --format FORMAT  csv (default), tsv, jsonl or msgpack\n"
 	       "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
+	       "  -t, --threads N      threads (default: every available core)\n"
 	       "      --progress       show progress on stderr even when not a terminal\n"
-	       "      --quiet          no progress, even on a terminal\n"
+	       "  -q, --quiet          no progress, even on a terminal\n"
 	       "  -h, --help           show this help and exit\n"
 	       "  -V, --version        show the version and exit\n"
 	       "\n"
@@ -48,14 +51,15 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "csv", "tsv", "jsonl", "msgpack", NULL };
-	enum { O_PROGRESS = 256, O_QUIET };
+	enum { O_PROGRESS = 256 };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "top", required_argument, NULL, 'k' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -63,14 +67,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = vp_getopt(argc, argv, "m:k:f:o:hV", longopts)) != -1) {
+	o->threads = vp_default_threads();
+	while ((c = vp_getopt(argc, argv, "m:k:f:o:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'k': o->top = (uint32_t)vp_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
 		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
 		case 'o': o->output = optarg; break;
+		case 't': o->threads = vp_opt_threads(optarg); break;
 		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case O_QUIET: o->progress = VP_PROGRESS_OFF; break;
+		case 'q': o->progress = VP_PROGRESS_OFF; break;
 		case 'h': usage();
 		case 'V': vp_print_version();
 		default: vp_usage_try();
@@ -124,7 +130,7 @@ static void text_header(FILE *f, char sep, uint32_t top)
 
 /* best: the classes by probability, best first; the prediction, then
  * the top of them. */
-static void text_row(FILE *f, int tsv, const struct top_model *m, const struct top_row *row,
+static void text_row(FILE *f, int tsv, const struct top_model *m, const struct feat_row *row,
 		     const float *prob, const uint32_t *best, uint32_t top)
 {
 	void (*field)(FILE *, const char *, size_t) = tsv ? tsv_field : csv_field;
@@ -141,31 +147,31 @@ static void text_row(FILE *f, int tsv, const struct top_model *m, const struct t
 	fputc('\n', f);
 }
 
-static void structured_row(struct top_emit *em, const struct top_model *m,
-			   const struct top_row *row, const float *prob,
+static void structured_row(struct emit *em, const struct top_model *m,
+			   const struct feat_row *row, const float *prob,
 			   const uint32_t *best, uint32_t top)
 {
-	top_emit_map(em, top ? 4 : 3);
-	top_emit_key(em, "id");
-	top_emit_bytes(em, row->id, row->id_len);
-	top_emit_key(em, "label");
-	top_emit_key(em, m->classes[best[0]]);
-	top_emit_key(em, "probability");
-	top_emit_double(em, prob[best[0]]);
+	emit_map(em, top ? 4 : 3);
+	emit_key(em, "id");
+	emit_bytes(em, row->id, row->id_len);
+	emit_key(em, "label");
+	emit_str(em, m->classes[best[0]]);
+	emit_key(em, "probability");
+	emit_double(em, prob[best[0]]);
 	if (top) {
-		top_emit_key(em, "top");
-		top_emit_array(em, top);
+		emit_key(em, "top");
+		emit_array(em, top);
 		for (uint32_t j = 0; j < top; j++) {
-			top_emit_map(em, 2);
-			top_emit_key(em, "label");
-			top_emit_key(em, m->classes[best[j]]);
-			top_emit_key(em, "probability");
-			top_emit_double(em, prob[best[j]]);
-			top_emit_end(em);
+			emit_map(em, 2);
+			emit_key(em, "label");
+			emit_str(em, m->classes[best[j]]);
+			emit_key(em, "probability");
+			emit_double(em, prob[best[j]]);
+			emit_end(em);
 		}
-		top_emit_end(em);
+		emit_end(em);
 	}
-	top_emit_end(em);
+	emit_end(em);
 	if (em->json)
 		fputc('\n', em->f);
 }
@@ -174,9 +180,9 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct top_model m;
-	struct top_reader r;
+	struct feat_reader r;
 	struct top_pass p;
-	struct top_emit em;
+	struct emit em;
 	struct vp_out out;
 	struct vp_err e;
 	uint32_t *best;
@@ -194,15 +200,17 @@ int main(int argc, char **argv)
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
-	if (top_reader_open(&r, &m, o.inputs, o.ninputs, rows, &e) ||
-	    top_pass_init(&p, &m, rows, 0, &e))
+	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
+	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
+			       m.input_rank, m.input_shape, &e) ||
+	    top_pass_init(&p, &m, rows, o.threads, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	/* The classes by probability: best[0] is the prediction. */
 	best = vp_xcalloc(o.top ? o.top : 1, sizeof *best);
-	top_emit_init(&em, out.f, o.format == FMT_JSONL);
+	emit_init(&em, out.f, o.format == FMT_JSONL);
 	if (o.format == FMT_CSV || o.format == FMT_TSV)
 		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
-	while ((n = top_reader_fill(&r, &e)) > 0) {
+	while ((n = feat_reader_fill(&r, &e)) > 0) {
 		top_forward(&m, &p, r.x, (size_t)n);
 		for (long i = 0; i < n; i++) {
 			const float *prob = p.act[m.nlayers - 1] + (size_t)i * m.nclass;
@@ -222,10 +230,10 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (progress)
 		vp_progress("records", done, 0, 1);
-	if (vp_out_commit(&out, &e))
+	if (emit_finish(&em, &e) || vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	free(best);
-	top_reader_close(&r);
+	feat_reader_close(&r);
 	top_pass_free(&p, &m);
 	top_model_free(&m);
 	return VP_EXIT_OK;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "threads.h"
 
 int vp_getopt(int argc, char **argv, const char *shortopts,
 	      const struct option *longopts)
@@ -84,6 +85,18 @@ int vp_opt_choice(const char *opt, const char *arg, const char *const *names)
 			 i ? ", " : "", names[i]);
 	}
 	vp_usage_error("%s: '%s' is not one of: %s", opt, arg, list);
+}
+
+int vp_default_threads(void)
+{
+	int n = vp_available_cores();
+
+	return n > VP_MAX_THREADS ? VP_MAX_THREADS : n;
+}
+
+int vp_opt_threads(const char *arg)
+{
+	return (int)vp_opt_int("--threads", arg, 1, VP_MAX_THREADS);
 }
 
 int vp_progress_enabled(enum vp_progress_mode mode)

@@ -26,6 +26,11 @@ double vp_opt_double(const char *opt, const char *arg, double min, double max);
 /* One of a NULL-terminated list of names; returns its index. */
 int vp_opt_choice(const char *opt, const char *arg, const char *const *names);
 
+/* -t/--threads: every tool's default is the cores it may run on (its CPU
+ * affinity), at most VP_MAX_THREADS; the option takes 1 to that. */
+int vp_default_threads(void);
+int vp_opt_threads(const char *arg);
+
 /* --progress / --quiet / default: whether stderr is a terminal. */
 enum vp_progress_mode { VP_PROGRESS_AUTO, VP_PROGRESS_ON, VP_PROGRESS_OFF };
 int vp_progress_enabled(enum vp_progress_mode mode);

@@ -11,6 +11,8 @@
 
 #include "cli.h"
 #include "err.h"
+#include "emit.h"
+#include "feat.h"
 #include "outfile.h"
 #include "topmodel.h"
 
@@ -18,7 +20,8 @@ enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 
 struct options {
 	const char *model, *output;
-	int format, ignore_unknown;
+	int format, ignore_unknown, threads;
+	enum vp_progress_mode progress;
 	char **inputs;
 	int ninputs;
 };
@@ -34,6 +37,9 @@ _Noreturn static void usage(void)
 	       "      --ignore-unknown  count records whose label the model does not know\n"
 	       "                        as errors, instead of refusing them\n"
 	       "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
+	       "  -t, --threads N       threads (default: every available core)\n"
+	       "      --progress        show progress on stderr even when not a terminal\n"
+	       "  -q, --quiet           no progress, even on a terminal\n"
 	       "  -h, --help            show this help and exit\n"
 	       "  -V, --version         show the version and exit\n"
 	       "\n"
@@ -46,12 +52,15 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "text", "json", "msgpack", NULL };
-	enum { O_IGNORE = 256 };
+	enum { O_IGNORE = 256, O_PROGRESS };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "ignore-unknown", no_argument, NULL, O_IGNORE },
 		{ "output", required_argument, NULL, 'o' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -59,12 +68,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	while ((c = vp_getopt(argc, argv, "m:f:o:hV", longopts)) != -1) {
+	o->threads = vp_default_threads();
+	while ((c = vp_getopt(argc, argv, "m:f:o:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
 		case O_IGNORE: o->ignore_unknown = 1; break;
 		case 'o': o->output = optarg; break;
+		case 't': o->threads = vp_opt_threads(optarg); break;
+		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
+		case 'q': o->progress = VP_PROGRESS_OFF; break;
 		case 'h': usage();
 		case 'V': vp_print_version();
 		default: vp_usage_try();
@@ -103,29 +116,27 @@ static void note_unknown(struct tally *t, const char *label)
 }
 
 static void tally_batch(struct tally *t, const struct top_model *m, struct top_pass *p,
-			const struct top_reader *r, size_t n)
+			const struct feat_reader *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct top_row *row = &r->rows[i];
+		const struct feat_row *row = &r->rows[i];
 		uint32_t pred = top_row_argmax(m, p, i);
-		char **hit;
+		long c;
 
 		if (!row->has_label)
 			vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": no label (topeval needs "
 			       "labelled features)", row->file, row->record);
 		t->records++;
-		hit = memchr(row->label, 0, row->label_len) ? NULL :
-		      bsearch(&row->label, m->classes, m->nclass, sizeof *m->classes,
-			      top_strcmp_p);
-		if (!hit) {
+		c = top_class_index(m, row->label, row->label_len);
+		if (c < 0) {
 			t->unknown++;
 			note_unknown(t, row->label);
 			t->confusion[(size_t)t->k * t->k + pred]++;
 			continue;
 		}
 		t->known++;
-		t->confusion[(size_t)(hit - m->classes) * t->k + pred]++;
-		t->loss_sum += top_row_xent(m, p, r->x, i, (uint32_t)(hit - m->classes));
+		t->confusion[(size_t)c * t->k + pred]++;
+		t->loss_sum += top_row_xent(m, p, r->x, i, (uint32_t)c);
 	}
 }
 
@@ -220,77 +231,79 @@ static void text_report(FILE *f, const struct top_model *m, const struct tally *
 }
 
 /* The four keys of a metrics map, into a map opened by the caller. */
-static void emit_metrics(struct top_emit *em, const struct metrics *mt)
+static void emit_metrics(struct emit *em, const struct metrics *mt)
 {
-	top_emit_key(em, "precision");
-	top_emit_double(em, mt->precision);
-	top_emit_key(em, "recall");
-	top_emit_double(em, mt->recall);
-	top_emit_key(em, "f1");
-	top_emit_double(em, mt->f1);
-	top_emit_key(em, "support");
-	top_emit_uint(em, mt->support);
+	emit_key(em, "precision");
+	emit_double(em, mt->precision);
+	emit_key(em, "recall");
+	emit_double(em, mt->recall);
+	emit_key(em, "f1");
+	emit_double(em, mt->f1);
+	emit_key(em, "support");
+	emit_uint(em, mt->support);
 }
 
-static void structured_report(FILE *f, int json, const struct top_model *m,
-			      const struct tally *t, const struct metrics *per,
-			      const struct metrics *macro, const struct metrics *weighted)
+static int structured_report(FILE *f, int json, const struct top_model *m,
+			     const struct tally *t, const struct metrics *per,
+			     const struct metrics *macro, const struct metrics *weighted,
+			     struct vp_err *e)
 {
-	struct top_emit em;
+	struct emit em;
 	uint32_t rows = m->nclass + (t->unknown ? 1 : 0);
 
-	top_emit_init(&em, f, json);
-	top_emit_map(&em, 9);
-	top_emit_key(&em, "records");
-	top_emit_uint(&em, t->records);
-	top_emit_key(&em, "unknown");
-	top_emit_uint(&em, t->unknown);
-	top_emit_key(&em, "accuracy");
-	top_emit_double(&em, accuracy(t));
-	top_emit_key(&em, "loss");
-	top_emit_double(&em, t->known ? t->loss_sum / (double)t->known : NAN);
-	top_emit_key(&em, "classes");
-	top_emit_array(&em, m->nclass);
+	emit_init(&em, f, json);
+	emit_map(&em, 9);
+	emit_key(&em, "records");
+	emit_uint(&em, t->records);
+	emit_key(&em, "unknown");
+	emit_uint(&em, t->unknown);
+	emit_key(&em, "accuracy");
+	emit_double(&em, accuracy(t));
+	emit_key(&em, "loss");
+	emit_double(&em, t->known ? t->loss_sum / (double)t->known : NAN);
+	emit_key(&em, "classes");
+	emit_array(&em, m->nclass);
 	for (uint32_t c = 0; c < m->nclass; c++) {
-		top_emit_map(&em, 5);
-		top_emit_key(&em, "class");
-		top_emit_key(&em, m->classes[c]);
+		emit_map(&em, 5);
+		emit_key(&em, "class");
+		emit_str(&em, m->classes[c]);
 		emit_metrics(&em, &per[c]);
-		top_emit_end(&em);
+		emit_end(&em);
 	}
-	top_emit_end(&em);
-	top_emit_key(&em, "macro_avg");
-	top_emit_map(&em, 4);
+	emit_end(&em);
+	emit_key(&em, "macro_avg");
+	emit_map(&em, 4);
 	emit_metrics(&em, macro);
-	top_emit_end(&em);
-	top_emit_key(&em, "weighted_avg");
-	top_emit_map(&em, 4);
+	emit_end(&em);
+	emit_key(&em, "weighted_avg");
+	emit_map(&em, 4);
 	emit_metrics(&em, weighted);
-	top_emit_end(&em);
-	top_emit_key(&em, "confusion_labels");
-	top_emit_array(&em, rows);
+	emit_end(&em);
+	emit_key(&em, "confusion_labels");
+	emit_array(&em, rows);
 	for (uint32_t r = 0; r < rows; r++)
-		top_emit_key(&em, r < m->nclass ? m->classes[r] : "(unknown)");
-	top_emit_end(&em);
-	top_emit_key(&em, "confusion");
-	top_emit_array(&em, rows);
+		emit_str(&em, r < m->nclass ? m->classes[r] : "(unknown)");
+	emit_end(&em);
+	emit_key(&em, "confusion");
+	emit_array(&em, rows);
 	for (uint32_t r = 0; r < rows; r++) {
-		top_emit_array(&em, m->nclass);
+		emit_array(&em, m->nclass);
 		for (uint32_t c = 0; c < m->nclass; c++)
-			top_emit_uint(&em, t->confusion[(size_t)r * t->k + c]);
-		top_emit_end(&em);
+			emit_uint(&em, t->confusion[(size_t)r * t->k + c]);
+		emit_end(&em);
 	}
-	top_emit_end(&em);
-	top_emit_end(&em);
+	emit_end(&em);
+	emit_end(&em);
 	if (json)
 		fputc('\n', f);
+	return emit_finish(&em, e);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct top_model m;
-	struct top_reader r;
+	struct feat_reader r;
 	struct top_pass p;
 	struct tally t = { 0 };
 	struct metrics *per, macro, weighted;
@@ -298,24 +311,32 @@ int main(int argc, char **argv)
 	struct vp_err e;
 	size_t rows;
 	long n;
+	int progress;
 
 	parse_options(argc, argv, &o);
+	progress = vp_progress_enabled(o.progress);
 	if (top_model_load(&m, o.model, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
-	if (top_reader_open(&r, &m, o.inputs, o.ninputs, rows, &e) ||
-	    top_pass_init(&p, &m, rows, 0, &e))
+	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
+	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
+			       m.input_rank, m.input_shape, &e) ||
+	    top_pass_init(&p, &m, rows, o.threads, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
-	while ((n = top_reader_fill(&r, &e)) > 0) {
+	while ((n = feat_reader_fill(&r, &e)) > 0) {
 		top_forward(&m, &p, r.x, (size_t)n);
 		tally_batch(&t, &m, &p, &r, (size_t)n);
+		if (progress)
+			vp_progress("records", t.records, 0, 0);
 	}
 	if (n < 0)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (progress)
+		vp_progress("records", t.records, 0, 1);
 	if (t.unknown && !o.ignore_unknown) {
 		char list[1024] = "";
 
@@ -333,11 +354,12 @@ int main(int argc, char **argv)
 	averages(&t, per, &macro, &weighted);
 	if (o.format == FMT_TEXT)
 		text_report(out.f, &m, &t, per, &macro, &weighted);
-	else
-		structured_report(out.f, o.format == FMT_JSON, &m, &t, per, &macro, &weighted);
+	else if (structured_report(out.f, o.format == FMT_JSON, &m, &t, per, &macro,
+				   &weighted, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	top_reader_close(&r);
+	feat_reader_close(&r);
 	top_pass_free(&p, &m);
 	top_model_free(&m);
 	free(per);

@@ -1,10 +1,12 @@
 /* topfit: train the top model on labelled feature streams and write it as
- * a model stream. The training set is held in memory: every epoch passes
- * over it again, in a new order. */
-#include <cblas.h>
+ * a model stream. The dense top's training set is held in memory: every
+ * epoch passes over it again, in a new order. Fine-tuning VGG16's last
+ * block with the top instead indexes block4_pool features in their files
+ * and reads each batch from there. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,19 +14,22 @@
 
 #include "cli.h"
 #include "err.h"
+#include "feat.h"
 #include "outfile.h"
-#include "stream.h"
 #include "topmodel.h"
 #include "toptrain.h"
+#include "vgg16.h"
+#include "weights.h"
 
 struct options {
-	const char *output, *valid, *history;
+	const char *output, *valid, *history, *init, *weights;
 	uint32_t hidden[64];
-	int nhidden;
+	int nhidden, hidden_set;
 	double dropout, lr, momentum, l2;
-	int batchnorm, balance, optimizer, threads, lr_set;
-	uint32_t epochs, batch, patience;
-	uint64_t seed;
+	int batchnorm, balance, optimizer, threads, lr_set, standardize, shuffle;
+	int optimizer_set, dropout_set, random, finetune, batch_set;
+	uint32_t epochs, batch, patience, warmup;
+	uint64_t seed, weights_seed;
 	enum vp_progress_mode progress;
 	char **inputs;
 	int ninputs;
@@ -33,6 +38,16 @@ struct options {
 static const char *const optimizers[] = { "adam", "sgd", "rmsprop", NULL };
 /* Learning rates that work for each optimiser out of the box (Keras'). */
 static const double default_lr[] = { 1e-3, 1e-2, 1e-3 };
+/* The blocks that can be fine-tuned, and the features they train on. */
+static const char *const blocks[] = { "block5", NULL };
+#define FINETUNE_INPUT "block4_pool"
+#define FINETUNE_TOP_INPUT "block5_pool"
+/* Chollet's fine-tuning of block 5: SGD at 1e-4 with momentum 0.9,
+ * batches of 16, 50 epochs. A top trained from scratch first warms up
+ * for this many epochs with the block frozen. */
+#define FINETUNE_LR 1e-4
+#define FINETUNE_BATCH 16
+#define FINETUNE_WARMUP 10
 
 _Noreturn static void usage(void)
 {
@@ -46,26 +61,43 @@ _Noreturn static void usage(void)
 	       "                       empty for softmax regression (default 256)\n"
 	       "      --dropout R      dropout rate after each hidden layer (default 0.5)\n"
 	       "      --batchnorm      batch normalisation before each hidden ReLU\n"
-	       "      --optimizer NAME adam, sgd (with momentum) or rmsprop (default adam)\n"
-	       "      --lr X           learning rate (default 0.001; sgd 0.01)\n"
+	       "      --no-standardize do not standardise the features (by default each\n"
+	       "                       feature, or channel of a map, is centred and scaled\n"
+	       "                       by the training set's mean and deviation)\n"
+	       "      --optimizer NAME adam, sgd (with momentum) or rmsprop (default adam;\n"
+	       "                       sgd when fine-tuning)\n"
+	       "      --lr X           learning rate (default 0.001; sgd 0.01;\n"
+	       "                       fine-tuning 0.0001)\n"
 	       "      --momentum X     sgd momentum (default 0.9)\n"
-	       "      --epochs N       passes over the training set (default 50)\n"
-	       "      --batch N        records per gradient step (default 32)\n"
+	       "      --epochs N       passes over the training images (default 50)\n"
+	       "      --batch N        records per gradient step (default 32; fine-tuning 16)\n"
 	       "      --l2 X           weight of the squared dense weights in the objective\n"
 	       "                       (default 0)\n"
 	       "      --balance        weight classes by inverse frequency\n"
 	       "      --patience N     with --valid: stop after N epochs without a lower\n"
 	       "                       validation loss, keep the best epoch (default 0: off)\n"
-	       "      --threads N      BLAS threads (default: OpenBLAS's own choice)\n"
+	       "      --no-shuffle     take the images in input order every epoch\n"
+	       "  -t, --threads N      threads (default: every available core)\n"
 	       "      --seed N         random seed for initialisation, order, dropout (default 1)\n"
 	       "      --history FILE   write the per-epoch history as TSV\n"
 	       "      --progress       per-epoch lines on stderr even when not a terminal\n"
-	       "      --quiet          no progress, even on a terminal\n"
+	       "  -q, --quiet          no progress, even on a terminal\n"
 	       "  -h, --help           show this help and exit\n"
 	       "  -V, --version        show the version and exit\n"
 	       "\n"
+	       "Fine-tuning VGG16's last block with the top, on block4_pool features:\n"
+	       "      --finetune block5  train block 5 (three convolutions and the pool)\n"
+	       "                       with the top\n"
+	       "      --init MODEL     the top to start from: a model trained by topfit on\n"
+	       "                       block5_pool features of the same images' kind\n"
+	       "      --warmup N       without --init: epochs that train a new top with block 5\n"
+	       "                       frozen, by adam, before both are tuned (default %d)\n"
+	       "  -w, --weights FILE   the VGG16 weights the features were made with (default:\n"
+	       "                       $VGGPIPE_WEIGHTS, else ~/.keras/models/%s)\n"
+	       "      --init-random SEED  the random weights of vggfeat --init-random SEED\n"
+	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
-	       program_invocation_short_name);
+	       program_invocation_short_name, FINETUNE_WARMUP, VGG16_KERAS_FILE);
 	vp_close_stdout();
 	exit(0);
 }
@@ -97,14 +129,16 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_VALID = 256, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
-	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_THREADS,
-	       O_SEED, O_HISTORY, O_PROGRESS, O_QUIET };
+	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
+	       O_HISTORY, O_PROGRESS, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT,
+	       O_WARMUP, O_INIT_RANDOM };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "valid", required_argument, NULL, O_VALID },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
 		{ "dropout", required_argument, NULL, O_DROPOUT },
 		{ "batchnorm", no_argument, NULL, O_BATCHNORM },
+		{ "no-standardize", no_argument, NULL, O_NO_STANDARDIZE },
 		{ "optimizer", required_argument, NULL, O_OPTIMIZER },
 		{ "lr", required_argument, NULL, O_LR },
 		{ "momentum", required_argument, NULL, O_MOMENTUM },
@@ -113,11 +147,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "l2", required_argument, NULL, O_L2 },
 		{ "balance", no_argument, NULL, O_BALANCE },
 		{ "patience", required_argument, NULL, O_PATIENCE },
-		{ "threads", required_argument, NULL, O_THREADS },
+		{ "no-shuffle", no_argument, NULL, O_NO_SHUFFLE },
+		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "history", required_argument, NULL, O_HISTORY },
 		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "finetune", required_argument, NULL, O_FINETUNE },
+		{ "init", required_argument, NULL, O_INIT },
+		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "weights", required_argument, NULL, 'w' },
+		{ "init-random", required_argument, NULL, O_INIT_RANDOM },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -132,26 +172,52 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->epochs = 50;
 	o->batch = 32;
 	o->seed = 1;
-	while ((c = vp_getopt(argc, argv, "o:hV", longopts)) != -1) {
+	o->standardize = 1;
+	o->shuffle = 1;
+	o->warmup = FINETUNE_WARMUP;
+	o->threads = vp_default_threads();
+	while ((c = vp_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case O_VALID: o->valid = optarg; break;
-		case O_HIDDEN: o->nhidden = parse_hidden(optarg, o->hidden, 64); break;
-		case O_DROPOUT: o->dropout = vp_opt_double("--dropout", optarg, 0, 0.99); break;
+		case O_HIDDEN:
+			o->nhidden = parse_hidden(optarg, o->hidden, 64);
+			o->hidden_set = 1;
+			break;
+		case O_DROPOUT:
+			o->dropout = vp_opt_double("--dropout", optarg, 0, 0.99);
+			o->dropout_set = 1;
+			break;
 		case O_BATCHNORM: o->batchnorm = 1; break;
-		case O_OPTIMIZER: o->optimizer = vp_opt_choice("--optimizer", optarg, optimizers); break;
+		case O_NO_STANDARDIZE: o->standardize = 0; break;
+		case O_OPTIMIZER:
+			o->optimizer = vp_opt_choice("--optimizer", optarg, optimizers);
+			o->optimizer_set = 1;
+			break;
 		case O_LR: o->lr = vp_opt_double("--lr", optarg, 1e-12, 100); o->lr_set = 1; break;
 		case O_MOMENTUM: o->momentum = vp_opt_double("--momentum", optarg, 0, 0.999999); break;
 		case O_EPOCHS: o->epochs = (uint32_t)vp_opt_int("--epochs", optarg, 1, 1000000); break;
-		case O_BATCH: o->batch = (uint32_t)vp_opt_int("--batch", optarg, 1, 1 << 20); break;
+		case O_BATCH:
+			o->batch = (uint32_t)vp_opt_int("--batch", optarg, 1, 1 << 20);
+			o->batch_set = 1;
+			break;
 		case O_L2: o->l2 = vp_opt_double("--l2", optarg, 0, 1e6); break;
 		case O_BALANCE: o->balance = 1; break;
 		case O_PATIENCE: o->patience = (uint32_t)vp_opt_int("--patience", optarg, 0, 1000000); break;
-		case O_THREADS: o->threads = (int)vp_opt_int("--threads", optarg, 1, 1024); break;
+		case O_NO_SHUFFLE: o->shuffle = 0; break;
+		case 't': o->threads = vp_opt_threads(optarg); break;
 		case O_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_HISTORY: o->history = optarg; break;
 		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case O_QUIET: o->progress = VP_PROGRESS_OFF; break;
+		case 'q': o->progress = VP_PROGRESS_OFF; break;
+		case O_FINETUNE: o->finetune = 1 + vp_opt_choice("--finetune", optarg, blocks); break;
+		case O_INIT: o->init = optarg; break;
+		case O_WARMUP: o->warmup = (uint32_t)vp_opt_int("--warmup", optarg, 0, 1000000); break;
+		case 'w': o->weights = optarg; break;
+		case O_INIT_RANDOM:
+			o->random = 1;
+			o->weights_seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
+			break;
 		case 'h': usage();
 		case 'V': vp_print_version();
 		default: vp_usage_try();
@@ -159,8 +225,19 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->patience && !o->valid)
 		vp_usage_error("--patience needs --valid");
+	if (!o->finetune && (o->init || o->weights || o->random))
+		vp_usage_error("--init, --weights and --init-random are for --finetune");
+	if (o->random && o->weights)
+		vp_usage_error("--weights and --init-random exclude each other");
+	if (o->init && (o->hidden_set || o->dropout_set || o->batchnorm || !o->standardize))
+		vp_usage_error("--hidden, --dropout, --batchnorm and --no-standardize shape a new "
+			       "top; with --init the top is MODEL's");
+	if (o->finetune && !o->optimizer_set)
+		o->optimizer = 1;
+	if (o->finetune && !o->batch_set)
+		o->batch = FINETUNE_BATCH;
 	if (!o->lr_set)
-		o->lr = default_lr[o->optimizer];
+		o->lr = o->finetune ? FINETUNE_LR : default_lr[o->optimizer];
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 	for (int i = 0; i < o->ninputs; i++)
@@ -168,205 +245,29 @@ static void parse_options(int argc, char **argv, struct options *o)
 			vp_usage_error("%s is both a training and the validation file", o->valid);
 }
 
-/* Where a record came from, for messages about duplicates. */
-struct idref {
-	char *id;
-	size_t len;
-	const char *file;
-	uint64_t record;
-};
-
-/* Records loaded from one or more streams, labels as indices into names
- * (in order of first appearance). */
-struct dataset {
-	const char *what;
-	size_t n, cap;
-	int rank;
-	uint32_t shape[VP_MAX_RANK], dim;
-	float *x;
-	uint32_t *y;
-	char **names;
-	uint32_t nnames;
-	struct idref *ids;
-};
-
-/* The provenance every stream must share, from the first one read. */
-struct reference {
-	struct top_obj prov;
-	const char *file;
-};
-
-static uint32_t label_index(struct dataset *d, const char *p, size_t len)
-{
-	for (uint32_t i = 0; i < d->nnames; i++)
-		if (vp_bytes_eq(p, len, d->names[i]))
-			return i;
-	d->names = vp_xrealloc(d->names, d->nnames + 1, sizeof *d->names);
-	d->names[d->nnames] = strndup(p, len);
-	if (!d->names[d->nnames])
-		vp_die(VP_EXIT_DATA, "out of memory");
-	return d->nnames++;
-}
-
-/* file: the stream's name, kept past its closing. */
-static void check_provenance(struct vp_stream *s, struct reference *ref, const char *file)
-{
-	const msgpack_object *prov = vp_map_get_or_nil(&s->first_header, "provenance");
-	char diff[512];
-	struct vp_err e;
-
-	if (!ref->prov.set) {
-		if (top_obj_copy(&ref->prov, prov, &e))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
-		ref->file = file;
-		return;
-	}
-	if (vp_obj_diff(&ref->prov.obj, prov, "provenance", diff, sizeof diff))
-		vp_die(VP_EXIT_DATA, "%s: features made differently from those of %s "
-		       "(\"here\" is %s, \"before\" is %s): %s", s->name, ref->file,
-		       s->name, ref->file, diff);
-}
-
-/* file: the stream's name, which must outlive it (for messages about
- * duplicates). */
-static void add_record(struct dataset *d, struct vp_stream *s, const struct vp_record *r,
-		       const char *file)
-{
-	const struct vp_tensor *t = &r->tensor;
-	float *row;
-
-	if (!r->label)
-		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": no label (%s needs labelled features)",
-		       s->name, s->records, d->what);
-	if (memchr(r->label, 0, r->label_len) || !r->label_len)
-		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": the label is empty or holds a NUL byte",
-		       s->name, s->records);
-	if (!d->dim) {
-		d->rank = t->rank;
-		memcpy(d->shape, t->shape, sizeof d->shape);
-		if (t->count > UINT32_MAX || t->count > TOP_MAX_PARAMS)
-			vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": %zu features are too many",
-			       s->name, s->records, t->count);
-		d->dim = (uint32_t)t->count;
-	} else if (t->rank != d->rank || memcmp(t->shape, d->shape, (size_t)t->rank * sizeof *t->shape)) {
-		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": features of a different shape "
-		       "from the first record's (%zu values)", s->name, s->records, t->count);
-	}
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 256;
-		if (d->cap > SIZE_MAX / sizeof(float) / d->dim)
-			vp_die(VP_EXIT_DATA, "%s: too many records to hold in memory", d->what);
-		d->x = vp_xrealloc(d->x, d->cap * d->dim, sizeof *d->x);
-		d->y = vp_xrealloc(d->y, d->cap, sizeof *d->y);
-		d->ids = vp_xrealloc(d->ids, d->cap, sizeof *d->ids);
-	}
-	row = d->x + d->n * d->dim;
-	vp_tensor_to_f32(t, row);
-	for (uint32_t i = 0; i < d->dim; i++)
-		if (!isfinite(row[i]))
-			vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
-			       " is %s", s->name, s->records, (int)(r->id_len > 200 ? 200 : r->id_len),
-			       r->id, i, isnan(row[i]) ? "NaN" : "infinite");
-	d->y[d->n] = label_index(d, r->label, r->label_len);
-	d->ids[d->n] = (struct idref){ .id = vp_xcalloc(r->id_len + 1, 1), .len = r->id_len,
-				       .file = file, .record = s->records };
-	memcpy(d->ids[d->n].id, r->id, r->id_len);
-	d->n++;
-}
-
-static void load(struct dataset *d, const char *path, struct reference *ref)
-{
-	struct vp_stream s;
-	struct vp_record r;
-	struct vp_err e;
-	msgpack_object obj;
-	int rc, checked = 0;
-	const char *name = strcmp(path, "-") ? path : "stdin";
-
-	if (vp_stream_open(&s, path, "features", NULL, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	while ((rc = vp_stream_record(&s, &obj, &e)) > 0) {
-		if (!checked) {
-			check_provenance(&s, ref, name);
-			checked = 1;
-		}
-		if (vp_record_parse(&s, &obj, &r, &e))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
-		add_record(d, &s, &r, name);
-	}
-	if (rc < 0)
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (!checked)
-		check_provenance(&s, ref, name);
-	vp_stream_close(&s);
-}
-
-static void dataset_free(struct dataset *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->ids[i].id);
-	for (uint32_t i = 0; i < d->nnames; i++)
-		free(d->names[i]);
-	free(d->ids);
-	free(d->names);
-	free(d->x);
-	free(d->y);
-}
-
-static int idref_cmp(const void *a, const void *b)
-{
-	const struct idref *x = a, *y = b;
-	int c = memcmp(x->id, y->id, x->len < y->len ? x->len : y->len);
-
-	return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-/* The same image twice, in training or across training and validation,
- * is usually a mistake (and flatters validation): warn. */
-static void warn_duplicates(const struct dataset *train, const struct dataset *valid)
-{
-	size_t n = train->n + valid->n, shown = 0, dups = 0;
-	struct idref *all = vp_xcalloc(n ? n : 1, sizeof *all);
-
-	memcpy(all, train->ids, train->n * sizeof *all);
-	if (valid->n)
-		memcpy(all + train->n, valid->ids, valid->n * sizeof *all);
-	qsort(all, n, sizeof *all, idref_cmp);
-	for (size_t i = 1; i < n; i++) {
-		if (idref_cmp(&all[i - 1], &all[i]))
-			continue;
-		dups++;
-		if (shown++ < 5)
-			vp_warn("warning: duplicate id '%.*s' (%s record %" PRIu64 ", %s record %" PRIu64 ")",
-				(int)(all[i].len > 200 ? 200 : all[i].len), all[i].id,
-				all[i - 1].file, all[i - 1].record, all[i].file, all[i].record);
-	}
-	if (dups > 5)
-		vp_warn("warning: %zu duplicate ids in all", dups);
-	free(all);
-}
-
 /* Model classes are the training labels in byte order, so that the same
  * data gives the same model whatever the record order. */
-static char **sorted_classes(const struct dataset *d)
+static char **sorted_classes(const struct feat_set *s)
 {
-	char **c = vp_xcalloc(d->nnames, sizeof *c);
+	char **c = vp_xcalloc(s->nnames, sizeof *c);
 
-	memcpy(c, d->names, d->nnames * sizeof *c);
-	qsort(c, d->nnames, sizeof *c, top_strcmp_p);
+	memcpy(c, s->names, s->nnames * sizeof *c);
+	qsort(c, s->nnames, sizeof *c, top_strcmp_p);
 	return c;
 }
 
-/* Rewrite d's label indices into positions in classes; names absent from
- * classes are listed in an error. */
-static void relabel(struct dataset *d, char **classes, uint32_t nclass, const char *file)
+/* The records' classes as positions in classes; names absent from classes
+ * are listed in an error. */
+static uint32_t *class_indices(const struct feat_set *s, char **classes, uint32_t nclass,
+			       const char *file)
 {
-	uint32_t *map = vp_xcalloc(d->nnames ? d->nnames : 1, sizeof *map);
+	uint32_t *map = vp_xcalloc(s->nnames ? s->nnames : 1, sizeof *map);
+	uint32_t *y = vp_xcalloc(s->n ? s->n : 1, sizeof *y);
 	char missing[1024] = "";
 	size_t nmissing = 0;
 
-	for (uint32_t i = 0; i < d->nnames; i++) {
-		char **hit = bsearch(&d->names[i], classes, nclass, sizeof *classes, top_strcmp_p);
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		char **hit = bsearch(&s->names[i], classes, nclass, sizeof *classes, top_strcmp_p);
 
 		if (hit) {
 			map[i] = (uint32_t)(hit - classes);
@@ -374,36 +275,92 @@ static void relabel(struct dataset *d, char **classes, uint32_t nclass, const ch
 		}
 		nmissing++;
 		snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s'%s'",
-			 nmissing > 1 ? ", " : "", d->names[i]);
+			 nmissing > 1 ? ", " : "", s->names[i]);
 	}
 	if (nmissing)
 		vp_die(VP_EXIT_DATA, "%s: %zu validation class%s not in the training data: %s",
 		       file, nmissing, nmissing > 1 ? "es" : "", missing);
-	for (size_t i = 0; i < d->n; i++)
-		d->y[i] = map[d->y[i]];
+	for (size_t i = 0; i < s->n; i++)
+		y[i] = map[s->rec[i].label];
 	free(map);
+	return y;
+}
+
+/* A record as messages name it. */
+struct idref {
+	const struct feat_set *set;
+	size_t i;
+};
+
+static int idref_cmp(const void *a, const void *b)
+{
+	const struct idref *x = a, *y = b;
+	const struct feat_record *p = &x->set->rec[x->i], *q = &y->set->rec[y->i];
+	int c = memcmp(p->id, q->id, p->id_len < q->id_len ? p->id_len : q->id_len);
+
+	if (c || p->id_len != q->id_len)
+		return c ? c : p->id_len < q->id_len ? -1 : 1;
+	return (p->copy > q->copy) - (p->copy < q->copy);
+}
+
+static void warn_duplicate(const struct idref *a, const struct idref *b, size_t *shown)
+{
+	const struct feat_record *p = &a->set->rec[a->i], *q = &b->set->rec[b->i];
+
+	if ((*shown)++ < 5)
+		vp_warn("warning: duplicate id '%.*s' (%s record %" PRIu64 ", %s record %" PRIu64 ")",
+			(int)(q->id_len > 200 ? 200 : q->id_len), q->id, a->set->files[p->file],
+			p->record, b->set->files[q->file], q->record);
+}
+
+/* The same image twice in training (the same id and copy number), or in
+ * both training and validation, is usually a mistake that flatters
+ * validation: warn. Copies of one image are what augmentation makes. */
+static void warn_duplicates(const struct feat_set *train, const struct feat_set *valid)
+{
+	size_t n = train->n + (valid ? valid->n : 0), shown = 0;
+	struct idref *all = vp_xcalloc(n ? n : 1, sizeof *all);
+
+	for (size_t i = 0; i < train->n; i++)
+		all[i] = (struct idref){ train, i };
+	for (size_t i = 0; valid && i < valid->n; i++)
+		all[train->n + i] = (struct idref){ valid, i };
+	qsort(all, n, sizeof *all, idref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const struct feat_record *p = &all[i - 1].set->rec[all[i - 1].i];
+		const struct feat_record *q = &all[i].set->rec[all[i].i];
+		int same_id = p->id_len == q->id_len && !memcmp(p->id, q->id, p->id_len);
+
+		if (same_id && (all[i - 1].set != all[i].set || p->copy == q->copy))
+			warn_duplicate(&all[i - 1], &all[i], &shown);
+	}
+	if (shown > 5)
+		vp_warn("warning: %zu duplicate ids in all", shown);
+	free(all);
 }
 
 struct epoch_report {
 	int show, patience;
-	uint32_t epochs;
+	uint32_t epochs, warmup;
 };
 
 static void report_epoch(const struct top_history *h, void *arg)
 {
 	const struct epoch_report *r = arg;
 	const struct top_epoch *ep = &h->epochs[h->n - 1];
+	int warming = h->n <= r->warmup && h->warmup == 0;
+	uint32_t k = warming ? h->n : h->n - h->warmup;
+	double rate = ep->seconds > 0 ? (double)h->train_images / ep->seconds : 0;
 
 	if (!r->show)
 		return;
-	if (isnan(ep->val_loss))
-		fprintf(stderr, "%s: epoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f\n",
-			program_invocation_short_name, h->n, r->epochs, ep->loss, ep->accuracy);
-	else
-		fprintf(stderr, "%s: epoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f"
-			" val_loss %.4f val_accuracy %.4f%s\n", program_invocation_short_name,
-			h->n, r->epochs, ep->loss, ep->accuracy, ep->val_loss, ep->val_accuracy,
-			r->patience && h->best == h->n ? " (best)" : "");
+	fprintf(stderr, "%s: %sepoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f",
+		program_invocation_short_name, warming ? "warm-up " : "", k,
+		warming ? r->warmup : r->epochs, ep->loss, ep->accuracy);
+	if (!isnan(ep->val_loss))
+		fprintf(stderr, " val_loss %.4f val_accuracy %.4f%s", ep->val_loss,
+			ep->val_accuracy, !warming && r->patience && h->best == h->n ? " (best)" : "");
+	fprintf(stderr, ", %.1f images/s\n", rate);
 }
 
 static void write_history(const char *path, const struct top_history *h)
@@ -424,93 +381,310 @@ static void write_history(const char *path, const struct top_history *h)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 }
 
+/* Predictions nearly all of one class, or no better than always giving
+ * the most common class: the model learned nothing useful. */
+#define COLLAPSED_SHARE 0.95
+#define CHANCE_MARGIN 0.01
+#define COLLAPSE_MIN_RECORDS 20
+
+static void warn_if_learned_nothing(const struct top_model *m, const struct top_data *d,
+				    const char *what, const struct options *o)
+{
+	uint64_t *predicted = vp_xcalloc(m->nclass, sizeof *predicted);
+	uint64_t *truth = vp_xcalloc(m->nclass, sizeof *truth), n = d->set->n;
+	uint32_t top = 0, common = 0;
+	double loss, accuracy, share, base;
+	struct vp_err e;
+
+	if (n < COLLAPSE_MIN_RECORDS ||
+	    top_evaluate(m, d, o->threads, &loss, &accuracy, predicted, &e))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		truth[d->y[i]]++;
+	for (uint32_t c = 1; c < m->nclass; c++) {
+		top = predicted[c] > predicted[top] ? c : top;
+		common = truth[c] > truth[common] ? c : common;
+	}
+	share = (double)predicted[top] / (double)n;
+	base = (double)truth[common] / (double)n;
+	if ((share >= COLLAPSED_SHARE && base < COLLAPSED_SHARE) ||
+	    accuracy <= base + CHANCE_MARGIN)
+		vp_warn("warning: the model learned nothing useful: on the %" PRIu64 " %s records "
+			"it answers '%s' %.0f%% of the time, with accuracy %.3f, where always "
+			"answering the most common class ('%s') scores %.3f; %s", n, what,
+			m->classes[top], 100 * share, accuracy, m->classes[common], base,
+			!o->standardize ? "standardisation is off (--no-standardize): try without it"
+					: "try a lower learning rate (--lr) or more epochs");
+out:
+	free(predicted);
+	free(truth);
+}
+
+static void progress_records(uint64_t n)
+{
+	vp_progress("records read", n, 0, 0);
+}
+
+/* Fine-tuning: the provenance the top model must have been trained on,
+ * the features' own at block5_pool. */
+static void check_init_top(const struct top_model *init, const char *path,
+			   const struct feat_set *train, char **classes, uint32_t nclass)
+{
+	const msgpack_object *prov = &train->provenance.obj;
+	msgpack_object_kv *kv = vp_xcalloc(prov->via.map.size ? prov->via.map.size : 1,
+					   sizeof *kv);
+	msgpack_object want = *prov;
+	uint32_t shape[3] = { train->shape[0] / 2, train->shape[1] / 2, train->shape[2] };
+	struct vp_err e;
+
+	memcpy(kv, prov->via.map.ptr, prov->via.map.size * sizeof *kv);
+	for (uint32_t i = 0; i < prov->via.map.size; i++)
+		if (kv[i].key.type == MSGPACK_OBJECT_STR &&
+		    vp_bytes_eq(kv[i].key.via.str.ptr, kv[i].key.via.str.size, "layer"))
+			kv[i].val = (msgpack_object){ .type = MSGPACK_OBJECT_STR,
+				.via.str = { .size = sizeof FINETUNE_TOP_INPUT - 1,
+					     .ptr = FINETUNE_TOP_INPUT } };
+	want.via.map.ptr = kv;
+	if (feat_provenance_check(&want, init->provenance.set ? &init->provenance.obj : &vp_nil,
+				  &e))
+		vp_die(VP_EXIT_DATA, "%s: a top model for other features than block 5 makes of "
+		       "these (\"here\" is the model, \"before\" what these features need): %s",
+		       path, e.msg);
+	free(kv);
+	if (init->input_rank != 3 || memcmp(init->input_shape, shape, sizeof shape)) {
+		char got[64], need[64];
+
+		feat_shape_text(init->input_rank, init->input_shape, got, sizeof got);
+		feat_shape_text(3, shape, need, sizeof need);
+		vp_die(VP_EXIT_DATA, "%s: a top model for features of shape %s; block 5 makes %s "
+		       "of these", path, got, need);
+	}
+	for (uint32_t c = 0; c < nclass || c < init->nclass; c++)
+		if (c >= nclass || c >= init->nclass || strcmp(classes[c], init->classes[c]))
+			vp_die(VP_EXIT_DATA, "%s: a top model for other classes: its class %" PRIu32
+			       " is '%s', the training data's is '%s'", path, c + 1,
+			       c < init->nclass ? init->classes[c] : "(none)",
+			       c < nclass ? classes[c] : "(none)");
+	if (top_model_top_start(init))
+		vp_die(VP_EXIT_DATA, "%s: a model with convolutions; --init takes a top "
+		       "trained on %s features", path, FINETUNE_TOP_INPUT);
+}
+
+/* The features must be block4_pool of the weights the block starts from. */
+static void check_finetune_input(const struct feat_set *train, const struct vgg16_weights *w)
+{
+	const msgpack_object *prov = &train->provenance.obj;
+	const msgpack_object *layer = vp_map_get(prov, "layer"), *weights = vp_map_get(prov, "weights");
+	const msgpack_object *pooling = vp_map_get(prov, "pooling");
+	const char *file = train->provenance_file;
+
+	if (!layer || layer->type != MSGPACK_OBJECT_STR ||
+	    !vp_bytes_eq(layer->via.str.ptr, layer->via.str.size, FINETUNE_INPUT))
+		vp_die(VP_EXIT_DATA, "%s: features cut at %.*s; fine-tuning block 5 needs %s "
+		       "features (vggfeat --layer %s)", file,
+		       layer && layer->type == MSGPACK_OBJECT_STR ? (int)(layer->via.str.size > 32 ? 32 : layer->via.str.size) : 9,
+		       layer && layer->type == MSGPACK_OBJECT_STR ? layer->via.str.ptr : "(unknown)",
+		       FINETUNE_INPUT, FINETUNE_INPUT);
+	if (!pooling || pooling->type != MSGPACK_OBJECT_STR ||
+	    !vp_bytes_eq(pooling->via.str.ptr, pooling->via.str.size, "none"))
+		vp_die(VP_EXIT_DATA, "%s: globally pooled features; fine-tuning needs the maps "
+		       "(vggfeat --pool none)", file);
+	if (!weights || weights->type != MSGPACK_OBJECT_STR ||
+	    !vp_bytes_eq(weights->via.str.ptr, weights->via.str.size, w->id))
+		vp_die(VP_EXIT_DATA, "%s: features made with the weights %.*s, but block 5 would "
+		       "start from %s%s%s: give the weights the features were made with "
+		       "(--weights FILE or --init-random SEED)", file,
+		       weights && weights->type == MSGPACK_OBJECT_STR ? (int)(weights->via.str.size > 80 ? 80 : weights->via.str.size) : 9,
+		       weights && weights->type == MSGPACK_OBJECT_STR ? weights->via.str.ptr : "(unknown)",
+		       w->id, w->file[0] ? " of " : "", w->file);
+	if (train->rank != 3 || train->shape[2] != 512 || train->shape[0] < 2 || train->shape[1] < 2)
+		vp_die(VP_EXIT_DATA, "%s: features of shape [%" PRIu32 ", ...]: block 5 takes "
+		       "[height, width, 512] maps of at least 2x2", file, train->shape[0]);
+}
+
+/* Block 5 of w, then the top: init's layers and parameters, or a new top
+ * as the options shape it. */
+static void build_finetune(struct top_model *m, const struct options *o,
+			   const struct feat_set *train, const struct vgg16_weights *w,
+			   const struct top_model *init, char **classes, uint32_t nclass)
+{
+	struct vp_err e;
+	int top;
+
+	if (top_model_start(m, train->rank, train->shape, nclass, classes, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	for (int i = 0; i < VGG16_CONVS; i++)
+		if (vgg16_convs[i].block == 5 &&
+		    (top_model_add(m, TOP_CONV3X3, (uint32_t)vgg16_convs[i].cout, 0, &e) ||
+		     top_model_add(m, TOP_RELU, 0, 0, &e)))
+			vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (top_model_add(m, TOP_MAXPOOL2X2, 0, 0, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	top = m->nlayers;
+	if (init) {
+		for (int i = 0; i < init->nlayers; i++) {
+			const struct top_layer *l = &init->layers[i];
+
+			if (top_model_add(m, l->kind, l->kind == TOP_DENSE ? l->out : l->cout,
+					  l->kind == TOP_BATCHNORM ? l->eps : l->rate, &e))
+				vp_die(VP_EXIT_DATA, "%s", e.msg);
+		}
+	} else {
+		if ((o->standardize && top_model_add(m, TOP_STANDARDIZE, 0, 0, &e)))
+			vp_die(VP_EXIT_DATA, "%s", e.msg);
+		for (int h = 0; h < o->nhidden; h++)
+			if (top_model_add(m, TOP_DENSE, o->hidden[h], 0, &e) ||
+			    (o->batchnorm && top_model_add(m, TOP_BATCHNORM, 0, TOP_BN_EPS, &e)) ||
+			    top_model_add(m, TOP_RELU, 0, 0, &e) ||
+			    (o->dropout > 0 && top_model_add(m, TOP_DROPOUT, 0, (float)o->dropout, &e)))
+				vp_die(VP_EXIT_DATA, "%s", e.msg);
+		if (top_model_add(m, TOP_DENSE, nclass, 0, &e) ||
+		    top_model_add(m, TOP_SOFTMAX, 0, 0, &e))
+			vp_die(VP_EXIT_DATA, "%s", e.msg);
+	}
+	if (top_model_finish(m, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	for (int i = 0, k = 0; i < VGG16_CONVS; i++) {
+		struct top_layer *l;
+
+		if (vgg16_convs[i].block != 5)
+			continue;
+		l = &m->layers[2 * k++];
+		memcpy(l->weights, w->kernel[i], (size_t)9 * l->c * l->cout * sizeof *l->weights);
+		memcpy(l->bias, w->bias[i], l->cout * sizeof *l->bias);
+	}
+	/* The initial top's tensors, in the same order as its layers. */
+	for (int i = 0; init && i < init->nlayers; i++) {
+		const struct top_layer *from = &init->layers[i];
+		struct top_layer *to = &m->layers[top + i];
+		const float *src[] = { from->weights, from->bias, from->gamma, from->beta,
+				       from->mean, from->var, from->scale };
+		float *dst[] = { to->weights, to->bias, to->gamma, to->beta, to->mean, to->var,
+				 to->scale };
+		size_t len[] = { from->kind == TOP_DENSE ? (size_t)from->in * from->out : 0,
+				 from->kind == TOP_DENSE ? from->out : 0, from->c, from->c,
+				 from->c, from->c, from->c };
+
+		for (int k = 0; k < 7; k++)
+			if (src[k])
+				memcpy(dst[k], src[k], len[k] * sizeof *dst[k]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct dataset train = { .what = "topfit" }, valid = { .what = "--valid" };
-	struct reference ref = { 0 };
-	struct top_model m;
+	struct feat_set train, valid;
+	struct top_model m, init;
 	struct top_history h;
+	struct vgg16_weights w;
 	struct vp_out out;
 	struct vp_err e;
-	char **classes;
-	int progress;
 	struct epoch_report rep;
+	char **classes;
+	uint32_t *ty, *vy = NULL, nclass;
+	int progress;
 
 	parse_options(argc, argv, &o);
 	progress = vp_progress_enabled(o.progress);
-	if (o.threads)
-		openblas_set_num_threads(o.threads);
-	else
-		o.threads = openblas_get_num_threads();
 	/* Opened first: a bad -o fails before the training, not after. */
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (o.finetune && vgg16_weights_find(o.weights, o.random, o.weights_seed, &w, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (o.init && top_model_load(&init, o.init, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 
-	if (o.ninputs == 0)
-		load(&train, "-", &ref);
-	for (int i = 0; i < o.ninputs; i++)
-		load(&train, o.inputs[i], &ref);
-	if (o.valid)
-		load(&valid, o.valid, &ref);
+	if (feat_set_load(&train, o.inputs, o.ninputs, !o.finetune, NULL, NULL,
+			  progress ? progress_records : NULL, &e) ||
+	    (o.valid && feat_set_load(&valid, &(char *){ (char *)o.valid }, 1, !o.finetune,
+				      &train, NULL, NULL, &e)))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (progress)
+		vp_progress("records read", train.n, 0, 1);
 	if (o.valid && !valid.n)
 		vp_die(VP_EXIT_DATA, "%s: no records to validate on", o.valid);
 	if (train.nnames < 2)
 		vp_die(VP_EXIT_DATA, "the training data has %" PRIu32 " class%s (%zu records); "
 		       "a classifier needs at least two", train.nnames,
 		       train.nnames == 1 ? "" : "es", train.n);
-	if (valid.n && (valid.rank != train.rank ||
-			memcmp(valid.shape, train.shape, sizeof train.shape)))
-		vp_die(VP_EXIT_DATA, "%s: features of %" PRIu32 " values, the training "
-		       "features have %" PRIu32 " (or another shape)", o.valid, valid.dim, train.dim);
+	nclass = train.nnames;
 	classes = sorted_classes(&train);
-	relabel(&train, classes, train.nnames, "training");
+	ty = class_indices(&train, classes, nclass, "training");
 	if (o.valid) {
-		relabel(&valid, classes, train.nnames, o.valid);
-		for (uint32_t c = 0; c < train.nnames; c++) {
+		vy = class_indices(&valid, classes, nclass, o.valid);
+		for (uint32_t c = 0; c < nclass; c++) {
 			size_t k = 0;
 
-			while (k < valid.n && valid.y[k] != c)
+			while (k < valid.n && vy[k] != c)
 				k++;
 			if (k == valid.n)
 				vp_warn("warning: class '%s' has no validation records", classes[c]);
 		}
 	}
-	warn_duplicates(&train, &valid);
-	if (progress)
-		vp_warn("holding %zu training records x %" PRIu32 " features in memory (%.1f MB)",
-			train.n, train.dim, (double)train.n * train.dim * 4 / 1e6);
+	warn_duplicates(&train, o.valid ? &valid : NULL);
 
-	if (top_model_build(&m, train.rank, train.shape, o.hidden, o.nhidden, o.batchnorm,
-			    o.dropout, train.nnames, classes, &e) ||
-	    top_model_set_provenance(&m, &ref.prov.obj, &e))
+	if (o.finetune) {
+		check_finetune_input(&train, &w);
+		if (o.init)
+			check_init_top(&init, o.init, &train, classes, nclass);
+		build_finetune(&m, &o, &train, &w, o.init ? &init : NULL, classes, nclass);
+		if (progress)
+			vp_warn("fine-tuning block 5 on %zu records of %zu images, [%" PRIu32 ", %"
+				PRIu32 ", %" PRIu32 "] each, read from their files in batches",
+				train.n, train.images, train.shape[0], train.shape[1], train.shape[2]);
+	} else {
+		if (top_model_build(&m, train.rank, train.shape, o.standardize, o.hidden,
+				    o.nhidden, o.batchnorm, o.dropout, nclass, classes, &e))
+			vp_die(VP_EXIT_DATA, "%s", e.msg);
+		if (progress)
+			vp_warn("holding %zu training records x %" PRIu32 " features in memory (%.1f MB)",
+				train.n, train.dim, (double)train.n * train.dim * 4 / 1e6);
+	}
+	if (top_model_set_provenance(&m, &train.provenance.obj, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	struct top_hparams hp = {
 		.optimizer = optimizers[o.optimizer], .lr = o.lr, .momentum = o.momentum,
 		.l2 = o.l2, .dropout = o.nhidden ? o.dropout : 0, .hidden = o.hidden,
 		.nhidden = o.nhidden, .batchnorm = o.batchnorm, .balance = o.balance,
+		.standardize = o.standardize, .shuffle = o.shuffle,
 		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
 		.threads = (uint32_t)o.threads, .seed = o.seed,
+		.finetune = o.finetune ? blocks[o.finetune - 1] : NULL, .init = o.init,
+		.warmup = o.warmup, .warmup_optimizer = optimizers[0],
+		.warmup_lr = default_lr[0],
 	};
-	struct top_data td = { .n = train.n, .dim = train.dim, .x = train.x, .y = train.y };
-	struct top_data vd = { .n = valid.n, .dim = valid.dim, .x = valid.x, .y = valid.y };
+	struct top_data td = { .set = &train, .y = ty }, vd = { .set = &valid, .y = vy };
+	int first = top_model_top_start(&m);
 
+	if (o.standardize && !o.init && m.layers[first].kind == TOP_STANDARDIZE &&
+	    top_fit_standardize(&m, first, &td, o.threads, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
-				     .epochs = o.epochs };
+				     .epochs = o.epochs,
+				     .warmup = o.finetune && !o.init ? o.warmup : 0 };
 	if (top_train(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (progress && h.n < o.epochs)
-		vp_warn("stopped after epoch %" PRIu32 "; keeping epoch %" PRIu32, h.n, h.best);
+	if (progress && h.n < o.epochs + rep.warmup)
+		vp_warn("stopped after epoch %" PRIu32 "; keeping epoch %" PRIu32,
+			h.n - h.warmup, h.best - h.warmup);
+	warn_if_learned_nothing(&m, o.valid ? &vd : &td, o.valid ? "validation" : "training",
+				&o);
 	if (o.history)
 		write_history(o.history, &h);
-	top_model_write(&m, &hp, &h, out.f);
-	if (vp_out_commit(&out, &e))
+	if (top_model_write(&m, &hp, &h, out.f, &e) || vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	free(h.epochs);
 	free(classes);
+	free(ty);
+	free(vy);
 	top_model_free(&m);
-	top_obj_free(&ref.prov);
-	dataset_free(&train);
-	dataset_free(&valid);
+	if (o.init)
+		top_model_free(&init);
+	if (o.finetune)
+		vgg16_weights_free(&w);
+	feat_set_free(&train);
+	if (o.valid)
+		feat_set_free(&valid);
 	return VP_EXIT_OK;
 }

@@ -5,7 +5,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 
 #include "cli.h"
 #include "err.h"
+#include "feat.h"
+#include "nn.h"
 #include "outfile.h"
 #include "pack.h"
 #include "stream.h"
@@ -66,15 +67,6 @@ _Noreturn static void usage(void)
 	exit(0);
 }
 
-static int available_cores(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	return 1;
-}
-
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_INIT_RANDOM = 256, OPT_PREPROCESS, OPT_PROGRESS, OPT_ALGO };
@@ -99,7 +91,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->blocks = VGG16_BLOCKS;
 	o->batch = 1;
-	o->threads = 0;
+	o->threads = vp_default_threads();
 	o->preprocess = -1;
 	o->algo = VGG16_AUTO;
 	while ((c = vp_getopt(argc, argv, "w:l:p:b:t:o:qhV", longopts)) != -1) {
@@ -115,7 +107,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->preprocess = vp_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
 			break;
 		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
-		case 't': o->threads = (int)vp_opt_int("--threads", optarg, 1, VGG16_MAX_THREADS); break;
+		case 't': o->threads = vp_opt_threads(optarg); break;
 		case OPT_ALGO: o->algo = vp_opt_choice("--algo", optarg, vgg16_algo_names); break;
 		case 'o': o->output = optarg; break;
 		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
@@ -130,49 +122,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 			       argv[optind]);
 	if (o->random && o->weights)
 		vp_usage_error("--weights and --init-random exclude each other");
-	if (!o->threads) {
-		o->threads = available_cores();
-		if (o->threads > VGG16_MAX_THREADS)
-			o->threads = VGG16_MAX_THREADS;
-	}
-}
-
-/* --weights, else $VGGPIPE_WEIGHTS, else where Keras caches the file. */
-static void load_weights(const struct options *o, struct vgg16_weights *w,
-			 const char **file)
-{
-	static char cached[4096];
-	const char *path = o->weights, *home;
-	struct vp_err e;
-
-	if (o->random) {
-		if (vgg16_weights_random(o->seed, w, &e))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
-		*file = NULL;
-		return;
-	}
-	if (!path || !*path)
-		path = getenv("VGGPIPE_WEIGHTS");
-	if (!path || !*path) {
-		home = getenv("HOME");
-		snprintf(cached, sizeof cached, "%s/.keras/models/%s", home ? home : "",
-			 VGG16_KERAS_FILE);
-		if (access(cached, F_OK) != 0)
-			vp_die(VP_EXIT_DATA,
-			       "no weights: give --weights FILE or set VGGPIPE_WEIGHTS, or put "
-			       "Keras' VGG16 file at %s; download it from %s (md5 %s), "
-			       "for example with 'make weights'",
-			       cached, VGG16_KERAS_URL, VGG16_KERAS_MD5);
-		path = cached;
-	}
-	if (vgg16_weights_load(path, w, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	*file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 }
 
 struct item {
 	char *id, *label;
 	size_t id_len, label_len;
+	int64_t copy;
 };
 
 /* Images of one size waiting for a forward pass, and what to write. */
@@ -180,7 +135,6 @@ struct run {
 	const struct options *o;
 	enum vgg16_preprocess preprocess;
 	const struct vgg16_weights *w;
-	const char *weights_file;
 	struct vgg16 net;
 	struct vp_writer wr;
 	struct item items[MAX_BATCH];
@@ -213,21 +167,25 @@ static void flush(struct run *r)
 		const float *f = r->out + per * i;
 		uint32_t shape[3] = { (uint32_t)oh, (uint32_t)ow, (uint32_t)oc };
 
-		vp_write_record(&r->wr, 2 + (it->label != NULL));
+		vp_write_record(&r->wr, 2 + (it->label != NULL) + (it->copy >= 0));
 		vp_pack_cstr(&r->wr.pk, "id");
 		vp_pack_bytes(&r->wr.pk, it->id, it->id_len);
 		if (it->label) {
 			vp_pack_cstr(&r->wr.pk, "label");
 			vp_pack_bytes(&r->wr.pk, it->label, it->label_len);
 		}
+		if (it->copy >= 0) {
+			vp_pack_cstr(&r->wr.pk, "copy");
+			msgpack_pack_uint64(&r->wr.pk, (uint64_t)it->copy);
+		}
 		vp_pack_cstr(&r->wr.pk, "features");
 		if (r->o->pool == VGG16_POOL_NONE) {
 			vp_pack_tensor(&r->wr.pk, VP_F32, 3, shape, f);
 		} else {
 			if (r->o->pool == VGG16_POOL_AVG)
-				global_avgpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+				nn_global_avgpool_forward(f, (size_t)oh * ow, oc, r->pooled);
 			else
-				global_maxpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+				nn_global_maxpool_forward(f, (size_t)oh * ow, oc, r->pooled);
 			vp_pack_tensor(&r->wr.pk, VP_F32, 1, &shape[2], r->pooled);
 		}
 		free(it->id);
@@ -243,7 +201,6 @@ static void header(struct run *r, const struct vp_stream *s, const msgpack_objec
 {
 	const msgpack_object *size = vp_map_get(h, "size"), *fit = vp_map_get(h, "fit");
 	const msgpack_object *classes = vp_map_get(h, "classes");
-	msgpack_packer *pk = &r->wr.pk;
 
 	if (!size || size->type != MSGPACK_OBJECT_ARRAY || size->via.array.size != 2 ||
 	    size->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
@@ -256,32 +213,13 @@ static void header(struct run *r, const struct vp_stream *s, const msgpack_objec
 	if (classes && classes->type != MSGPACK_OBJECT_ARRAY)
 		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
 		       ": key 'classes': expected an array", s->name, s->segments);
-	vp_write_header(&r->wr, "features", 2 + (r->weights_file != NULL));
-	vp_pack_cstr(pk, "provenance");
-	msgpack_pack_map(pk, 7);
-	vp_pack_cstr(pk, "backbone");
-	vp_pack_cstr(pk, "vgg16");
-	vp_pack_cstr(pk, "weights");
-	vp_pack_cstr(pk, r->w->id);
-	vp_pack_cstr(pk, "layer");
-	vp_pack_cstr(pk, layer_names[r->o->blocks - 1]);
-	vp_pack_cstr(pk, "pooling");
-	vp_pack_cstr(pk, vgg16_pool_names[r->o->pool]);
-	vp_pack_cstr(pk, "preprocess");
-	vp_pack_cstr(pk, vgg16_preprocess_names[r->preprocess]);
-	vp_pack_cstr(pk, "size");
-	msgpack_pack_object(pk, *size);
-	vp_pack_cstr(pk, "fit");
-	msgpack_pack_object(pk, *fit);
-	if (r->weights_file) {
-		vp_pack_cstr(pk, "weights_file");
-		vp_pack_cstr(pk, r->weights_file);
-	}
-	vp_pack_cstr(pk, "classes");
-	if (classes)
-		msgpack_pack_object(pk, *classes);
-	else
-		msgpack_pack_array(pk, 0);
+	feat_header_write(&r->wr, &(struct feat_provenance){
+				  .backbone = "vgg16", .weights = r->w->id,
+				  .layer = layer_names[r->o->blocks - 1],
+				  .pooling = vgg16_pool_names[r->o->pool],
+				  .preprocess = vgg16_preprocess_names[r->preprocess],
+				  .size = size, .fit = fit },
+			  r->w->file[0] ? r->w->file : NULL, classes);
 }
 
 static char *copy_bytes(const char *p, size_t n)
@@ -323,13 +261,14 @@ static void record(struct run *r, const struct vp_stream *s, const msgpack_objec
 	}
 	r->h = h;
 	r->wd = w;
-	preprocess_forward(r->preprocess, rec.tensor.data, (size_t)h * w,
+	vgg16_preprocess_forward(r->preprocess, rec.tensor.data, (size_t)h * w,
 			   r->in + floats * r->n);
 	it = &r->items[r->n++];
 	it->id = copy_bytes(rec.id, rec.id_len);
 	it->id_len = rec.id_len;
 	it->label = rec.label ? copy_bytes(rec.label, rec.label_len) : NULL;
 	it->label_len = rec.label_len;
+	it->copy = rec.copy;
 	if (r->n == r->o->batch)
 		flush(r);
 }
@@ -349,7 +288,8 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	r.o = &o;
 	r.w = &w;
-	load_weights(&o, &w, &r.weights_file);
+	if (vgg16_weights_find(o.weights, o.random, o.seed, &w, &e))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	r.preprocess = o.preprocess >= 0 ? (enum vgg16_preprocess)o.preprocess : w.preprocess;
 	r.progress = vp_progress_enabled(o.progress);
 	r.pooled = vp_xcalloc(512, sizeof *r.pooled);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn.h"
 #include "tap.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -22,14 +23,14 @@ static void test_conv_padding(void)
 
 	for (int i = 0; i < 9; i++)
 		k[i] = 1;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, 0, 1, col, out);
+	nn_conv3x3_forward(in, 3, 3, 1, 1, k, &b, 1, 0, 9, 0, 1, col, out);
 	for (int i = 0; i < 9; i++)
 		good &= near(out[i], want[i]);
 	ok(good, "conv3x3: window sums with zero padding at corners and edges");
 
 	/* A bias of -25 leaves only what exceeds 25; ReLU zeroes the rest. */
 	b = -25;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 0, 9, 0, 1, col, out);
+	nn_conv3x3_forward(in, 3, 3, 1, 1, k, &b, 1, 0, 9, 0, 1, col, out);
 	good = 1;
 	for (int i = 0; i < 9; i++)
 		good &= near(out[i], want[i] - 25 > 0 ? want[i] - 25 : 0);
@@ -39,7 +40,7 @@ static void test_conv_padding(void)
 	for (int i = 0; i < 9; i++)
 		out[i] = -1;
 	b = 0;
-	conv3x3_forward(in, 3, 3, 1, 1, k, &b, 3, 6, 0, 1, col, out);
+	nn_conv3x3_forward(in, 3, 3, 1, 1, k, &b, 1, 3, 6, 0, 1, col, out);
 	ok(out[2] == -1 && out[6] == -1 && near(out[3], 27) && near(out[4], 45) &&
 	   near(out[5], 33), "conv3x3: a strip of pixels writes only its rows");
 }
@@ -60,7 +61,7 @@ static void test_conv_channels(void)
 	k[((1 * 3 + 1) * 2 + 1) * 2 + 0] = 2; /* centre, in 1 -> out 0 */
 	k[((1 * 3 + 1) * 2 + 0) * 2 + 1] = 3; /* centre, in 0 -> out 1 */
 	k[((1 * 3 + 0) * 2 + 0) * 2 + 0] = 1; /* left, in 0 -> out 0 */
-	conv3x3_forward(in, 2, 2, 2, 2, k, b, 0, 8, 0, 2, col, out);
+	nn_conv3x3_forward(in, 2, 2, 2, 2, k, b, 1, 0, 8, 0, 2, col, out);
 	for (int p = 0; p < 8; p++) {
 		int x = p % 2;
 		float left0 = x > 0 ? in[(p - 1) * 2] : 0;
@@ -82,7 +83,7 @@ static void test_maxpool(void)
 		in[2 * i + 1] = -in[2 * i];
 	}
 	/* values ch0: row0 0 7 3 10 6 / row1 2 9 5 1 8 / row2 4 ... */
-	maxpool2x2_forward(in, 3, 5, 2, 0, 1, out);
+	nn_maxpool2x2_forward(in, 3, 5, 2, 0, 1, out);
 	ok(out[0] == 9 && out[2] == 10 && out[1] == 0 && out[3] == -1,
 	   "maxpool2x2: 2x2 windows, floor, per channel");
 }
@@ -91,9 +92,9 @@ static void test_global_pool(void)
 {
 	float in[3 * 2] = { 1, -4, 2, 5, 6, -1 }, out[2];
 
-	global_avgpool_forward(in, 3, 2, out);
+	nn_global_avgpool_forward(in, 3, 2, out);
 	ok(near(out[0], 3) && near(out[1], 0), "global average pooling");
-	global_maxpool_forward(in, 3, 2, out);
+	nn_global_maxpool_forward(in, 3, 2, out);
 	ok(out[0] == 6 && out[1] == 5, "global max pooling");
 }
 
@@ -102,14 +103,14 @@ static void test_preprocess(void)
 	uint8_t rgb[3] = { 10, 20, 255 };
 	float out[3];
 
-	preprocess_forward(VGG16_CAFFE, rgb, 1, out);
+	vgg16_preprocess_forward(VGG16_CAFFE, rgb, 1, out);
 	ok(near(out[0], 255 - 103.939f) && near(out[1], 20 - 116.779f) &&
 	   near(out[2], 10 - 123.68f), "caffe: BGR minus the mean");
-	preprocess_forward(VGG16_TORCH, rgb, 1, out);
+	vgg16_preprocess_forward(VGG16_TORCH, rgb, 1, out);
 	ok(near(out[0], (10 / 255.f - 0.485f) / 0.229f) &&
 	   near(out[1], (20 / 255.f - 0.456f) / 0.224f) &&
 	   near(out[2], (1 - 0.406f) / 0.225f), "torch: RGB, mean and deviation");
-	preprocess_forward(VGG16_RESCALE, rgb, 1, out);
+	vgg16_preprocess_forward(VGG16_RESCALE, rgb, 1, out);
 	ok(near(out[0], 10 / 255.f) && near(out[2], 1), "rescale: RGB / 255");
 }
 
@@ -157,7 +158,7 @@ static void test_network(void)
 
 	for (int i = 0; i < 40 * 36 * 3; i++)
 		rgb[i] = (uint8_t)(i * 31 % 251);
-	preprocess_forward(VGG16_CAFFE, rgb, 40 * 36, in);
+	vgg16_preprocess_forward(VGG16_CAFFE, rgb, 40 * 36, in);
 	memcpy(in + 40 * 36 * 3, in, 40 * 36 * 3 * sizeof *in);
 	ok(vgg16_init(&net, &a, 5, 1, &e) == 0, "network on one thread");
 	ok(vgg16_forward(&net, in, 1, 36, 40, out1, &e) == 0, "forward 40x36");

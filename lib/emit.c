@@ -1,0 +1,223 @@
+#include "emit.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include <msgpack/fbuffer.h>
+
+#include "json.h"
+#include "pack.h"
+
+void emit_init(struct emit *t, FILE *f, int json)
+{
+	memset(t, 0, sizeof *t);
+	t->f = f;
+	t->json = json;
+	msgpack_packer_init(&t->pk, f, msgpack_fbuffer_write);
+}
+
+static void mistake(struct emit *t, const char *what)
+{
+	if (!t->error[0])
+		snprintf(t->error, sizeof t->error, "%s", what);
+}
+
+/* Count an item at the current level; in JSON, the separator before it:
+ * a comma between items, a colon between a key and its value. */
+static void item(struct emit *t)
+{
+	uint64_t k;
+
+	if (!t->depth)
+		return;
+	k = t->written[t->depth - 1]++;
+	if (k >= t->declared[t->depth - 1])
+		mistake(t, "more items than declared");
+	if (!t->json)
+		return;
+	if (t->is_map[t->depth - 1])
+		fputs(k == 0 ? "" : k % 2 ? ":" : ",", t->f);
+	else if (k)
+		fputc(',', t->f);
+}
+
+static void open_level(struct emit *t, int is_map, uint32_t n)
+{
+	item(t);
+	if (t->json)
+		fputc(is_map ? '{' : '[', t->f);
+	else if (is_map)
+		msgpack_pack_map(&t->pk, n);
+	else
+		msgpack_pack_array(&t->pk, n);
+	if (t->depth == EMIT_MAX_DEPTH) {
+		mistake(t, "nested too deep");
+		return;
+	}
+	t->is_map[t->depth] = (unsigned char)is_map;
+	t->declared[t->depth] = is_map ? 2 * (uint64_t)n : n;
+	t->written[t->depth] = 0;
+	t->depth++;
+}
+
+void emit_map(struct emit *t, uint32_t pairs)
+{
+	open_level(t, 1, pairs);
+}
+
+void emit_array(struct emit *t, uint32_t items)
+{
+	open_level(t, 0, items);
+}
+
+void emit_end(struct emit *t)
+{
+	if (!t->depth) {
+		mistake(t, "an end with nothing open");
+		return;
+	}
+	t->depth--;
+	if (t->written[t->depth] != t->declared[t->depth]) {
+		char what[160];
+
+		snprintf(what, sizeof what, "a %s declared with %" PRIu64 " items holds %" PRIu64,
+			 t->is_map[t->depth] ? "map" : "array", t->declared[t->depth],
+			 t->written[t->depth]);
+		mistake(t, what);
+	}
+	if (t->json)
+		fputc(t->is_map[t->depth] ? '}' : ']', t->f);
+}
+
+void emit_bytes(struct emit *t, const char *p, size_t n)
+{
+	item(t);
+	if (t->json)
+		vp_json_string(t->f, p, n);
+	else
+		vp_pack_bytes(&t->pk, p, n);
+}
+
+void emit_key(struct emit *t, const char *key)
+{
+	emit_bytes(t, key, strlen(key));
+}
+
+void emit_str(struct emit *t, const char *s)
+{
+	emit_bytes(t, s, strlen(s));
+}
+
+void emit_double(struct emit *t, double v)
+{
+	item(t);
+	if (t->json)
+		vp_json_number(t->f, v, 10);
+	else if (isfinite(v))
+		msgpack_pack_double(&t->pk, v);
+	else
+		msgpack_pack_nil(&t->pk);
+}
+
+void emit_float(struct emit *t, float v)
+{
+	item(t);
+	if (t->json)
+		vp_json_number(t->f, v, 9);
+	else
+		msgpack_pack_float(&t->pk, v);
+}
+
+void emit_uint(struct emit *t, uint64_t v)
+{
+	item(t);
+	if (t->json)
+		fprintf(t->f, "%" PRIu64, v);
+	else
+		msgpack_pack_uint64(&t->pk, v);
+}
+
+void emit_bool(struct emit *t, int v)
+{
+	item(t);
+	if (t->json)
+		fputs(v ? "true" : "false", t->f);
+	else if (v)
+		msgpack_pack_true(&t->pk);
+	else
+		msgpack_pack_false(&t->pk);
+}
+
+void emit_object(struct emit *t, const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_MAP:
+		emit_map(t, o->via.map.size);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			emit_object(t, &o->via.map.ptr[i].key);
+			emit_object(t, &o->via.map.ptr[i].val);
+		}
+		emit_end(t);
+		return;
+	case MSGPACK_OBJECT_ARRAY:
+		emit_array(t, o->via.array.size);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			emit_object(t, &o->via.array.ptr[i]);
+		emit_end(t);
+		return;
+	case MSGPACK_OBJECT_STR:
+		emit_bytes(t, o->via.str.ptr, o->via.str.size);
+		return;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		emit_uint(t, o->via.u64);
+		return;
+	case MSGPACK_OBJECT_BOOLEAN:
+		emit_bool(t, o->via.boolean);
+		return;
+	default:
+		break;
+	}
+	/* The rest keeps its exact msgpack form; in JSON, what a person
+	 * reading it needs. */
+	item(t);
+	if (!t->json) {
+		msgpack_pack_object(&t->pk, *o);
+		return;
+	}
+	switch (o->type) {
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		fprintf(t->f, "%" PRId64, o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		vp_json_number(t->f, o->via.f64, 17);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		vp_json_string(t->f, o->via.bin.ptr, o->via.bin.size);
+		break;
+	default:
+		fputs("null", t->f);
+	}
+}
+
+void emit_tensor(struct emit *t, enum vp_dtype dtype, int rank, const uint32_t *shape,
+		 const void *data)
+{
+	item(t);
+	if (t->json) {
+		mistake(t, "a tensor has no JSON form");
+		fputs("null", t->f);
+		return;
+	}
+	vp_pack_tensor(&t->pk, dtype, rank, shape, data);
+}
+
+int emit_finish(struct emit *t, struct vp_err *e)
+{
+	if (t->depth)
+		mistake(t, "a map or array left open");
+	if (t->error[0])
+		return vp_fail(e, "output miscounted: %s", t->error);
+	return 0;
+}

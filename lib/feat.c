@@ -1,0 +1,682 @@
+#include "feat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
+		       const char *weights_file, const msgpack_object *classes)
+{
+	msgpack_packer *pk = &w->pk;
+
+	vp_write_header(w, "features", 2 + (weights_file != NULL));
+	vp_pack_cstr(pk, "provenance");
+	msgpack_pack_map(pk, 7);
+	vp_pack_cstr(pk, "backbone");
+	vp_pack_cstr(pk, p->backbone);
+	vp_pack_cstr(pk, "weights");
+	vp_pack_cstr(pk, p->weights);
+	vp_pack_cstr(pk, "layer");
+	vp_pack_cstr(pk, p->layer);
+	vp_pack_cstr(pk, "pooling");
+	vp_pack_cstr(pk, p->pooling);
+	vp_pack_cstr(pk, "preprocess");
+	vp_pack_cstr(pk, p->preprocess);
+	vp_pack_cstr(pk, "size");
+	msgpack_pack_object(pk, *p->size);
+	vp_pack_cstr(pk, "fit");
+	msgpack_pack_object(pk, *p->fit);
+	if (weights_file) {
+		vp_pack_cstr(pk, "weights_file");
+		vp_pack_cstr(pk, weights_file);
+	}
+	vp_pack_cstr(pk, "classes");
+	if (classes)
+		msgpack_pack_object(pk, *classes);
+	else
+		msgpack_pack_array(pk, 0);
+}
+
+int feat_provenance_check(const msgpack_object *want, const msgpack_object *got,
+			  struct vp_err *e)
+{
+	const msgpack_object *wl = vp_map_get(want, "layer"), *gl = vp_map_get(got, "layer");
+	char diff[512];
+
+	/* The one difference a user fixes with an option: say which. */
+	if (wl && gl && wl->type == MSGPACK_OBJECT_STR && gl->type == MSGPACK_OBJECT_STR &&
+	    !msgpack_object_equal(*wl, *gl))
+		return vp_fail(e, "features cut at %.*s; this needs %.*s features "
+			       "(vggfeat --layer %.*s)", (int)(gl->via.str.size > 32 ? 32 : gl->via.str.size),
+			       gl->via.str.ptr, (int)(wl->via.str.size > 32 ? 32 : wl->via.str.size),
+			       wl->via.str.ptr, (int)(wl->via.str.size > 32 ? 32 : wl->via.str.size),
+			       wl->via.str.ptr);
+	if (vp_obj_diff(want, got, "provenance", diff, sizeof diff))
+		return vp_fail(e, "%s", diff);
+	return 0;
+}
+
+void feat_shape_text(int rank, const uint32_t *shape, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	n += (size_t)snprintf(out, outlen, "[");
+	for (int k = 0; k < rank && n < outlen; k++)
+		n += (size_t)snprintf(out + n, outlen - n, "%s%" PRIu32, k ? ", " : "", shape[k]);
+	if (n < outlen)
+		snprintf(out + n, outlen - n, "]");
+}
+
+int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size_t cap,
+		     struct vp_err *e)
+{
+	static char *const stdin_path[] = { "-" };
+
+	memset(r, 0, sizeof *r);
+	r->paths = npaths ? paths : stdin_path;
+	r->npaths = npaths ? npaths : 1;
+	r->cap = cap;
+	if (!(r->rows = vp_calloc(cap, sizeof *r->rows, e)) ||
+	    !(r->s = vp_calloc(1, sizeof *r->s, e))) {
+		feat_reader_close(r);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_shape(struct feat_reader *r, int rank, const uint32_t *shape,
+		     struct vp_err *e)
+{
+	size_t dim = 1;
+
+	for (int k = 0; k < rank; k++)
+		dim *= shape[k];
+	if (dim > UINT32_MAX)
+		return vp_fail(e, "%zu features per record are too many", dim);
+	free(r->x);
+	if (!(r->x = vp_calloc(r->cap, dim * sizeof *r->x, e)))
+		return -1;
+	r->rank = rank;
+	memcpy(r->shape, shape, (size_t)rank * sizeof *shape);
+	r->dim = (uint32_t)dim;
+	return 0;
+}
+
+int feat_reader_expect(struct feat_reader *r, const msgpack_object *provenance, int rank,
+		       const uint32_t *shape, struct vp_err *e)
+{
+	free(r->provenance_file);
+	r->provenance_file = NULL;
+	if (vp_obj_copy(&r->provenance, provenance, e))
+		return -1;
+	return set_shape(r, rank, shape, e);
+}
+
+void feat_reader_close(struct feat_reader *r)
+{
+	if (r->s && r->open)
+		vp_stream_close(r->s);
+	free(r->s);
+	if (r->rows)
+		for (size_t i = 0; i < r->cap; i++) {
+			free(r->rows[i].id);
+			free(r->rows[i].label);
+		}
+	free(r->rows);
+	free(r->x);
+	free(r->provenance_file);
+	vp_obj_free(&r->provenance);
+	memset(r, 0, sizeof *r);
+}
+
+/* The stream's provenance against the reference, or as the reference. */
+static int check_provenance(struct feat_reader *r, struct vp_err *e)
+{
+	const msgpack_object *got = vp_map_get_or_nil(&r->s->first_header, "provenance");
+
+	if (!r->provenance.set) {
+		if (vp_obj_copy(&r->provenance, got, e))
+			return -1;
+		if (!(r->provenance_file = strdup(r->s->name)))
+			return vp_fail(e, "out of memory");
+		return 0;
+	}
+	if (feat_provenance_check(&r->provenance.obj, got, e) == 0)
+		return 0;
+	if (r->provenance_file)
+		return vp_context(e, "%s: features made differently from those of %s "
+				  "(\"here\" is %s, \"before\" is %s): ", r->s->name,
+				  r->provenance_file, r->s->name, r->provenance_file);
+	return vp_context(e, "%s: these features were not made like the model's "
+			  "(\"here\" is the features, \"before\" the model): ", r->s->name);
+}
+
+static int keep_bytes(char **dst, size_t *cap, const char *p, size_t n, struct vp_err *e)
+{
+	if (n + 1 > *cap) {
+		char *q = realloc(*dst, n + 1);
+
+		if (!q)
+			return vp_fail(e, "out of memory");
+		*dst = q;
+		*cap = n + 1;
+	}
+	memcpy(*dst, p, n);
+	(*dst)[n] = 0;
+	return 0;
+}
+
+static int read_row(struct feat_reader *r, const struct vp_record *rec, size_t i,
+		    struct vp_err *e)
+{
+	const struct vp_tensor *t = &rec->tensor;
+	struct feat_row *row = &r->rows[i];
+	const char *name = r->s->name;
+	uint64_t at = r->s->records;
+	float *x;
+
+	if (!r->rank && set_shape(r, t->rank, t->shape, e))
+		return vp_context(e, "%s: record %" PRIu64 ": ", name, at);
+	if (t->rank != r->rank ||
+	    memcmp(t->shape, r->shape, (size_t)t->rank * sizeof *t->shape)) {
+		char want[64], got[64];
+
+		feat_shape_text(r->rank, r->shape, want, sizeof want);
+		feat_shape_text(t->rank, t->shape, got, sizeof got);
+		if (r->provenance_file)
+			return vp_fail(e, "%s: record %" PRIu64 ": features of a different shape "
+				       "(%s) from the first record's (%s)", name, at, got, want);
+		return vp_fail(e, "%s: record %" PRIu64 ": features of shape %s; the model "
+			       "takes %s", name, at, got, want);
+	}
+	x = r->x + i * r->dim;
+	vp_tensor_to_f32(t, x);
+	for (uint32_t k = 0; k < r->dim; k++)
+		if (!isfinite(x[k]))
+			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
+				       " is %s", name, at, (int)(rec->id_len > 200 ? 200 : rec->id_len),
+				       rec->id, k, isnan(x[k]) ? "NaN" : "infinite");
+	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
+		return -1;
+	row->id_len = rec->id_len;
+	row->has_label = rec->label != NULL;
+	row->label_len = rec->label ? rec->label_len : 0;
+	if (keep_bytes(&row->label, &row->label_cap, rec->label ? rec->label : "",
+		       row->label_len, e))
+		return -1;
+	row->copy = rec->copy;
+	row->file = strcmp(r->paths[r->next - 1], "-") ? r->paths[r->next - 1] : "stdin";
+	row->record = at;
+	return 0;
+}
+
+long feat_reader_fill(struct feat_reader *r, struct vp_err *e)
+{
+	size_t n = 0;
+	struct vp_record rec;
+	msgpack_object obj;
+
+	while (n < r->cap) {
+		int rc;
+
+		if (!r->open) {
+			if (r->next == r->npaths)
+				break;
+			if (vp_stream_open(r->s, r->paths[r->next++], "features", NULL, e))
+				return -1;
+			r->open = 1;
+			r->checked = 0;
+		}
+		rc = vp_stream_record(r->s, &obj, e);
+		if (rc < 0)
+			return -1;
+		if (r->s->have_header && !r->checked) {
+			if (check_provenance(r, e))
+				return -1;
+			r->checked = 1;
+		}
+		if (rc == 0) {
+			vp_stream_close(r->s);
+			r->open = 0;
+			continue;
+		}
+		if (vp_record_parse(r->s, &obj, &rec, e) || read_row(r, &rec, n, e))
+			return -1;
+		n++;
+	}
+	return (long)n;
+}
+
+/* ---- labelled sets ---- */
+
+void feat_set_free(struct feat_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->rec[i].id);
+	free(s->rec);
+	for (uint32_t i = 0; i < s->nnames; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->x);
+	for (int i = 0; i < s->nfiles; i++) {
+		if (s->fd && s->fd[i] > STDIN_FILENO)
+			close(s->fd[i]);
+		free(s->files[i]);
+	}
+	free(s->fd);
+	free(s->files);
+	free(s->first);
+	free(s->members);
+	free(s->provenance_file);
+	vp_obj_free(&s->provenance);
+	memset(s, 0, sizeof *s);
+}
+
+/* Copy in to an unnamed file in dir, ready to be read from its start. */
+static int spool(int in, const char *name, const char *dir, struct vp_err *e)
+{
+	static char buf[1 << 20];
+	char path[4096];
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	ssize_t got;
+
+	if (fd < 0) {
+		/* A file system without O_TMPFILE: a name, removed at once. */
+		snprintf(path, sizeof path, "%s/.vggpipe-spool.XXXXXX", dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return vp_fail(e, "%s: cannot make a temporary file in %s: %s", name, dir,
+				       strerror(errno));
+		unlink(path);
+	}
+	while ((got = read(in, buf, sizeof buf)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			vp_fail(e, "%s: %s", name, strerror(errno));
+			goto fail;
+		}
+		for (ssize_t done = 0; done < got;) {
+			ssize_t put = write(fd, buf + done, (size_t)(got - done));
+
+			if (put < 0 && errno == EINTR)
+				continue;
+			if (put < 0) {
+				vp_fail(e, "%s: copying to a temporary file in %s: %s", name, dir,
+					strerror(errno));
+				goto fail;
+			}
+			done += put;
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		vp_fail(e, "%s: %s", name, strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* The descriptor a set reads path from: the file itself when it can be
+ * read again at any offset, else (an indexed set from a pipe) a spooled
+ * copy. *start is the offset its stream begins at. */
+static int open_input(const char *path, int hold, const char *tmpdir, off_t *start,
+		      struct vp_err *e)
+{
+	const char *name = strcmp(path, "-") ? path : "stdin";
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	struct stat st;
+	int copy;
+
+	if (fd < 0)
+		return vp_fail(e, "%s: %s", path, strerror(errno));
+	*start = 0;
+	if (hold)
+		return fd;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (*start = lseek(fd, 0, SEEK_CUR)) >= 0)
+		return fd;
+	*start = 0;
+	copy = spool(fd, name, tmpdir ? tmpdir : getenv("TMPDIR") && *getenv("TMPDIR") ?
+			       getenv("TMPDIR") : "/tmp", e);
+	if (fd > STDIN_FILENO)
+		close(fd);
+	return copy;
+}
+
+static long set_label(struct feat_set *s, const char *p, size_t len, struct vp_err *e)
+{
+	char **names;
+
+	for (uint32_t i = 0; i < s->nnames; i++)
+		if (vp_bytes_eq(p, len, s->names[i]))
+			return i;
+	if (!(names = realloc(s->names, (s->nnames + 1) * sizeof *names)))
+		return vp_fail(e, "out of memory");
+	s->names = names;
+	if (!(s->names[s->nnames] = strndup(p, len)))
+		return vp_fail(e, "out of memory");
+	return s->nnames++;
+}
+
+static int set_grow(struct feat_set *s, size_t *cap, int hold, struct vp_err *e)
+{
+	size_t want = *cap ? *cap * 2 : 256;
+	struct feat_record *rec;
+	float *x;
+
+	if (hold && want > SIZE_MAX / sizeof(float) / s->dim)
+		return vp_fail(e, "too many records to hold in memory");
+	if (!(rec = realloc(s->rec, want * sizeof *rec)))
+		return vp_fail(e, "out of memory for the index of %zu records", want);
+	s->rec = rec;
+	if (hold) {
+		if (!(x = realloc(s->x, want * s->dim * sizeof *x)))
+			return vp_fail(e, "out of memory holding %zu records of %" PRIu32
+				       " features (%.1f MB)", want, s->dim,
+				       (double)want * s->dim * 4 / 1e6);
+		s->x = x;
+	}
+	*cap = want;
+	return 0;
+}
+
+static int set_record(struct feat_set *s, const struct vp_stream *st, const struct vp_record *r,
+		      int hold, size_t *cap, float *scratch, struct vp_err *e)
+{
+	const struct vp_tensor *t = &r->tensor;
+	struct feat_record *rec;
+	float *x;
+	long label;
+
+	if (!r->label)
+		return vp_fail(e, "%s: record %" PRIu64 ": no label (training and validation "
+			       "need labelled features)", st->name, st->records);
+	if (!r->label_len || memchr(r->label, 0, r->label_len))
+		return vp_fail(e, "%s: record %" PRIu64 ": the label is empty or holds a NUL byte",
+			       st->name, st->records);
+	if (t->rank != s->rank || memcmp(t->shape, s->shape, (size_t)t->rank * sizeof *t->shape)) {
+		char want[64], got[64];
+
+		feat_shape_text(s->rank, s->shape, want, sizeof want);
+		feat_shape_text(t->rank, t->shape, got, sizeof got);
+		return vp_fail(e, "%s: record %" PRIu64 ": features of a different shape (%s) "
+			       "from the first record's (%s)", st->name, st->records, got, want);
+	}
+	if (s->n == *cap && set_grow(s, cap, hold, e))
+		return -1;
+	x = hold ? s->x + s->n * s->dim : scratch;
+	vp_tensor_to_f32(t, x);
+	for (uint32_t k = 0; k < s->dim; k++)
+		if (!isfinite(x[k]))
+			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
+				       " is %s", st->name, st->records,
+				       (int)(r->id_len > 200 ? 200 : r->id_len), r->id, k,
+				       isnan(x[k]) ? "NaN" : "infinite");
+	if ((label = set_label(s, r->label, r->label_len, e)) < 0)
+		return -1;
+	rec = &s->rec[s->n];
+	*rec = (struct feat_record){ .id_len = r->id_len, .copy = r->copy,
+				     .label = (uint32_t)label, .file = (uint32_t)(s->nfiles - 1),
+				     .record = st->records,
+				     .offset = vp_stream_offset_of(st, t->data) };
+	if (!(rec->id = malloc(r->id_len + 1)))
+		return vp_fail(e, "out of memory");
+	memcpy(rec->id, r->id, r->id_len);
+	rec->id[r->id_len] = 0;
+	s->n++;
+	return 0;
+}
+
+/* The stream's provenance must be the reference's (like's, or the
+ * first stream's, which becomes the reference). */
+static int set_provenance(struct feat_set *s, const struct feat_set *like,
+			  const struct vp_stream *st, struct vp_err *e)
+{
+	const msgpack_object *got = vp_map_get_or_nil(&st->first_header, "provenance");
+	const struct feat_set *ref = like ? like : s;
+
+	if (!ref->provenance.set) {
+		if (vp_obj_copy(&s->provenance, got, e))
+			return -1;
+		return (s->provenance_file = strdup(st->name)) ? 0 : vp_fail(e, "out of memory");
+	}
+	if (feat_provenance_check(&ref->provenance.obj, got, e))
+		return vp_context(e, "%s: features made differently from those of %s "
+				  "(\"here\" is %s, \"before\" is %s): ", st->name,
+				  ref->provenance_file, st->name, ref->provenance_file);
+	return like && !s->provenance.set ? vp_obj_copy(&s->provenance, got, e) : 0;
+}
+
+static int set_shape_from(struct feat_set *s, const struct feat_set *like,
+			  const struct vp_tensor *t, float **scratch, struct vp_err *e)
+{
+	size_t dim = 1;
+
+	for (int k = 0; k < t->rank; k++)
+		dim *= t->shape[k];
+	if (like && (t->rank != like->rank ||
+		     memcmp(t->shape, like->shape, (size_t)t->rank * sizeof *t->shape))) {
+		char want[64], got[64];
+
+		feat_shape_text(like->rank, like->shape, want, sizeof want);
+		feat_shape_text(t->rank, t->shape, got, sizeof got);
+		return vp_fail(e, "features of shape %s, those of %s are %s", got,
+			       like->provenance_file, want);
+	}
+	if (dim > UINT32_MAX)
+		return vp_fail(e, "%zu features per record are too many", dim);
+	s->rank = t->rank;
+	memcpy(s->shape, t->shape, (size_t)t->rank * sizeof *t->shape);
+	s->dim = (uint32_t)dim;
+	return (*scratch = vp_calloc(dim, sizeof **scratch, e)) ? 0 : -1;
+}
+
+static int load_one(struct feat_set *s, const char *path, int hold, const struct feat_set *like,
+		    const char *tmpdir, size_t *cap, float **scratch,
+		    void (*progress)(uint64_t), struct vp_err *e)
+{
+	const char *name = strcmp(path, "-") ? path : "stdin";
+	struct vp_stream st;
+	struct vp_record r;
+	msgpack_object obj;
+	off_t start;
+	int fd, rc, checked = 0, *fds;
+	char **files;
+
+	if ((fd = open_input(path, hold, tmpdir, &start, e)) < 0)
+		return -1;
+	fds = realloc(s->fd, (size_t)(s->nfiles + 1) * sizeof *fds);
+	files = fds ? realloc(s->files, (size_t)(s->nfiles + 1) * sizeof *files) : NULL;
+	if (fds)
+		s->fd = fds;
+	if (files)
+		s->files = files;
+	if (!files || !(s->files[s->nfiles] = strdup(name))) {
+		if (fd > STDIN_FILENO)
+			close(fd);
+		return vp_fail(e, "out of memory");
+	}
+	/* Kept open when indexed: the batches are read from it. */
+	s->fd[s->nfiles++] = hold ? -1 : fd;
+	if (vp_stream_open_fd(&st, fd, name, "features", NULL, e))
+		goto fail;
+	while ((rc = vp_stream_record(&st, &obj, e)) > 0) {
+		if (!checked && set_provenance(s, like, &st, e))
+			break;
+		checked = 1;
+		if (vp_record_parse(&st, &obj, &r, e))
+			break;
+		if (!s->rank && set_shape_from(s, like, &r.tensor, scratch, e)) {
+			vp_context(e, "%s: record %" PRIu64 ": ", name, st.records);
+			break;
+		}
+		if (set_record(s, &st, &r, hold, cap, *scratch, e))
+			break;
+		s->rec[s->n - 1].offset += (uint64_t)start;
+		if (progress && st.records % 256 == 0)
+			progress(s->n);
+	}
+	if (rc == 0 && !checked && set_provenance(s, like, &st, e))
+		rc = -1;
+	vp_stream_close(&st);
+	if (rc == 0)
+		goto done;
+fail:
+	if (hold && fd > STDIN_FILENO)
+		close(fd);
+	return -1;
+done:
+	if (hold && fd > STDIN_FILENO)
+		close(fd);
+	return 0;
+}
+
+static int same_id(const struct feat_record *a, const struct feat_record *b)
+{
+	return a->id_len == b->id_len && !memcmp(a->id, b->id, a->id_len);
+}
+
+/* Records by id, then by position: an image's copies end up together, in
+ * stream order. */
+static int cmp_by_id(const void *a, const void *b, void *arg)
+{
+	const struct feat_record *rec = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	size_t li = rec[i].id_len, lj = rec[j].id_len;
+	int c = memcmp(rec[i].id, rec[j].id, li < lj ? li : lj);
+
+	if (c)
+		return c;
+	if (li != lj)
+		return li < lj ? -1 : 1;
+	return (i > j) - (i < j);
+}
+
+struct run {
+	size_t head, start, len; /* first record; its place and length in by_id */
+};
+
+static int cmp_run_head(const void *a, const void *b)
+{
+	const struct run *x = a, *y = b;
+
+	return (x->head > y->head) - (x->head < y->head);
+}
+
+/* Images: the runs of one id, in the order of their first records. */
+static int set_group(struct feat_set *s, struct vp_err *e)
+{
+	size_t n = s->n ? s->n : 1, nimg = 0;
+	size_t *by_id = vp_calloc(n, sizeof *by_id, e);
+	struct run *runs = by_id ? vp_calloc(n, sizeof *runs, e) : NULL;
+	int rc = -1;
+
+	if (!runs || !(s->members = vp_calloc(n, sizeof *s->members, e)))
+		goto out;
+	for (size_t i = 0; i < s->n; i++)
+		by_id[i] = i;
+	qsort_r(by_id, s->n, sizeof *by_id, cmp_by_id, s->rec);
+	for (size_t i = 0; i < s->n; i++) {
+		if (i && same_id(&s->rec[by_id[i - 1]], &s->rec[by_id[i]])) {
+			runs[nimg - 1].len++;
+			continue;
+		}
+		runs[nimg++] = (struct run){ .head = by_id[i], .start = i, .len = 1 };
+	}
+	qsort(runs, nimg, sizeof *runs, cmp_run_head);
+	if (!(s->first = vp_calloc(nimg + 1, sizeof *s->first, e)))
+		goto out;
+	for (size_t i = 0, k = 0; i < nimg; i++) {
+		s->first[i] = k;
+		memcpy(s->members + k, by_id + runs[i].start, runs[i].len * sizeof *by_id);
+		k += runs[i].len;
+		s->first[i + 1] = k;
+	}
+	s->images = nimg;
+	rc = 0;
+out:
+	free(by_id);
+	free(runs);
+	return rc;
+}
+
+int feat_set_load(struct feat_set *s, char *const *paths, int npaths, int hold,
+		  const struct feat_set *like, const char *tmpdir,
+		  void (*progress)(uint64_t records), struct vp_err *e)
+{
+	static char *const stdin_path[] = { "-" };
+	size_t cap = 0;
+	float *scratch = NULL;
+
+	memset(s, 0, sizeof *s);
+	if (!npaths) {
+		paths = stdin_path;
+		npaths = 1;
+	}
+	for (int i = 0; i < npaths; i++)
+		if (load_one(s, paths[i], hold, like, tmpdir, &cap, &scratch, progress, e))
+			goto fail;
+	free(scratch);
+	if (progress)
+		progress(s->n);
+	if (set_group(s, e))
+		goto fail;
+	return 0;
+fail:
+	free(scratch);
+	feat_set_free(s);
+	return -1;
+}
+
+int feat_set_read(const struct feat_set *s, const size_t *idx, size_t n, float *x,
+		  struct vp_err *e)
+{
+	size_t bytes = (size_t)s->dim * sizeof *x;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct feat_record *r = &s->rec[idx[i]];
+		float *row = x + i * s->dim;
+		size_t done = 0;
+
+		if (s->x) {
+			memcpy(row, s->x + idx[i] * s->dim, bytes);
+			continue;
+		}
+		while (done < bytes) {
+			ssize_t got = pread(s->fd[r->file], (char *)row + done, bytes - done,
+					    (off_t)(r->offset + done));
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				return vp_fail(e, "%s: record %" PRIu64 ": %s", s->files[r->file],
+					       r->record, got < 0 ? strerror(errno) :
+					       "the file is shorter than when it was read");
+			done += (size_t)got;
+		}
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		for (uint32_t k = 0; k < s->dim; k++) {
+			uint32_t u;
+
+			memcpy(&u, &row[k], 4);
+			u = __builtin_bswap32(u);
+			memcpy(&row[k], &u, 4);
+		}
+#endif
+		/* The file was checked when it was indexed; one changed since
+		 * must not feed a NaN into training. */
+		for (uint32_t k = 0; k < s->dim; k++)
+			if (!isfinite(row[k]))
+				return vp_fail(e, "%s: record %" PRIu64 ": feature %" PRIu32 " is not "
+					       "finite (has the file changed since it was read?)",
+					       s->files[r->file], r->record, k);
+	}
+	return 0;
+}

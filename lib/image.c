@@ -10,10 +10,11 @@
 
 #include <vips/vips.h>
 
-/* Output rows pulled through a pipeline per request: small enough that a
- * large input never has to be decoded whole, large enough that the
- * per-request cost of the pipeline stays small. */
-#define STRIP_ROWS 64
+/* Input bytes behind one request through a pipeline. Each request costs
+ * about as much as computing a hundred rows of a small image (regions,
+ * buffers, the kernel's margin rows again), so a small image goes through
+ * in one request; a large one is still never decoded whole. */
+#define REQUEST_BYTES ((size_t)4 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
 		       void *data)
@@ -68,16 +69,19 @@ static int vips_fail(struct vp_err *e)
 	return -1;
 }
 
-/* Pull img's pixels (u8, 3 bands) into dst in the calling thread, a strip
- * at a time. */
-static int render(VipsImage *img, unsigned char *dst, struct vp_err *e)
+/* Pull img's pixels (u8) into dst in the calling thread, in requests of
+ * about REQUEST_BYTES of input; in_row_bytes is the input behind one
+ * output row. */
+static int render(VipsImage *img, unsigned char *dst, double in_row_bytes,
+		  struct vp_err *e)
 {
 	VipsRegion *reg = vips_region_new(img);
-	size_t row = (size_t)img->Xsize * 3;
+	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
+	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), img->Ysize);
 	int rc = 0;
 
-	for (int y = 0; y < img->Ysize && !rc; y += STRIP_ROWS) {
-		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(STRIP_ROWS, img->Ysize - y) };
+	for (int y = 0; y < img->Ysize && !rc; y += step) {
+		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
 
 		if (vips_region_prepare(reg, &r)) {
 			rc = vips_fail(e);
@@ -333,7 +337,8 @@ static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
 	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
 		*w = t[2]->Xsize;
 		*h = t[2]->Ysize;
-		if (render(t[2], buf, e)) {
+		if (render(t[2], buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * c->width *
+			   c->height / t[2]->Ysize, e)) {
 			free(buf);
 			buf = NULL;
 		}
@@ -418,7 +423,7 @@ static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spe
 	x = build_stage_two(ctx, t[0], w, h, sp, p, orient, e);
 	pthread_mutex_unlock(&orc_lock);
 	if (x)
-		rc = render(x, rgb, e);
+		rc = render(x, rgb, 3.0 * w * h / x->Ysize, e);
 	dispose(ctx);
 	return rc;
 }
@@ -580,7 +585,7 @@ int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *sp,
 			goto vips;
 		x = v[3];
 	}
-	rc = render(x, out, e);
+	rc = render(x, out, 3.0 * sp->width, e);
 	goto out;
 vips:
 	vips_fail(e);

@@ -315,44 +315,81 @@ static void dispose(VipsObject *ctx)
 	pthread_mutex_unlock(&orc_lock);
 }
 
-/* Stage one, on the sequentially read file: colour, the crop and the
- * vertical reduction, into a buffer (returned, of *w x *h pixels). */
-static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
-				const struct vp_fit_plan *p, int *w, int *h, struct vp_err *e)
-{
-	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
-	unsigned char *buf = NULL;
-	const struct vp_rect *c = &p->crop;
-	int failed;
+/* The shape a stage-two pipeline is built for: its input buffer and
+ * everything its operations depend on. */
+struct shape {
+	int w, h, orient;
+	struct vp_rect place;
+	int tw, th;
+	unsigned char background[3];
+};
 
-	pthread_mutex_lock(&orc_lock);
-	failed = to_srgb(in, &t[0], sp->background, ctx) ||
-		 (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
-		  vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
-		 reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx);
-	pthread_mutex_unlock(&orc_lock);
-	if (failed) {
-		vips_fail(e);
-	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
-		*w = t[2]->Xsize;
-		*h = t[2]->Ysize;
-		if (render(t[2], buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * c->width *
-			   c->height / t[2]->Ysize, e)) {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	dispose(ctx);
-	return buf;
+static int same_shape(const struct shape *a, const struct shape *b)
+{
+	return a->w == b->w && a->h == b->h && a->orient == b->orient &&
+	       !memcmp(&a->place, &b->place, sizeof a->place) && a->tw == b->tw &&
+	       a->th == b->th && !memcmp(a->background, b->background, 3);
 }
 
-/* Stage two's pipeline over x, the w x h buffer (NULL when libvips could
- * not wrap it): the horizontal reduction, the padding and the EXIF
- * orientation. libvips reduces columns several times faster than rows
- * (its vertical pass is vectorised), so rows are turned into columns and
- * back: the turns cost less than they save. Images that grow go through
- * vips_resize. NULL on failure. */
+/* A built stage-two pipeline over a buffer that stage one fills. Building
+ * one costs more than running it on a small image (libvips compiles its
+ * vertical reduction for each new operation), and the images of a data
+ * set mostly share one shape, so a thread keeps its last one and runs it
+ * again on the next image's pixels. */
+struct stage_two {
+	struct shape shape;
+	VipsObject *ctx; /* holds the pipeline's images; NULL when none is built */
+	VipsImage *in, *out;
+	unsigned char *buf; /* in's pixels */
+};
+
+struct vp_image_cache {
+	struct stage_two two;
+};
+
+struct vp_image_cache *vp_image_cache_new(struct vp_err *e)
+{
+	return vp_calloc(1, sizeof(struct vp_image_cache), e);
+}
+
+static void drop_stage_two(struct stage_two *two)
+{
+	if (two->ctx)
+		dispose(two->ctx);
+	free(two->buf);
+	memset(two, 0, sizeof *two);
+}
+
+void vp_image_cache_free(struct vp_image_cache *c)
+{
+	if (c) {
+		drop_stage_two(&c->two);
+		free(c);
+	}
+}
+
+/* Stage one, on the sequentially read file: colour, the crop and the
+ * vertical reduction (NULL on failure; ctx holds its images). */
+static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in,
+				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
+	const struct vp_rect *c = &p->crop;
+
+	if (to_srgb(in, &t[0], sp->background, ctx) ||
+	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
+	     vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
+	    reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx))
+		return NULL;
+	return t[2];
+}
+
+/* Stage two's pipeline over x, the w x h buffer: the horizontal
+ * reduction, the padding and the EXIF orientation. libvips reduces
+ * columns several times faster than rows (its vertical pass is
+ * vectorised), so rows are turned into columns and back: the turns cost
+ * less than they save. Images that grow go through vips_resize. NULL on
+ * failure. */
 static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 				  const struct vp_image_spec *sp,
 				  const struct vp_fit_plan *p, int orient, struct vp_err *e)
@@ -360,8 +397,6 @@ static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
 	const struct vp_rect *pl = &p->place;
 
-	if (!x)
-		goto vips;
 	if (pl->width > w || pl->height > h) {
 		if (vips_resize(x, &t[0], (double)pl->width / w, "vscale",
 				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
@@ -408,34 +443,83 @@ vips:
 	return NULL;
 }
 
-/* Stage two, on the buffer of stage one, into rgb. */
-static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spec *sp,
-		     const struct vp_fit_plan *p, int orient, unsigned char *rgb,
-		     struct vp_err *e)
+/* The thread's stage two for shape s, built anew unless the last image
+ * had the same shape. NULL on failure. */
+static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct shape *s,
+				       const struct vp_image_spec *sp,
+				       const struct vp_fit_plan *p, struct vp_err *e)
+{
+	struct stage_two *two = &c->two;
+	VipsImage **t;
+
+	if (two->ctx && same_shape(&two->shape, s))
+		return two;
+	drop_stage_two(two);
+	two->shape = *s;
+	if (!(two->buf = vp_calloc((size_t)s->w * s->h, 3, e)))
+		return NULL;
+	two->ctx = VIPS_OBJECT(vips_image_new());
+	t = (VipsImage **)vips_object_local_array(two->ctx, 1);
+	pthread_mutex_lock(&orc_lock);
+	/* libvips only reads the buffer, and only while rendering. */
+	two->in = t[0] = vips_image_new_from_memory(two->buf, (size_t)s->w * s->h * 3, s->w,
+						    s->h, 3, VIPS_FORMAT_UCHAR);
+	if (!two->in)
+		vips_fail(e);
+	else
+		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
+	pthread_mutex_unlock(&orc_lock);
+	if (!two->out) {
+		drop_stage_two(two);
+		return NULL;
+	}
+	return two;
+}
+
+/* Stage one into the buffer of the thread's stage two, then stage two
+ * into rgb. */
+static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
+		      const struct vp_fit_plan *p, int orient, struct vp_image_cache *c,
+		      unsigned char *rgb, struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+	struct stage_two *two = NULL;
+	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
-	x = build_stage_two(ctx, t[0], w, h, sp, p, orient, e);
+	x = build_stage_one(ctx, in, sp, p);
 	pthread_mutex_unlock(&orc_lock);
-	if (x)
-		rc = render(x, rgb, 3.0 * w * h / x->Ysize, e);
+	if (!x) {
+		vips_fail(e);
+		goto out;
+	}
+	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .orient = orient,
+			    .place = p->place, .tw = p->tw, .th = p->th };
+	memcpy(s.background, sp->background, 3);
+	if (!(two = stage_two_for(c, &s, sp, p, e)))
+		goto out;
+	if (render(x, two->buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
+		   p->crop.height / x->Ysize, e))
+		goto out;
+	/* The pipeline's buffers still hold the last image's pixels. */
+	vips_image_invalidate_all(two->in);
+	rc = render(two->out, rgb, 3.0 * s.w * s.h / two->out->Ysize, e);
+	if (rc)
+		drop_stage_two(two);
+out:
 	dispose(ctx);
 	return rc;
 }
 
 int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
-		     unsigned char *rgb, struct vp_err *e)
+		     struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
 {
 	struct stat st;
 	struct vp_fit_plan plan;
 	VipsImage *in = NULL;
-	unsigned char *buf;
-	int orient = 1, w, h, rc = -1;
+	int orient = 1, rc;
 
 	if (stat(path, &st))
 		return vp_fail(e, "%s", strerror(errno));
@@ -446,12 +530,8 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 	if (open_image(path, sp, &in, &orient, e))
 		return -1;
 	vp_fit_plan(sp, orient, in->Xsize, in->Ysize, &plan);
-	buf = stage_one(in, sp, &plan, &w, &h, e);
+	rc = run_stages(in, sp, &plan, orient, c, rgb, e);
 	g_object_unref(in);
-	if (buf) {
-		rc = stage_two(buf, w, h, sp, &plan, orient, rgb, e);
-		free(buf);
-	}
 	return rc;
 }
 

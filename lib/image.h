@@ -2,10 +2,11 @@
  * [height, width, 3] array of a given size, and augmentation copies are
  * affine transforms of that array.
  *
- * Each call builds and runs its own small pipeline in the calling thread
- * (libvips' thread pool is turned off): callers get parallelism by
- * preparing different images in different threads, which costs far less
- * per image than handing strips between threads inside libvips. */
+ * Each call runs its own small pipeline in the calling thread (libvips'
+ * thread pool is turned off): callers get parallelism by preparing
+ * different images in different threads, which costs far less per image
+ * than handing strips between threads inside libvips. What a thread can
+ * reuse from one image to the next lives in its struct vp_image_cache. */
 #ifndef VP_IMAGE_H
 #define VP_IMAGE_H
 
@@ -83,11 +84,19 @@ void vp_image_shutdown(void);
  * buffers. */
 void vp_image_thread_done(void);
 
+/* What one thread keeps from one image to the next: its last resizing
+ * pipeline, which the next image of the same shape runs again. One per
+ * thread, never shared. */
+struct vp_image_cache;
+
+struct vp_image_cache *vp_image_cache_new(struct vp_err *e);
+void vp_image_cache_free(struct vp_image_cache *c);
+
 /* Decode path, orient it by its EXIF tag, convert it to sRGB, flatten
  * alpha onto the background and fit it to spec's size. rgb holds
  * height * width * 3 bytes. */
 int vp_image_prepare(const char *path, const struct vp_image_spec *spec,
-		     unsigned char *rgb, struct vp_err *e);
+		     struct vp_image_cache *cache, unsigned char *rgb, struct vp_err *e);
 
 /* Transform an RGB image of spec's size into out (same size). Pixels from
  * outside the input come from the fill rule: the background colour,

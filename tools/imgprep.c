@@ -351,11 +351,12 @@ struct work {
 	struct slot *ring;
 };
 
-static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s)
+static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s,
+			struct vp_image_cache *cache)
 {
 	const struct options *o = w->o;
 
-	s->failed = vp_image_prepare(en->path, &o->spec, s->pix, &s->err) != 0;
+	s->failed = vp_image_prepare(en->path, &o->spec, cache, s->pix, &s->err) != 0;
 	for (unsigned c = 1; c <= o->aug.copies && !s->failed; c++) {
 		struct vp_transform t;
 
@@ -372,7 +373,11 @@ static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *
 static void *worker(void *arg)
 {
 	struct work *w = arg;
+	struct vp_err e;
+	struct vp_image_cache *cache = vp_image_cache_new(&e);
 
+	if (!cache)
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		size_t i;
@@ -385,12 +390,13 @@ static void *worker(void *arg)
 		i = w->next++;
 		s = &w->ring[i % w->window];
 		pthread_mutex_unlock(&w->mu);
-		prepare_one(w, &w->list->v[i], s);
+		prepare_one(w, &w->list->v[i], s, cache);
 		pthread_mutex_lock(&w->mu);
 		s->ready = 1;
 		pthread_cond_broadcast(&w->slot_ready);
 	}
 	pthread_mutex_unlock(&w->mu);
+	vp_image_cache_free(cache);
 	vp_image_thread_done();
 	return NULL;
 }

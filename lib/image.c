@@ -183,7 +183,7 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
 	VipsImage *x = in;
 
-	/* An embedded profile says what the numbers mean; without one (or
+	/* An attached profile says what the numbers mean; without one (or
 	 * when it is unusable) the interpretation libvips guessed is used. */
 	if (vips_image_get_typeof(x, VIPS_META_ICC_NAME)) {
 		if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, NULL) == 0)
@@ -315,10 +315,23 @@ static void dispose(VipsObject *ctx)
 	pthread_mutex_unlock(&orc_lock);
 }
 
-/* The shape a stage-two pipeline is built for: its input buffer and
- * everything its operations depend on. */
+/* An embedded profile a thread has met, and whether it is sRGB's. */
+struct profile {
+	unsigned char *data;
+	size_t len;
+	int srgb;
+};
+
+/* Distinct profiles remembered per thread: a data set seldom has more. */
+#define PROFILES 4
+
+/* The shape a stage-two pipeline is built for: its input buffer (u8
+ * samples of bands bands, in the colour space type, described by icc when
+ * that is not NULL) and everything its operations depend on. */
 struct shape {
-	int w, h, orient;
+	int w, h, bands, orient;
+	VipsInterpretation type;
+	const struct profile *icc;
 	struct vp_rect place;
 	int tw, th;
 	unsigned char background[3];
@@ -326,7 +339,8 @@ struct shape {
 
 static int same_shape(const struct shape *a, const struct shape *b)
 {
-	return a->w == b->w && a->h == b->h && a->orient == b->orient &&
+	return a->w == b->w && a->h == b->h && a->bands == b->bands &&
+	       a->orient == b->orient && a->type == b->type && a->icc == b->icc &&
 	       !memcmp(&a->place, &b->place, sizeof a->place) && a->tw == b->tw &&
 	       a->th == b->th && !memcmp(a->background, b->background, 3);
 }
@@ -344,6 +358,8 @@ struct stage_two {
 };
 
 struct vp_image_cache {
+	struct profile profiles[PROFILES];
+	unsigned next; /* the entry a new profile replaces */
 	struct stage_two two;
 };
 
@@ -364,28 +380,136 @@ void vp_image_cache_free(struct vp_image_cache *c)
 {
 	if (c) {
 		drop_stage_two(&c->two);
+		for (int i = 0; i < PROFILES; i++)
+			free(c->profiles[i].data);
 		free(c);
 	}
 }
 
-/* Stage one, on the sequentially read file: colour, the crop and the
- * vertical reduction (NULL on failure; ctx holds its images). */
-static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in,
-				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
+/* Whether a profile is sRGB's in all but name: an RGB profile (its
+ * header says so at byte 16) that takes every probe colour (each channel
+ * in steps of 17, and every grey) to itself, give or take a level of
+ * rounding. Most photos carry one of the several sRGB profiles; applying
+ * it changes nothing and costs as much as decoding. */
+static int is_srgb(const unsigned char *icc, size_t len)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
-	const struct vp_rect *c = &p->crop;
+	enum { STEP = 17, LEVELS = 255 / STEP + 1, N = LEVELS * LEVELS * LEVELS + 256 };
+	unsigned char px[N * 3], got[N * 3];
+	VipsImage *in, *out = NULL;
+	struct vp_err e;
+	int n = 0, same = 0;
 
-	if (to_srgb(in, &t[0], sp->background, ctx) ||
-	    (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
-	     vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
-	    reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx))
+	/* libvips leaves an image as it is when its profile does not fit. */
+	if (len < 20 || memcmp(icc + 16, "RGB ", 4))
+		return 0;
+	for (int r = 0; r < LEVELS; r++)
+		for (int g = 0; g < LEVELS; g++)
+			for (int b = 0; b < LEVELS; b++, n += 3)
+				px[n] = (unsigned char)(r * STEP), px[n + 1] = (unsigned char)(g * STEP),
+				px[n + 2] = (unsigned char)(b * STEP);
+	for (int v = 0; v < 256; v++, n += 3)
+		memset(px + n, v, 3);
+	in = vips_image_new_from_memory(px, sizeof px, N, 1, 3, VIPS_FORMAT_UCHAR);
+	if (in) {
+		vips_image_set_blob_copy(in, VIPS_META_ICC_NAME, icc, len);
+		if (!vips_icc_transform(in, &out, "srgb", "embedded", TRUE, NULL) &&
+		    !render(out, got, sizeof px, &e)) {
+			same = 1;
+			for (size_t i = 0; i < sizeof px; i++)
+				same &= abs(got[i] - px[i]) <= 1;
+		}
+		if (out)
+			g_object_unref(out);
+		g_object_unref(in);
+	}
+	vips_error_clear();
+	return same;
+}
+
+/* The profile to apply to in: its embedded one, unless the spec ignores
+ * embedded profiles or it is sRGB's (*icc NULL then). Verdicts are kept
+ * per thread, by the profile's bytes. -1 when out of memory. */
+static int profile_for(struct vp_image_cache *c, VipsImage *in,
+		       const struct vp_image_spec *sp, const struct profile **icc,
+		       struct vp_err *e)
+{
+	const void *data;
+	size_t len;
+	struct profile *p;
+
+	*icc = NULL;
+	if (sp->icc == VP_ICC_IGNORE || !vips_image_get_typeof(in, VIPS_META_ICC_NAME) ||
+	    vips_image_get_blob(in, VIPS_META_ICC_NAME, &data, &len) || !len) {
+		vips_error_clear();
+		return 0;
+	}
+	for (p = c->profiles; p < c->profiles + PROFILES; p++)
+		if (p->len == len && !memcmp(p->data, data, len))
+			break;
+	if (p == c->profiles + PROFILES) {
+		p = &c->profiles[c->next];
+		c->next = (c->next + 1) % PROFILES;
+		/* The cached stage two may be built with the profile replaced. */
+		if (c->two.shape.icc == p)
+			drop_stage_two(&c->two);
+		free(p->data);
+		p->len = 0;
+		if (!(p->data = vp_calloc(len, 1, e)))
+			return -1;
+		memcpy(p->data, data, len);
+		p->len = len;
+		p->srgb = is_srgb(p->data, len);
+	}
+	if (!p->srgb)
+		*icc = p;
+	return 0;
+}
+
+/* Whether colour can wait until the image is small: 8-bit samples
+ * without alpha, in the spaces photos come in. The resizing then mixes
+ * the file's own values rather than sRGB ones, which differs by about a
+ * level where colours change fast; alpha must be flattened onto the
+ * background in sRGB before the resizing mixes it in. */
+static int colour_can_wait(const VipsImage *x)
+{
+	return x->BandFmt == VIPS_FORMAT_UCHAR && x->Coding == VIPS_CODING_NONE &&
+	       ((x->Bands == 3 && x->Type == VIPS_INTERPRETATION_sRGB) ||
+		(x->Bands == 1 && x->Type == VIPS_INTERPRETATION_B_W) ||
+		(x->Bands == 4 && x->Type == VIPS_INTERPRETATION_CMYK));
+}
+
+/* Stage one, on the sequentially read file: colour unless it can wait
+ * (icc the profile to apply, if any), the crop and the vertical reduction
+ * (NULL on failure; ctx holds its images). */
+static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
+				  const struct profile *icc, const struct vp_image_spec *sp,
+				  const struct vp_fit_plan *p)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
+	const struct vp_rect *c = &p->crop;
+	VipsImage *x = in;
+
+	if (colour) {
+		/* libvips would apply a profile that is left on the image. */
+		if (!icc && vips_image_get_typeof(x, VIPS_META_ICC_NAME)) {
+			if (vips_copy(x, &t[0], NULL))
+				return NULL;
+			vips_image_remove(t[0], VIPS_META_ICC_NAME);
+			x = t[0];
+		}
+		if (to_srgb(x, &t[1], sp->background, ctx))
+			return NULL;
+		x = t[1];
+	}
+	if ((c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
+	     vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL)) ||
+	    reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
 		return NULL;
-	return t[2];
+	return t[3];
 }
 
 /* Stage two's pipeline over x, the w x h buffer: the horizontal
- * reduction, the padding and the EXIF orientation. libvips reduces
+ * reduction, colour, the padding and the EXIF orientation. libvips reduces
  * columns several times faster than rows (its vertical pass is
  * vectorised), so rows are turned into columns and back: the turns cost
  * less than they save. Images that grow go through vips_resize. NULL on
@@ -394,7 +518,7 @@ static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 				  const struct vp_image_spec *sp,
 				  const struct vp_fit_plan *p, int orient, struct vp_err *e)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
 	const struct vp_rect *pl = &p->place;
 
 	if (pl->width > w || pl->height > h) {
@@ -414,6 +538,9 @@ static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 			pl->width, pl->height);
 		return NULL;
 	}
+	if (to_srgb(x, &t[6], sp->background, ctx))
+		goto vips;
+	x = t[6];
 	if (pl->width != p->tw || pl->height != p->th) {
 		VipsArrayDouble *bg = vips_array_double_newv(3, (double)sp->background[0],
 							     (double)sp->background[1],
@@ -454,20 +581,28 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 
 	if (two->ctx && same_shape(&two->shape, s))
 		return two;
+	size_t n = (size_t)s->w * s->h * s->bands;
+
 	drop_stage_two(two);
 	two->shape = *s;
-	if (!(two->buf = vp_calloc((size_t)s->w * s->h, 3, e)))
+	if (!(two->buf = vp_calloc(n, 1, e)))
 		return NULL;
 	two->ctx = VIPS_OBJECT(vips_image_new());
 	t = (VipsImage **)vips_object_local_array(two->ctx, 1);
 	pthread_mutex_lock(&orc_lock);
 	/* libvips only reads the buffer, and only while rendering. */
-	two->in = t[0] = vips_image_new_from_memory(two->buf, (size_t)s->w * s->h * 3, s->w,
-						    s->h, 3, VIPS_FORMAT_UCHAR);
-	if (!two->in)
+	two->in = t[0] = vips_image_new_from_memory(two->buf, n, s->w, s->h, s->bands,
+						    VIPS_FORMAT_UCHAR);
+	if (!two->in) {
 		vips_fail(e);
-	else
+	} else {
+		/* What the samples mean, set before anything reads it. */
+		two->in->Type = s->type;
+		if (s->icc)
+			vips_image_set_blob_copy(two->in, VIPS_META_ICC_NAME, s->icc->data,
+						 s->icc->len);
 		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
+	}
 	pthread_mutex_unlock(&orc_lock);
 	if (!two->out) {
 		drop_stage_two(two);
@@ -477,26 +612,30 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 }
 
 /* Stage one into the buffer of the thread's stage two, then stage two
- * into rgb. */
+ * into rgb. Colour is done in stage two, on the small image, when it can
+ * wait. */
 static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
-		      const struct vp_fit_plan *p, int orient, struct vp_image_cache *c,
-		      unsigned char *rgb, struct vp_err *e)
+		      const struct vp_fit_plan *p, int orient, const struct profile *icc,
+		      struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
+	int late = colour_can_wait(in);
 	struct stage_two *two = NULL;
 	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	x = build_stage_one(ctx, in, sp, p);
+	x = build_stage_one(ctx, in, !late, icc, sp, p);
 	pthread_mutex_unlock(&orc_lock);
 	if (!x) {
 		vips_fail(e);
 		goto out;
 	}
-	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .orient = orient,
-			    .place = p->place, .tw = p->tw, .th = p->th };
+	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .bands = x->Bands,
+			    .orient = orient, .type = late ? in->Type : VIPS_INTERPRETATION_sRGB,
+			    .icc = late ? icc : NULL, .place = p->place, .tw = p->tw,
+			    .th = p->th };
 	memcpy(s.background, sp->background, 3);
 	if (!(two = stage_two_for(c, &s, sp, p, e)))
 		goto out;
@@ -505,7 +644,7 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 		goto out;
 	/* The pipeline's buffers still hold the last image's pixels. */
 	vips_image_invalidate_all(two->in);
-	rc = render(two->out, rgb, 3.0 * s.w * s.h / two->out->Ysize, e);
+	rc = render(two->out, rgb, (double)s.w * s.h * s.bands / two->out->Ysize, e);
 	if (rc)
 		drop_stage_two(two);
 out:
@@ -518,8 +657,9 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 {
 	struct stat st;
 	struct vp_fit_plan plan;
+	const struct profile *icc;
 	VipsImage *in = NULL;
-	int orient = 1, rc;
+	int orient = 1, rc = -1;
 
 	if (stat(path, &st))
 		return vp_fail(e, "%s", strerror(errno));
@@ -530,7 +670,8 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 	if (open_image(path, sp, &in, &orient, e))
 		return -1;
 	vp_fit_plan(sp, orient, in->Xsize, in->Ysize, &plan);
-	rc = run_stages(in, sp, &plan, orient, c, rgb, e);
+	if (!profile_for(c, in, sp, &icc, e))
+		rc = run_stages(in, sp, &plan, orient, icc, c, rgb, e);
 	g_object_unref(in);
 	return rc;
 }

@@ -28,6 +28,7 @@
 static const char *const fit_names[] = { "crop", "squash", "pad", NULL };
 static const char *const fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
 static const char *const flip_names[] = { "none", "h", "v", "hv", NULL };
+static const char *const icc_names[] = { "use", "ignore", NULL };
 
 struct options {
 	struct vp_image_spec spec;
@@ -56,6 +57,8 @@ _Noreturn static void usage(void)
 	       "                          or pad (letterbox) (crop)\n"
 	       "  -b, --background COLOR  behind transparency, padding and constant fill:\n"
 	       "                          white, black, gray, #RRGGBB or R,G,B (white)\n"
+	       "      --icc MODE          use an embedded colour profile to reach sRGB, or\n"
+	       "                          ignore it, as Keras' load_img does (use)\n"
 	       "  -0, --null              paths read from standard input end with NUL\n"
 	       "      --shuffle           order by a hash of the seed and path, not by name\n"
 	       "      --seed N            seed of shuffling and augmentation (0)\n"
@@ -166,12 +169,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_SHUFFLE = 256, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
 		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
-		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS,
+		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS, OPT_ICC,
 	};
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "fit", required_argument, NULL, 'f' },
 		{ "background", required_argument, NULL, 'b' },
+		{ "icc", required_argument, NULL, OPT_ICC },
 		{ "null", no_argument, NULL, '0' },
 		{ "shuffle", no_argument, NULL, OPT_SHUFFLE },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -212,6 +216,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 's': parse_size(optarg, &o->spec); break;
 		case 'f': o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
 		case 'b': parse_color(optarg, o->spec.background); break;
+		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, icc_names); break;
 		case '0': o->nul = 1; break;
 		case OPT_SHUFFLE: o->shuffle = 1; break;
 		case OPT_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;

@@ -479,11 +479,11 @@ static int colour_can_wait(const VipsImage *x)
 }
 
 /* Stage one, on the sequentially read file: colour unless it can wait
- * (icc the profile to apply, if any), the crop and the vertical reduction
- * (NULL on failure; ctx holds its images). */
+ * (icc the profile to apply, if any), the crop, and the vertical reduction
+ * when reduce is set (NULL on failure; ctx holds its images). */
 static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
-				  const struct profile *icc, const struct vp_image_spec *sp,
-				  const struct vp_fit_plan *p)
+				  const struct profile *icc, int reduce,
+				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
 {
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
 	const struct vp_rect *c = &p->crop;
@@ -501,26 +501,35 @@ static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
 			return NULL;
 		x = t[1];
 	}
-	if ((c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
-	     vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL)) ||
-	    reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
+	if (c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
+	    vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL))
+		return NULL;
+	if (!reduce)
+		return t[2];
+	if (reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
 		return NULL;
 	return t[3];
 }
 
-/* Stage two's pipeline over x, the w x h buffer: the horizontal
- * reduction, colour, the padding and the EXIF orientation. libvips reduces
- * columns several times faster than rows (its vertical pass is
- * vectorised), so rows are turned into columns and back: the turns cost
- * less than they save. Images that grow go through vips_resize. NULL on
- * failure. */
+/* Stage two's pipeline over x, the w x h buffer: the vertical reduction
+ * unless stage one did it, the horizontal one, colour, the padding and the
+ * EXIF orientation. libvips reduces columns several times faster than
+ * rows (its vertical pass is vectorised), so rows are turned into columns
+ * and back: the turns cost less than they save. Images that grow go
+ * through vips_resize. NULL on failure. */
 static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 				  const struct vp_image_spec *sp,
 				  const struct vp_fit_plan *p, int orient, struct vp_err *e)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 7);
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 8);
 	const struct vp_rect *pl = &p->place;
 
+	if (h > pl->height) {
+		if (reduce_height(x, &t[7], pl->height, ctx))
+			goto vips;
+		x = t[7];
+		h = x->Ysize;
+	}
 	if (pl->width > w || pl->height > h) {
 		if (vips_resize(x, &t[0], (double)pl->width / w, "vscale",
 				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
@@ -613,20 +622,24 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 
 /* Stage one into the buffer of the thread's stage two, then stage two
  * into rgb. Colour is done in stage two, on the small image, when it can
- * wait. */
+ * wait. So is the vertical reduction when the crop is small enough to be
+ * held whole (as one request would hold it anyway): stage two, built
+ * once per shape, then does all the resizing, and stage one only decodes. */
 static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 		      const struct vp_fit_plan *p, int orient, const struct profile *icc,
 		      struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
 	int late = colour_can_wait(in);
+	int reduce = (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width * p->crop.height >
+		     REQUEST_BYTES;
 	struct stage_two *two = NULL;
 	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	x = build_stage_one(ctx, in, !late, icc, sp, p);
+	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p);
 	pthread_mutex_unlock(&orc_lock);
 	if (!x) {
 		vips_fail(e);

@@ -586,12 +586,11 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 				       const struct vp_fit_plan *p, struct vp_err *e)
 {
 	struct stage_two *two = &c->two;
+	size_t n = (size_t)s->w * s->h * s->bands;
 	VipsImage **t;
 
 	if (two->ctx && same_shape(&two->shape, s))
 		return two;
-	size_t n = (size_t)s->w * s->h * s->bands;
-
 	drop_stage_two(two);
 	two->shape = *s;
 	if (!(two->buf = vp_calloc(n, 1, e)))

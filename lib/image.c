@@ -10,11 +10,14 @@
 
 #include <vips/vips.h>
 
-/* Input bytes behind one request through a pipeline. Each request costs
- * about as much as computing a hundred rows of a small image (regions,
- * buffers, the kernel's margin rows again), so a small image goes through
- * in one request; a large one is still never decoded whole. */
-#define REQUEST_BYTES ((size_t)4 << 20)
+/* Input bytes behind one request through a pipeline: a few requests per
+ * small image, since each costs about as much as computing dozens of rows
+ * (regions, buffers, the kernel's margin rows again), while what the
+ * requests hold at once stays small. */
+#define REQUEST_BYTES ((size_t)256 << 10)
+
+/* The largest crop that stage two takes whole (see run_stages). */
+#define HOLD_BYTES ((size_t)4 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
 		       void *data)
@@ -622,8 +625,8 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 /* Stage one into the buffer of the thread's stage two, then stage two
  * into rgb. Colour is done in stage two, on the small image, when it can
  * wait. So is the vertical reduction when the crop is small enough to be
- * held whole (as one request would hold it anyway): stage two, built
- * once per shape, then does all the resizing, and stage one only decodes. */
+ * held whole: stage two, built once per shape, then does all the
+ * resizing, and stage one only decodes. */
 static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 		      const struct vp_fit_plan *p, int orient, const struct profile *icc,
 		      struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
@@ -631,7 +634,7 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
 	int late = colour_can_wait(in);
 	int reduce = (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width * p->crop.height >
-		     REQUEST_BYTES;
+		     HOLD_BYTES;
 	struct stage_two *two = NULL;
 	struct shape s;
 	VipsImage *x;

@@ -1,10 +1,14 @@
 #!/bin/sh
-# imgprep against two Pillow loaders, preparing 600 generated 640x480 JPEGs
-# to 224x224 arrays: (a) Keras' load_img (open, convert, resize; one
-# process) and (b) the fastest Pillow loader (JPEG draft mode, two
-# processes). imgprep's time is the whole command, start-up and writing
-# the stream included; Pillow's starts at its first file. Ratios are
-# against (a). The setting column also gives the CPU time per image (user
+# imgprep against two Pillow loaders, preparing 600 JPEGs to 224x224
+# arrays: (a) Keras' load_img (open, convert, resize; one process) and (b)
+# the fastest Pillow loader (JPEG draft mode, two processes). Three sets:
+# generated 640x480 photo-like JPEGs with grain (decoding dominates),
+# the same without grain (smooth: the per-image cost of the pipeline
+# shows), and scikit-learn's two sample photos, 300 copies each (640x427,
+# each with its embedded sRGB profile, as camera and phone photos carry).
+# imgprep's time is the whole command, start-up and writing the stream
+# included; Pillow's starts at its first file. Ratios are against (a) on
+# the same set. The setting column also gives the CPU time per image (user
 # and system, all threads or processes), which still compares when the
 # machine is busy. Peak memory: resident size, for imgprep also with a
 # tenth of the images, to show that it does not grow with their number.
@@ -18,9 +22,12 @@ N=${IMGPREP_BENCH_IMAGES:-600}
 RUNS=${IMGPREP_BENCH_RUNS:-3}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/imgprep-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/img" "$tmp/few"
-"$PY" "$here/imgprep_pillow.py" gen "$tmp/img" "$N"
-for f in $(ls "$tmp/img" | head -n $((N / 10))); do ln -s "$tmp/img/$f" "$tmp/few/$f"; done
+mkdir "$tmp/grain" "$tmp/smooth" "$tmp/photos" "$tmp/few"
+"$PY" "$here/imgprep_pillow.py" gen "$tmp/grain" "$N"
+"$PY" "$here/imgprep_pillow.py" gen "$tmp/smooth" "$N" smooth
+photos=$("$PY" "$here/imgprep_pillow.py" photos "$tmp/photos" "$N" 2>&1) ||
+	echo "| imgprep sample photos | skipped | scikit-learn's sample photos: $(echo "$photos" | tail -n 1) | | | | |"
+for f in $(ls "$tmp/grain" | head -n $((N / 10))); do ln -s "$tmp/grain/$f" "$tmp/few/$f"; done
 
 # rate MB CPU_MS for a run of imgprep over DIR with extra options
 ours() {
@@ -39,21 +46,32 @@ best() {
 	done | sort -k1,1gr | head -n 1
 }
 
-row() { # SIDE SETTING RATE PEAK_MB CPU_MS BASE_RATE
-	awk -v side="$1" -v set="$2" -v r="$3" -v mb="$4" -v cpu="$5" -v base="$6" 'BEGIN {
-		printf "| imgprep 640x480 JPEG to 224x224 | %s | %s, cpu %.2f ms/image | %.0f | %.2f | %.2f | %.0f |\n",
-			side, set, cpu, r, 1000 / r, r / base, mb }'
+row() { # STAGE SIDE SETTING RATE PEAK_MB CPU_MS BASE_RATE
+	awk -v stage="$1" -v side="$2" -v set="$3" -v r="$4" -v mb="$5" -v cpu="$6" -v base="$7" 'BEGIN {
+		printf "| %s | %s | %s, cpu %.2f ms/image | %.0f | %.2f | %.2f | %.0f |\n",
+			stage, side, set, cpu, r, 1000 / r, r / base, mb }'
 }
 
-set -- $(best "$PY" "$here/imgprep_pillow.py" keras "$tmp/img")
-keras=$1
 pil="Pillow $("$PY" -c 'import PIL; print(PIL.__version__)')"
-row "$pil" "(a) Keras load_img, 1 process, $N images" "$1" "$2" "$3" "$keras"
-set -- $(best "$PY" "$here/imgprep_pillow.py" draft "$tmp/img" 2)
-row "$pil" "(b) draft mode, 2 processes, $N images" "$1" "$2" "$3" "$keras"
-for threads in 1 2; do
-	set -- $(best ours "$tmp/img" --threads $threads)
-	row vggpipe "--threads $threads, $N images" "$1" "$2" "$3" "$keras"
+for set in grain smooth photos; do
+	dir=$tmp/$set
+	[ -n "$(ls "$dir")" ] || continue
+	case $set in
+	grain) stage="imgprep 640x480 JPEG to 224x224" ;;
+	smooth) stage="imgprep 640x480 smooth JPEG to 224x224" ;;
+	photos) stage="imgprep 640x427 photo, sRGB profile, to 224x224" ;;
+	esac
+	set -- $(best "$PY" "$here/imgprep_pillow.py" keras "$dir")
+	keras=$1
+	row "$stage" "$pil" "(a) Keras load_img, 1 process, $N images" "$1" "$2" "$3" "$keras"
+	set -- $(best "$PY" "$here/imgprep_pillow.py" draft "$dir" 2)
+	row "$stage" "$pil" "(b) draft mode, 2 processes, $N images" "$1" "$2" "$3" "$keras"
+	for threads in 1 2; do
+		set -- $(best ours "$dir" --threads $threads)
+		row "$stage" vggpipe "--threads $threads, $N images" "$1" "$2" "$3" "$keras"
+	done
+	if [ $set = grain ]; then
+		set -- $(best ours "$tmp/few" --threads 2)
+		row "$stage" vggpipe "--threads 2, $((N / 10)) images" "$1" "$2" "$3" "$keras"
+	fi
 done
-set -- $(best ours "$tmp/few" --threads 2)
-row vggpipe "--threads 2, $((N / 10)) images" "$1" "$2" "$3" "$keras"

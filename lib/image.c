@@ -10,10 +10,14 @@
 
 #include <vips/vips.h>
 
-/* Output rows pulled through a pipeline per request: small enough that a
- * large input never has to be decoded whole, large enough that the
- * per-request cost of the pipeline stays small. */
-#define STRIP_ROWS 64
+/* Input bytes behind one request through a pipeline: a few requests per
+ * small image, since each costs about as much as computing dozens of rows
+ * (regions, buffers, the kernel's margin rows again), while what the
+ * requests hold at once stays small. */
+#define REQUEST_BYTES ((size_t)256 << 10)
+
+/* The largest crop that stage two takes whole (see run_stages). */
+#define HOLD_BYTES ((size_t)4 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
 		       void *data)
@@ -68,16 +72,19 @@ static int vips_fail(struct vp_err *e)
 	return -1;
 }
 
-/* Pull img's pixels (u8, 3 bands) into dst in the calling thread, a strip
- * at a time. */
-static int render(VipsImage *img, unsigned char *dst, struct vp_err *e)
+/* Pull img's pixels (u8) into dst in the calling thread, in requests of
+ * about REQUEST_BYTES of input; in_row_bytes is the input behind one
+ * output row. */
+static int render(VipsImage *img, unsigned char *dst, double in_row_bytes,
+		  struct vp_err *e)
 {
 	VipsRegion *reg = vips_region_new(img);
-	size_t row = (size_t)img->Xsize * 3;
+	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
+	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), img->Ysize);
 	int rc = 0;
 
-	for (int y = 0; y < img->Ysize && !rc; y += STRIP_ROWS) {
-		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(STRIP_ROWS, img->Ysize - y) };
+	for (int y = 0; y < img->Ysize && !rc; y += step) {
+		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
 
 		if (vips_region_prepare(reg, &r)) {
 			rc = vips_fail(e);
@@ -179,7 +186,7 @@ static int to_srgb(VipsImage *in, VipsImage **out, const unsigned char bg[3],
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
 	VipsImage *x = in;
 
-	/* An embedded profile says what the numbers mean; without one (or
+	/* An attached profile says what the numbers mean; without one (or
 	 * when it is unusable) the interpretation libvips guessed is used. */
 	if (vips_image_get_typeof(x, VIPS_META_ICC_NAME)) {
 		if (vips_icc_transform(x, &t[0], "srgb", "embedded", TRUE, NULL) == 0)
@@ -311,52 +318,221 @@ static void dispose(VipsObject *ctx)
 	pthread_mutex_unlock(&orc_lock);
 }
 
-/* Stage one, on the sequentially read file: colour, the crop and the
- * vertical reduction, into a buffer (returned, of *w x *h pixels). */
-static unsigned char *stage_one(VipsImage *in, const struct vp_image_spec *sp,
-				const struct vp_fit_plan *p, int *w, int *h, struct vp_err *e)
-{
-	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 3);
-	unsigned char *buf = NULL;
-	const struct vp_rect *c = &p->crop;
-	int failed;
+/* An embedded profile a thread has met, and whether it is sRGB's. */
+struct profile {
+	unsigned char *data;
+	size_t len;
+	int srgb;
+};
 
-	pthread_mutex_lock(&orc_lock);
-	failed = to_srgb(in, &t[0], sp->background, ctx) ||
-		 (c->width == in->Xsize && c->height == in->Ysize ? pass_on(t[0], &t[1]) :
-		  vips_extract_area(t[0], &t[1], c->left, c->top, c->width, c->height, NULL)) ||
-		 reduce_height(t[1], &t[2], VIPS_MIN(p->place.height, c->height), ctx);
-	pthread_mutex_unlock(&orc_lock);
-	if (failed) {
-		vips_fail(e);
-	} else if ((buf = vp_calloc((size_t)t[2]->Xsize * t[2]->Ysize, 3, e))) {
-		*w = t[2]->Xsize;
-		*h = t[2]->Ysize;
-		if (render(t[2], buf, e)) {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	dispose(ctx);
-	return buf;
+/* Distinct profiles remembered per thread: a data set seldom has more. */
+#define PROFILES 4
+
+/* The shape a stage-two pipeline is built for: its input buffer (u8
+ * samples of bands bands, in the colour space type, described by icc when
+ * that is not NULL) and everything its operations depend on. */
+struct shape {
+	int w, h, bands, orient;
+	VipsInterpretation type;
+	const struct profile *icc;
+	struct vp_rect place;
+	int tw, th;
+	unsigned char background[3];
+};
+
+static int same_shape(const struct shape *a, const struct shape *b)
+{
+	return a->w == b->w && a->h == b->h && a->bands == b->bands &&
+	       a->orient == b->orient && a->type == b->type && a->icc == b->icc &&
+	       !memcmp(&a->place, &b->place, sizeof a->place) && a->tw == b->tw &&
+	       a->th == b->th && !memcmp(a->background, b->background, 3);
 }
 
-/* Stage two's pipeline over x, the w x h buffer (NULL when libvips could
- * not wrap it): the horizontal reduction, the padding and the EXIF
- * orientation. libvips reduces columns several times faster than rows
- * (its vertical pass is vectorised), so rows are turned into columns and
- * back: the turns cost less than they save. Images that grow go through
- * vips_resize. NULL on failure. */
+/* A built stage-two pipeline over a buffer that stage one fills. Building
+ * one costs more than running it on a small image (libvips compiles its
+ * vertical reduction for each new operation), and the images of a data
+ * set mostly share one shape, so a thread keeps its last one and runs it
+ * again on the next image's pixels. */
+struct stage_two {
+	struct shape shape;
+	VipsObject *ctx; /* holds the pipeline's images; NULL when none is built */
+	VipsImage *in, *out;
+	unsigned char *buf; /* in's pixels */
+};
+
+struct vp_image_cache {
+	struct profile profiles[PROFILES];
+	unsigned next; /* the entry a new profile replaces */
+	struct stage_two two;
+};
+
+struct vp_image_cache *vp_image_cache_new(struct vp_err *e)
+{
+	return vp_calloc(1, sizeof(struct vp_image_cache), e);
+}
+
+static void drop_stage_two(struct stage_two *two)
+{
+	if (two->ctx)
+		dispose(two->ctx);
+	free(two->buf);
+	memset(two, 0, sizeof *two);
+}
+
+void vp_image_cache_free(struct vp_image_cache *c)
+{
+	if (c) {
+		drop_stage_two(&c->two);
+		for (int i = 0; i < PROFILES; i++)
+			free(c->profiles[i].data);
+		free(c);
+	}
+}
+
+/* Whether a profile is sRGB's in all but name: an RGB profile (its
+ * header says so at byte 16) that takes every probe colour (each channel
+ * in steps of 17, and every grey) to itself, give or take a level of
+ * rounding. Most photos carry one of the several sRGB profiles; applying
+ * it changes nothing and costs as much as decoding. */
+static int is_srgb(const unsigned char *icc, size_t len)
+{
+	enum { STEP = 17, LEVELS = 255 / STEP + 1, N = LEVELS * LEVELS * LEVELS + 256 };
+	unsigned char px[N * 3], got[N * 3];
+	VipsImage *in, *out = NULL;
+	struct vp_err e;
+	int n = 0, same = 0;
+
+	/* libvips leaves an image as it is when its profile does not fit. */
+	if (len < 20 || memcmp(icc + 16, "RGB ", 4))
+		return 0;
+	for (int r = 0; r < LEVELS; r++)
+		for (int g = 0; g < LEVELS; g++)
+			for (int b = 0; b < LEVELS; b++, n += 3)
+				px[n] = (unsigned char)(r * STEP), px[n + 1] = (unsigned char)(g * STEP),
+				px[n + 2] = (unsigned char)(b * STEP);
+	for (int v = 0; v < 256; v++, n += 3)
+		memset(px + n, v, 3);
+	in = vips_image_new_from_memory(px, sizeof px, N, 1, 3, VIPS_FORMAT_UCHAR);
+	if (in) {
+		vips_image_set_blob_copy(in, VIPS_META_ICC_NAME, icc, len);
+		if (!vips_icc_transform(in, &out, "srgb", "embedded", TRUE, NULL) &&
+		    !render(out, got, sizeof px, &e)) {
+			same = 1;
+			for (size_t i = 0; i < sizeof px; i++)
+				same &= abs(got[i] - px[i]) <= 1;
+		}
+		if (out)
+			g_object_unref(out);
+		g_object_unref(in);
+	}
+	vips_error_clear();
+	return same;
+}
+
+/* The profile to apply to in: its embedded one, unless the spec ignores
+ * embedded profiles or it is sRGB's (*icc NULL then). Verdicts are kept
+ * per thread, by the profile's bytes. -1 when out of memory. */
+static int profile_for(struct vp_image_cache *c, VipsImage *in,
+		       const struct vp_image_spec *sp, const struct profile **icc,
+		       struct vp_err *e)
+{
+	const void *data;
+	size_t len;
+	struct profile *p;
+
+	*icc = NULL;
+	if (sp->icc == VP_ICC_IGNORE || !vips_image_get_typeof(in, VIPS_META_ICC_NAME) ||
+	    vips_image_get_blob(in, VIPS_META_ICC_NAME, &data, &len) || !len) {
+		vips_error_clear();
+		return 0;
+	}
+	for (p = c->profiles; p < c->profiles + PROFILES; p++)
+		if (p->len == len && !memcmp(p->data, data, len))
+			break;
+	if (p == c->profiles + PROFILES) {
+		p = &c->profiles[c->next];
+		c->next = (c->next + 1) % PROFILES;
+		/* The cached stage two may be built with the profile replaced. */
+		if (c->two.shape.icc == p)
+			drop_stage_two(&c->two);
+		free(p->data);
+		p->len = 0;
+		if (!(p->data = vp_calloc(len, 1, e)))
+			return -1;
+		memcpy(p->data, data, len);
+		p->len = len;
+		p->srgb = is_srgb(p->data, len);
+	}
+	if (!p->srgb)
+		*icc = p;
+	return 0;
+}
+
+/* Whether colour can wait until the image is small: 8-bit samples
+ * without alpha, in the spaces photos come in. The resizing then mixes
+ * the file's own values rather than sRGB ones, which differs by about a
+ * level where colours change fast; alpha must be flattened onto the
+ * background in sRGB before the resizing mixes it in. */
+static int colour_can_wait(const VipsImage *x)
+{
+	return x->BandFmt == VIPS_FORMAT_UCHAR && x->Coding == VIPS_CODING_NONE &&
+	       ((x->Bands == 3 && x->Type == VIPS_INTERPRETATION_sRGB) ||
+		(x->Bands == 1 && x->Type == VIPS_INTERPRETATION_B_W) ||
+		(x->Bands == 4 && x->Type == VIPS_INTERPRETATION_CMYK));
+}
+
+/* Stage one, on the sequentially read file: colour unless it can wait
+ * (icc the profile to apply, if any), the crop, and the vertical reduction
+ * when reduce is set (NULL on failure; ctx holds its images). */
+static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
+				  const struct profile *icc, int reduce,
+				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
+	const struct vp_rect *c = &p->crop;
+	VipsImage *x = in;
+
+	if (colour) {
+		/* libvips would apply a profile that is left on the image. */
+		if (!icc && vips_image_get_typeof(x, VIPS_META_ICC_NAME)) {
+			if (vips_copy(x, &t[0], NULL))
+				return NULL;
+			vips_image_remove(t[0], VIPS_META_ICC_NAME);
+			x = t[0];
+		}
+		if (to_srgb(x, &t[1], sp->background, ctx))
+			return NULL;
+		x = t[1];
+	}
+	if (c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
+	    vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL))
+		return NULL;
+	if (!reduce)
+		return t[2];
+	if (reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
+		return NULL;
+	return t[3];
+}
+
+/* Stage two's pipeline over x, the w x h buffer: the vertical reduction
+ * unless stage one did it, the horizontal one, colour, the padding and the
+ * EXIF orientation. libvips reduces columns several times faster than
+ * rows (its vertical pass is vectorised), so rows are turned into columns
+ * and back: the turns cost less than they save. Images that grow go
+ * through vips_resize. NULL on failure. */
 static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 				  const struct vp_image_spec *sp,
 				  const struct vp_fit_plan *p, int orient, struct vp_err *e)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 6);
+	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 8);
 	const struct vp_rect *pl = &p->place;
 
-	if (!x)
-		goto vips;
+	if (h > pl->height) {
+		if (reduce_height(x, &t[7], pl->height, ctx))
+			goto vips;
+		x = t[7];
+		h = x->Ysize;
+	}
 	if (pl->width > w || pl->height > h) {
 		if (vips_resize(x, &t[0], (double)pl->width / w, "vscale",
 				(double)pl->height / h, "kernel", VIPS_KERNEL_CUBIC, NULL))
@@ -374,6 +550,9 @@ static VipsImage *build_stage_two(VipsObject *ctx, VipsImage *x, int w, int h,
 			pl->width, pl->height);
 		return NULL;
 	}
+	if (to_srgb(x, &t[6], sp->background, ctx))
+		goto vips;
+	x = t[6];
 	if (pl->width != p->tw || pl->height != p->th) {
 		VipsArrayDouble *bg = vips_array_double_newv(3, (double)sp->background[0],
 							     (double)sp->background[1],
@@ -403,34 +582,99 @@ vips:
 	return NULL;
 }
 
-/* Stage two, on the buffer of stage one, into rgb. */
-static int stage_two(unsigned char *buf, int w, int h, const struct vp_image_spec *sp,
-		     const struct vp_fit_plan *p, int orient, unsigned char *rgb,
-		     struct vp_err *e)
+/* The thread's stage two for shape s, built anew unless the last image
+ * had the same shape. NULL on failure. */
+static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct shape *s,
+				       const struct vp_image_spec *sp,
+				       const struct vp_fit_plan *p, struct vp_err *e)
+{
+	struct stage_two *two = &c->two;
+	size_t n = (size_t)s->w * s->h * s->bands;
+	VipsImage **t;
+
+	if (two->ctx && same_shape(&two->shape, s))
+		return two;
+	drop_stage_two(two);
+	two->shape = *s;
+	if (!(two->buf = vp_calloc(n, 1, e)))
+		return NULL;
+	two->ctx = VIPS_OBJECT(vips_image_new());
+	t = (VipsImage **)vips_object_local_array(two->ctx, 1);
+	pthread_mutex_lock(&orc_lock);
+	/* libvips only reads the buffer, and only while rendering. */
+	two->in = t[0] = vips_image_new_from_memory(two->buf, n, s->w, s->h, s->bands,
+						    VIPS_FORMAT_UCHAR);
+	if (!two->in) {
+		vips_fail(e);
+	} else {
+		/* What the samples mean, set before anything reads it. */
+		two->in->Type = s->type;
+		if (s->icc)
+			vips_image_set_blob_copy(two->in, VIPS_META_ICC_NAME, s->icc->data,
+						 s->icc->len);
+		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
+	}
+	pthread_mutex_unlock(&orc_lock);
+	if (!two->out) {
+		drop_stage_two(two);
+		return NULL;
+	}
+	return two;
+}
+
+/* Stage one into the buffer of the thread's stage two, then stage two
+ * into rgb. Colour is done in stage two, on the small image, when it can
+ * wait. So is the vertical reduction when the crop is small enough to be
+ * held whole: stage two, built once per shape, then does all the
+ * resizing, and stage one only decodes. */
+static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
+		      const struct vp_fit_plan *p, int orient, const struct profile *icc,
+		      struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
 {
 	VipsObject *ctx = VIPS_OBJECT(vips_image_new());
-	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 1);
+	int late = colour_can_wait(in);
+	int reduce = (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width * p->crop.height >
+		     HOLD_BYTES;
+	struct stage_two *two = NULL;
+	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	t[0] = vips_image_new_from_memory(buf, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
-	x = build_stage_two(ctx, t[0], w, h, sp, p, orient, e);
+	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p);
 	pthread_mutex_unlock(&orc_lock);
-	if (x)
-		rc = render(x, rgb, e);
+	if (!x) {
+		vips_fail(e);
+		goto out;
+	}
+	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .bands = x->Bands,
+			    .orient = orient, .type = late ? in->Type : VIPS_INTERPRETATION_sRGB,
+			    .icc = late ? icc : NULL, .place = p->place, .tw = p->tw,
+			    .th = p->th };
+	memcpy(s.background, sp->background, 3);
+	if (!(two = stage_two_for(c, &s, sp, p, e)))
+		goto out;
+	if (render(x, two->buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
+		   p->crop.height / x->Ysize, e))
+		goto out;
+	/* The pipeline's buffers still hold the last image's pixels. */
+	vips_image_invalidate_all(two->in);
+	rc = render(two->out, rgb, (double)s.w * s.h * s.bands / two->out->Ysize, e);
+	if (rc)
+		drop_stage_two(two);
+out:
 	dispose(ctx);
 	return rc;
 }
 
 int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
-		     unsigned char *rgb, struct vp_err *e)
+		     struct vp_image_cache *c, unsigned char *rgb, struct vp_err *e)
 {
 	struct stat st;
 	struct vp_fit_plan plan;
+	const struct profile *icc;
 	VipsImage *in = NULL;
-	unsigned char *buf;
-	int orient = 1, w, h, rc = -1;
+	int orient = 1, rc = -1;
 
 	if (stat(path, &st))
 		return vp_fail(e, "%s", strerror(errno));
@@ -441,12 +685,9 @@ int vp_image_prepare(const char *path, const struct vp_image_spec *sp,
 	if (open_image(path, sp, &in, &orient, e))
 		return -1;
 	vp_fit_plan(sp, orient, in->Xsize, in->Ysize, &plan);
-	buf = stage_one(in, sp, &plan, &w, &h, e);
+	if (!profile_for(c, in, sp, &icc, e))
+		rc = run_stages(in, sp, &plan, orient, icc, c, rgb, e);
 	g_object_unref(in);
-	if (buf) {
-		rc = stage_two(buf, w, h, sp, &plan, orient, rgb, e);
-		free(buf);
-	}
 	return rc;
 }
 
@@ -580,7 +821,7 @@ int vp_image_transform(const unsigned char *rgb, const struct vp_image_spec *sp,
 			goto vips;
 		x = v[3];
 	}
-	rc = render(x, out, e);
+	rc = render(x, out, 3.0 * sp->width, e);
 	goto out;
 vips:
 	vips_fail(e);

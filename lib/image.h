@@ -2,10 +2,11 @@
  * [height, width, 3] array of a given size, and augmentation copies are
  * affine transforms of that array.
  *
- * Each call builds and runs its own small pipeline in the calling thread
- * (libvips' thread pool is turned off): callers get parallelism by
- * preparing different images in different threads, which costs far less
- * per image than handing strips between threads inside libvips. */
+ * Each call runs its own small pipeline in the calling thread (libvips'
+ * thread pool is turned off): callers get parallelism by preparing
+ * different images in different threads, which costs far less per image
+ * than handing strips between threads inside libvips. What a thread can
+ * reuse from one image to the next lives in its struct vp_image_cache. */
 #ifndef VP_IMAGE_H
 #define VP_IMAGE_H
 
@@ -21,9 +22,15 @@ enum vp_fit {
 
 enum vp_fill { VP_FILL_CONSTANT, VP_FILL_NEAREST, VP_FILL_REFLECT, VP_FILL_WRAP };
 
+enum vp_icc {
+	VP_ICC_USE,    /* an embedded profile says what the numbers mean */
+	VP_ICC_IGNORE, /* embedded profiles are not read, as in Keras' load_img */
+};
+
 struct vp_image_spec {
 	int width, height;
 	enum vp_fit fit;
+	enum vp_icc icc;
 	unsigned char background[3]; /* RGB behind alpha, pads, constant fill */
 	uint64_t max_pixels;         /* larger inputs are refused; 0: no limit */
 };
@@ -83,11 +90,21 @@ void vp_image_shutdown(void);
  * buffers. */
 void vp_image_thread_done(void);
 
+/* What one thread keeps from one image to the next: the verdicts on the
+ * colour profiles it has met, and its last resizing pipeline, which the
+ * next image of the same shape runs again. One per thread, never shared. */
+struct vp_image_cache;
+
+struct vp_image_cache *vp_image_cache_new(struct vp_err *e);
+void vp_image_cache_free(struct vp_image_cache *c);
+
 /* Decode path, orient it by its EXIF tag, convert it to sRGB, flatten
- * alpha onto the background and fit it to spec's size. rgb holds
- * height * width * 3 bytes. */
+ * alpha onto the background and fit it to spec's size. An embedded
+ * profile that is sRGB's is not applied; another is applied to the fitted
+ * image when the samples are 8-bit without alpha, as nearly every photo's
+ * are, and before the fit otherwise. rgb holds height * width * 3 bytes. */
 int vp_image_prepare(const char *path, const struct vp_image_spec *spec,
-		     unsigned char *rgb, struct vp_err *e);
+		     struct vp_image_cache *cache, unsigned char *rgb, struct vp_err *e);
 
 /* Transform an RGB image of spec's size into out (same size). Pixels from
  * outside the input come from the fill rule: the background colour,

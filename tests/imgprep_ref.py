@@ -2,6 +2,7 @@
 as the independent side.
 
     imgprep_ref.py gen DIR             write the test images into DIR
+    imgprep_ref.py gencolour DIR       write images with colour profiles
     imgprep_ref.py ids STREAM          print each record's id, label, copy
     imgprep_ref.py compare STREAM ID=REF[@MEAN,MAX]...
         compare each record with id ID against the reference REF (below);
@@ -16,11 +17,15 @@ as the independent side.
 REF is FILE[:op[:op...]] where FILE is decoded by Pillow (EXIF orientation
 applied, alpha flattened on white) and each op is one of crop=WxH,
 squash=WxH, pad=WxH (PIL bicubic, the box of the fit rule), draft=WxH
-(PIL's JPEG draft mode before decoding), mirror, flipv, rot=DEG (PIL
+(PIL's JPEG draft mode before decoding), icc (the embedded profile
+applied by Pillow's ImageCms, lcms, relative colorimetric, to sRGB,
+before anything else), iccafter (the same, after the fit, which then
+resizes the file's own values, CMYK too), mirror, flipv, rot=DEG (PIL
 rotate, bilinear, same size, white fill; a positive angle turns
 counter-clockwise; the 2-pixel border of the rotated picture is left out
 of the comparison), hb (16-bit: the high byte).
 """
+import io
 import os
 import struct
 import sys
@@ -125,6 +130,98 @@ def gen(d):
         f.write(full[: len(full) // 2])
 
 
+# Colorants of RGB profiles as ICC profiles store them (adapted to D50 by
+# Bradford): sRGB's, and Adobe RGB (1998)'s, whose gamut reaches much
+# further into greens and cyans.
+SRGB_XYZ = [(0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)]
+ADOBE_XYZ = [(0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)]
+D50 = (0.9642, 1.0, 0.8249)
+
+
+def rgb_profile(colorants, gamma, name):
+    """A version 2 RGB display profile: D50 colorants and one gamma curve
+    for every channel, the layout of Adobe's own Adobe RGB profile."""
+    def xyz(v):
+        return b"XYZ \0\0\0\0" + b"".join(struct.pack(">i", round(c * 65536)) for c in v)
+    text = name.encode()
+    desc = (b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text + b"\0" +
+            b"\0" * 8 + b"\0" * 3 + b"\0" * 67)
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0none\0\0\0\0"), (b"wtpt", xyz(D50)),
+            (b"rXYZ", xyz(colorants[0])), (b"gXYZ", xyz(colorants[1])),
+            (b"bXYZ", xyz(colorants[2])), (b"rTRC", curve), (b"gTRC", curve),
+            (b"bTRC", curve)]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) +
+              b"mntrRGB XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 24 + b"\0" * 4 +
+              b"".join(struct.pack(">i", round(c * 65536)) for c in D50) + b"\0" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def vips_cmyk_profile():
+    """libvips' own CMYK profile, the one it applies to CMYK images without
+    a profile, so that lcms can be asked for the same transform."""
+    import ctypes
+    vips = ctypes.CDLL("libvips.so.42")
+    vips.vips_init(b"imgprep_ref")
+    blob, size = ctypes.c_void_p(), ctypes.c_size_t()
+    if vips.vips_profile_load(b"cmyk", ctypes.byref(blob), None):
+        sys.exit("libvips has no CMYK profile")
+    vips.vips_blob_get.restype = ctypes.c_void_p
+    return ctypes.string_at(vips.vips_blob_get(blob, ctypes.byref(size)), size.value)
+
+
+def gencolour(d):
+    """Saturated gradients with profiles: wide-gamut (Adobe RGB), sRGB's
+    primaries with a plain 2.2 gamma (close to sRGB, but not sRGB), sRGB
+    itself, CMYK with libvips' CMYK profile, and a wide-gamut image with
+    alpha; photo-like JPEGs with the wide-gamut profile, with sRGB's and
+    with none, and in CMYK."""
+    os.makedirs(d, exist_ok=True)
+    adobe = rgb_profile(ADOBE_XYZ, 563 / 256, "Adobe RGB test")
+    g22 = rgb_profile(SRGB_XYZ, 2.2, "sRGB primaries gamma 2.2")
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk = vips_cmyk_profile()
+    x = np.linspace(0, 1, 64)[None, :]
+    y = np.linspace(0, 1, 48)[:, None]
+    sat = np.stack([np.broadcast_to(x, (48, 64)), 1 - x * y, np.broadcast_to(y, (48, 64))], -1)
+    sat = Image.fromarray(np.round(sat * 255).astype(np.uint8))
+    sat.save(f"{d}/wide.png", icc_profile=adobe)
+    sat.save(f"{d}/g22.png", icc_profile=g22)
+    sat.save(f"{d}/srgb.png", icc_profile=srgb)
+    sat.save(f"{d}/plain.png")
+    big = Image.fromarray(smooth(640, 480, 4))
+    big.save(f"{d}/wide.jpg", quality=95, icc_profile=adobe)
+    big.save(f"{d}/srgb.jpg", quality=95, icc_profile=srgb)
+    big.save(f"{d}/plain.jpg", quality=95)
+    big.convert("CMYK").save(f"{d}/cmyk.jpg", quality=95, icc_profile=cmyk)
+    sat.convert("CMYK").save(f"{d}/cmyk.tif", icc_profile=cmyk)
+    alpha = Image.fromarray(np.round(255 * x * np.ones_like(y)).astype(np.uint8))
+    rgba = sat.copy()
+    rgba.putalpha(alpha)
+    rgba.save(f"{d}/widea.png", icc_profile=adobe)
+
+
+def apply_icc(im, icc):
+    """im in sRGB through the profile icc, as lcms computes it; alpha is
+    kept as it is."""
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    alpha = im.getchannel("A") if im.mode == "RGBA" else None
+    out = ImageCms.profileToProfile(im.convert("RGB") if alpha else im, src,
+                                    ImageCms.createProfile("sRGB"),
+                                    renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                                    outputMode="RGB")
+    if alpha:
+        out.putalpha(alpha)
+    return out
+
+
 def fit_box(w, h, tw, th, fit):
     """The source box and the scaled size of imgprep's fit rules."""
     if fit == "squash":
@@ -143,6 +240,7 @@ def reference(spec):
     colour in and imgprep, like Keras, does."""
     parts = spec.split(":")
     im = Image.open(parts[0])
+    icc = im.info.get("icc_profile")
     for op in parts[1:]:
         if op.startswith("draft="):
             im.draft("RGB", tuple(int(v) for v in op[6:].split("x")))
@@ -151,12 +249,15 @@ def reference(spec):
         if a.dtype != np.uint8:
             a = (a.astype(np.uint32) >> 8).astype(np.uint8)
         im = Image.fromarray(np.stack([a] * 3, -1) if a.ndim == 2 else a)
+    if "icc" in parts[1:]:
+        im = apply_icc(im, icc)
     im = ImageOps.exif_transpose(im)
     if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, im)
-    im = im.convert("RGB")
+    if "iccafter" not in parts[1:]:
+        im = im.convert("RGB")
     mask = None
     for op in parts[1:]:
         name, _, arg = op.partition("=")
@@ -164,8 +265,10 @@ def reference(spec):
             tw, th = (int(v) for v in arg.split("x"))
             box, (sw, sh) = fit_box(im.width, im.height, tw, th, name)
             scaled = im.resize((sw, sh), Image.BICUBIC, box=box)
-            im = Image.new("RGB", (tw, th), (255, 255, 255))
+            im = Image.new(scaled.mode, (tw, th), (255, 255, 255) if scaled.mode == "RGB" else 0)
             im.paste(scaled, ((tw - sw) // 2, (th - sh) // 2))
+        elif name == "iccafter":
+            im = apply_icc(im, icc)
         elif name == "mirror":
             im = im.transpose(Image.FLIP_LEFT_RIGHT)
         elif name == "flipv":
@@ -238,6 +341,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "gen":
         gen(args[0])
+    elif cmd == "gencolour":
+        gencolour(args[0])
     elif cmd == "ids":
         for r in read_stream(args[0])[1]:
             print(r["id"], r.get("label", "-"), r.get("copy", "-"), sep="\t")

@@ -28,6 +28,7 @@
 static const char *const fit_names[] = { "crop", "squash", "pad", NULL };
 static const char *const fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
 static const char *const flip_names[] = { "none", "h", "v", "hv", NULL };
+static const char *const icc_names[] = { "use", "ignore", NULL };
 
 struct options {
 	struct vp_image_spec spec;
@@ -56,6 +57,8 @@ _Noreturn static void usage(void)
 	       "                          or pad (letterbox) (crop)\n"
 	       "  -b, --background COLOR  behind transparency, padding and constant fill:\n"
 	       "                          white, black, gray, #RRGGBB or R,G,B (white)\n"
+	       "      --icc MODE          use an embedded colour profile to reach sRGB, or\n"
+	       "                          ignore it, as Keras' load_img does (use)\n"
 	       "  -0, --null              paths read from standard input end with NUL\n"
 	       "      --shuffle           order by a hash of the seed and path, not by name\n"
 	       "      --seed N            seed of shuffling and augmentation (0)\n"
@@ -166,12 +169,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_SHUFFLE = 256, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
 		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
-		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS,
+		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS, OPT_ICC,
 	};
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "fit", required_argument, NULL, 'f' },
 		{ "background", required_argument, NULL, 'b' },
+		{ "icc", required_argument, NULL, OPT_ICC },
 		{ "null", no_argument, NULL, '0' },
 		{ "shuffle", no_argument, NULL, OPT_SHUFFLE },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -212,6 +216,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 's': parse_size(optarg, &o->spec); break;
 		case 'f': o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
 		case 'b': parse_color(optarg, o->spec.background); break;
+		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, icc_names); break;
 		case '0': o->nul = 1; break;
 		case OPT_SHUFFLE: o->shuffle = 1; break;
 		case OPT_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
@@ -351,11 +356,12 @@ struct work {
 	struct slot *ring;
 };
 
-static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s)
+static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s,
+			struct vp_image_cache *cache)
 {
 	const struct options *o = w->o;
 
-	s->failed = vp_image_prepare(en->path, &o->spec, s->pix, &s->err) != 0;
+	s->failed = vp_image_prepare(en->path, &o->spec, cache, s->pix, &s->err) != 0;
 	for (unsigned c = 1; c <= o->aug.copies && !s->failed; c++) {
 		struct vp_transform t;
 
@@ -372,7 +378,11 @@ static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *
 static void *worker(void *arg)
 {
 	struct work *w = arg;
+	struct vp_err e;
+	struct vp_image_cache *cache = vp_image_cache_new(&e);
 
+	if (!cache)
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		size_t i;
@@ -385,12 +395,13 @@ static void *worker(void *arg)
 		i = w->next++;
 		s = &w->ring[i % w->window];
 		pthread_mutex_unlock(&w->mu);
-		prepare_one(w, &w->list->v[i], s);
+		prepare_one(w, &w->list->v[i], s, cache);
 		pthread_mutex_lock(&w->mu);
 		s->ready = 1;
 		pthread_cond_broadcast(&w->slot_ready);
 	}
 	pthread_mutex_unlock(&w->mu);
+	vp_image_cache_free(cache);
 	vp_image_thread_done();
 	return NULL;
 }

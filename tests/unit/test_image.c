@@ -1,6 +1,7 @@
 /* The image adapter (lib/image.c): its arithmetic apart from libvips,
  * with cases the fuzz target fuzz/fuzz_image.c found kept as regressions,
- * and images prepared from two threads at once. */
+ * and images prepared from two threads at once, each thread running its
+ * pipeline again from image to image. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,13 +41,17 @@ static void *prepare_all(void *arg)
 	struct worker *w = arg;
 	unsigned char rgb[SIDE * SIDE * 3];
 	struct vp_err e;
+	struct vp_image_cache *cache = vp_image_cache_new(&e);
 
-	for (int r = 0; r < ROUNDS; r++)
+	for (int r = 0; r < ROUNDS && cache; r++)
 		for (int i = 0; i < IMAGES; i++)
-			if (vp_image_prepare(paths[i], &spec, rgb, &e))
+			if (vp_image_prepare(paths[i], &spec, cache, rgb, &e))
 				failure(w, i, e.msg);
 			else if (memcmp(rgb, expected[i], sizeof rgb))
 				failure(w, i, "other pixels than one thread's");
+	if (!cache)
+		failure(w, 0, e.msg);
+	vp_image_cache_free(cache);
 	vp_image_thread_done();
 	return NULL;
 }
@@ -54,6 +59,7 @@ static void *prepare_all(void *arg)
 static void test_threads(void)
 {
 	struct worker w[2] = { { 0 } };
+	struct vp_image_cache *fresh;
 	pthread_t tid;
 	struct vp_err e;
 	int made = 0, ready = 0;
@@ -77,7 +83,11 @@ static void test_threads(void)
 		made += img && !vips_pngsave(img, paths[i], NULL);
 		if (img)
 			g_object_unref(img);
-		ready += !vp_image_prepare(paths[i], &spec, expected[i], &e);
+		/* Each with a pipeline of its own: the threads below run theirs
+		 * again from image to image, and must get the same pixels. */
+		fresh = vp_image_cache_new(&e);
+		ready += fresh && !vp_image_prepare(paths[i], &spec, fresh, expected[i], &e);
+		vp_image_cache_free(fresh);
 	}
 	ok(made == IMAGES && ready == IMAGES, "%d images written and prepared", IMAGES);
 	if (pthread_create(&tid, NULL, prepare_all, &w[1])) {

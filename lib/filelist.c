@@ -34,8 +34,9 @@ static const char *intern_class(struct vp_filelist *l, const char *name, size_t 
 	char *copy;
 
 	if (!len || memchr(name, 0, len) || !vp_utf8_valid(name, len)) {
-		vp_fail(e, "class name '%.*s' is %s", (int)len, name,
-			len ? "not valid UTF-8 (labels are strings)" : "empty");
+		vp_fail(e, "class name '%.*s' %s", (int)len, name,
+			!len ? "is empty" : memchr(name, 0, len) ? "holds a NUL byte" :
+			"is not valid UTF-8 (labels are strings)");
 		return NULL;
 	}
 	while (lo < hi) {
@@ -108,8 +109,10 @@ int vp_filelist_add_file(struct vp_filelist *l, const char *path, size_t len,
 
 	if (label && !(lab = intern_class(l, label, label_len, e)))
 		return -1;
-	if (!len || memchr(path, 0, len))
+	if (!len)
 		return vp_fail(e, "empty path");
+	if (memchr(path, 0, len))
+		return vp_fail(e, "path '%s' holds a NUL byte, which no path may", path);
 	return add_entry(l, "", 0, path, len, lab, e);
 }
 
@@ -119,8 +122,9 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Names in dir (hidden ones left out), sorted, split into subdirectories
- * and everything else (regular files, and anything that fails to stat:
- * opening it later gives the reason). */
+ * and files: regular files, and anything that fails to stat (opening it
+ * later gives the reason). FIFOs, sockets and devices are left out: no
+ * image is one, and opening a FIFO would wait for a writer forever. */
 struct names {
 	char **v;
 	size_t n, ndirs; /* v[0, ndirs) are directories */
@@ -152,7 +156,12 @@ static int list_dir(const char *path, struct names *out, struct vp_err *e)
 
 		if (de->d_name[0] == '.')
 			continue;
-		isdir = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+		if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+			isdir = 0;
+		else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+			isdir = S_ISDIR(st.st_mode);
+		else
+			continue;
 		v = isdir ? &dirs : &files;
 		n = isdir ? &nd : &nf;
 		c = isdir ? &cd : &cf;
@@ -303,13 +312,14 @@ fail:
 int vp_filelist_read(struct vp_filelist *l, FILE *in, int sep, struct vp_err *e)
 {
 	char *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, number = 0;
 	ssize_t len;
 	int rc = 0;
 
 	while ((len = getdelim(&line, &cap, sep, in)) > 0) {
 		char *tab;
 
+		number++;
 		if (line[len - 1] == sep)
 			len--;
 		if (!len)
@@ -318,7 +328,7 @@ int vp_filelist_read(struct vp_filelist *l, FILE *in, int sep, struct vp_err *e)
 		if (tab ? vp_filelist_add_file(l, line, (size_t)(tab - line), tab + 1,
 					       (size_t)(len - (tab + 1 - line)), e) :
 		    vp_filelist_add_file(l, line, (size_t)len, NULL, 0, e)) {
-			rc = -1;
+			rc = vp_context(e, "standard input: %s %zu: ", sep ? "line" : "entry", number);
 			break;
 		}
 	}

@@ -130,7 +130,11 @@ struct top_history {
 	struct top_epoch *epochs;
 	uint32_t n;                      /* epochs run, warm-up included */
 	uint32_t warmup;                 /* of which warm-up epochs (first) */
-	uint32_t best;                   /* 1-based epoch whose weights are kept */
+	uint32_t best;                   /* 1-based epoch whose weights are kept;
+					  * 0: no epoch beat the initial model's
+					  * validation loss, and it was kept */
+	double start_loss, start_accuracy; /* the initial model's, on validation;
+					    * NaN when not evaluated */
 	uint64_t train_records, train_images, valid_records;
 };
 

@@ -428,7 +428,6 @@ static int trainer_init(struct trainer *t, struct top_model *m, const struct top
 	    !(t->batch = vp_calloc(cap, sizeof *t->batch, e)) ||
 	    !(t->offset = vp_calloc(s->images ? s->images : 1, sizeof *t->offset, e)) ||
 	    !(t->opt.s1 = vp_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)) ||
-	    !(t->opt.s2 = vp_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)) ||
 	    (keep_best && !(t->best = vp_calloc(m->nparams, sizeof(float), e))))
 		return -1;
 	for (size_t i = 0; i < s->images; i++)
@@ -464,7 +463,12 @@ static int optimizer_start(struct trainer *t, const struct top_model *m, const c
 	t->opt.momentum = momentum;
 	t->opt.t = 0;
 	memset(t->opt.s1, 0, (m->ntrain ? m->ntrain : 1) * sizeof *t->opt.s1);
-	memset(t->opt.s2, 0, (m->ntrain ? m->ntrain : 1) * sizeof *t->opt.s2);
+	/* Only Adam keeps a second moment. */
+	if (kind == OPT_ADAM && !t->opt.s2 &&
+	    !(t->opt.s2 = vp_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)))
+		return -1;
+	if (t->opt.s2)
+		memset(t->opt.s2, 0, (m->ntrain ? m->ntrain : 1) * sizeof *t->opt.s2);
 	return 0;
 }
 
@@ -531,9 +535,11 @@ static int train_epoch(struct trainer *t, struct top_model *m, const struct top_
 	return 0;
 }
 
-/* Epochs of one phase: the trained layers start at `first`. */
+/* Epochs of one phase: the trained layers start at `first`. A phase that
+ * starts from trained parameters (start_counts) may end where it began:
+ * when no epoch beats the starting validation loss, the start is kept. */
 struct phase {
-	int first;
+	int first, start_counts;
 	uint32_t epochs, patience;
 };
 
@@ -542,9 +548,18 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 		     const struct phase *ph, struct top_history *h, top_epoch_fn cb, void *arg,
 		     struct vp_err *e)
 {
-	int keep_best = valid && ph->patience > 0;
-	double best_loss = INFINITY;
+	int keep_best = valid && ph->patience > 0, from_start = 0;
+	double best_loss = INFINITY, accuracy;
 	uint32_t best_epoch = 0;
+
+	if (keep_best && ph->start_counts) {
+		if (top_evaluate(m, valid, t->threads, &best_loss, &accuracy, NULL, e))
+			return -1;
+		memcpy(t->best, m->params, m->nparams * sizeof *t->best);
+		from_start = 1;
+		h->start_loss = best_loss;
+		h->start_accuracy = accuracy;
+	}
 
 	for (uint32_t ep = 0; ep < ph->epochs; ep++) {
 		struct top_epoch *cur = &h->epochs[h->n];
@@ -566,13 +581,14 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 			best_epoch = h->n;
 			memcpy(t->best, m->params, m->nparams * sizeof *t->best);
 		}
-		h->best = best_epoch ? best_epoch : h->n;
+		h->best = best_epoch ? best_epoch : from_start ? 0 : h->n;
 		if (cb)
 			cb(h, arg);
-		if (keep_best && h->n - best_epoch >= ph->patience)
+		/* Epochs of this phase since its best, or since it began. */
+		if (keep_best && (best_epoch ? h->n - best_epoch : ep + 1) >= ph->patience)
 			break;
 	}
-	if (best_epoch)
+	if (best_epoch || from_start)
 		memcpy(m->params, t->best, m->nparams * sizeof *t->best);
 	return 0;
 }
@@ -587,6 +603,7 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	int rc = -1;
 
 	memset(h, 0, sizeof *h);
+	h->start_loss = h->start_accuracy = NAN;
 	h->train_records = s->n;
 	h->train_images = s->images;
 	h->valid_records = valid ? valid->set->n : 0;
@@ -611,7 +628,8 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 		h->warmup = h->n;
 	}
 	{
-		struct phase ph = { .first = 0, .epochs = hp->epochs, .patience = hp->patience };
+		struct phase ph = { .first = 0, .epochs = hp->epochs, .patience = hp->patience,
+				    .start_counts = hp->init != NULL };
 
 		if (optimizer_start(&t, m, hp->optimizer, hp->lr, hp->momentum, e) ||
 		    run_phase(&t, m, hp, train, valid, &ph, h, cb, arg, e))

@@ -435,7 +435,7 @@ static void check_init_top(const struct top_model *init, const char *path,
 					   sizeof *kv);
 	msgpack_object want = *prov;
 	uint32_t shape[3] = { train->shape[0] / 2, train->shape[1] / 2, train->shape[2] };
-	struct vp_err e;
+	char diff[512];
 
 	memcpy(kv, prov->via.map.ptr, prov->via.map.size * sizeof *kv);
 	for (uint32_t i = 0; i < prov->via.map.size; i++)
@@ -445,11 +445,10 @@ static void check_init_top(const struct top_model *init, const char *path,
 				.via.str = { .size = sizeof FINETUNE_TOP_INPUT - 1,
 					     .ptr = FINETUNE_TOP_INPUT } };
 	want.via.map.ptr = kv;
-	if (feat_provenance_check(&want, init->provenance.set ? &init->provenance.obj : &vp_nil,
-				  &e))
+	if (vp_obj_diff(&want, init->provenance.set ? &init->provenance.obj : &vp_nil,
+			"provenance", diff, sizeof diff))
 		vp_die(VP_EXIT_DATA, "%s: a top model for other features than block 5 makes of "
-		       "these (\"here\" is the model, \"before\" what these features need): %s",
-		       path, e.msg);
+		       "these (\"here\" is the model, \"before\" what block 5 makes): %s", path, diff);
 	free(kv);
 	if (init->input_rank != 3 || memcmp(init->input_shape, shape, sizeof shape)) {
 		char got[64], need[64];
@@ -629,6 +628,8 @@ int main(int argc, char **argv)
 		if (o.init)
 			check_init_top(&init, o.init, &train, classes, nclass);
 		build_finetune(&m, &o, &train, &w, o.init ? &init : NULL, classes, nclass);
+		/* Block 5 is the model's now; the rest of the base is not needed. */
+		vgg16_weights_free(&w);
 		if (progress)
 			vp_warn("fine-tuning block 5 on %zu records of %zu images, [%" PRIu32 ", %"
 				PRIu32 ", %" PRIu32 "] each, read from their files in batches",
@@ -681,8 +682,6 @@ int main(int argc, char **argv)
 	top_model_free(&m);
 	if (o.init)
 		top_model_free(&init);
-	if (o.finetune)
-		vgg16_weights_free(&w);
 	feat_set_free(&train);
 	if (o.valid)
 		feat_set_free(&valid);

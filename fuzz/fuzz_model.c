@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		x = calloc(m.in_dim ? m.in_dim : 1, sizeof *x);
 		if (!x)
 			abort();
-		if (top_pass_init(&p, &m, 1, 1, 0, &e) == 0) {
+		if (top_pass_init(&p, &m, 1, 1, NN_WINOGRAD, 0, &e) == 0) {
 			top_forward(&m, &p, x, 1);
 			top_pass_free(&p, &m);
 		}

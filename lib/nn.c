@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "threads.h"
+#include "winograd.h"
 
 /* ---- matrix products ---- */
 
@@ -366,23 +367,129 @@ static void im2col_batch(int threads, const float *x, size_t n, int h, int w, in
 		    im2col_task, &j);
 }
 
-void nn_conv3x3_batch_forward(int threads, const float *x, size_t n, int h, int w,
-			      int cin, int cout, const float *kernel, const float *bias,
-			      float *col, float *y)
+/* The most floats the V and M of one strip of tiles may take (32 MB): a
+ * batch of fine-tuning's 9x9 maps is one strip. */
+#define WINOGRAD_STRIP_FLOATS ((size_t)8 << 20)
+/* Tiles per task of the input and output transforms, and input channels
+ * per task of the kernel transform. */
+#define TRANSFORM_TILES 8
+#define TRANSFORM_CHANNELS 64
+
+/* Tiles per strip: by the shape alone, never by the thread count. */
+static size_t winograd_strip(size_t n, int h, int w, int cin, int cout)
+{
+	size_t tiles = winograd_tiles((int)n, h, w);
+	size_t strip = winograd_strip_tiles(cin, cout, WINOGRAD_STRIP_FLOATS);
+
+	return strip < tiles ? strip : tiles ? tiles : 1;
+}
+
+size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
+{
+	if (algo == NN_IM2COL)
+		return nn_conv3x3_col_floats(n, h, w, cin);
+	return winograd_kernel_floats(cin, cout) +
+	       winograd_workspace_floats(cin, cout, winograd_strip(n, h, w, cin, cout));
+}
+
+struct winograd_job {
+	const float *kernel, *x;
+	float *ws, *y;
+	struct winograd_layer layer;
+	size_t s0, s1;
+};
+
+static void transform_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	int ci0 = (int)task * TRANSFORM_CHANNELS, cin = j->layer.cin;
+
+	(void)thread;
+	winograd_kernel_transform(j->kernel, cin, j->layer.cout, ci0,
+				  ci0 + TRANSFORM_CHANNELS < cin ? ci0 + TRANSFORM_CHANNELS : cin,
+				  (float *)j->layer.u);
+}
+
+static void input_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	size_t t0 = j->s0 + task * TRANSFORM_TILES;
+
+	(void)thread;
+	winograd_stage_input(&j->layer, j->x, j->s0, j->s1, t0,
+			     t0 + TRANSFORM_TILES < j->s1 ? t0 + TRANSFORM_TILES : j->s1, j->ws);
+}
+
+static void multiply_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+
+	(void)thread;
+	winograd_stage_multiply(&j->layer, j->s0, j->s1, (int)task, (int)task + 1, j->ws);
+}
+
+static void output_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	size_t t0 = j->s0 + task * TRANSFORM_TILES;
+
+	(void)thread;
+	winograd_stage_output(&j->layer, j->s0, j->s1, t0,
+			      t0 + TRANSFORM_TILES < j->s1 ? t0 + TRANSFORM_TILES : j->s1, j->ws,
+			      j->y);
+}
+
+/* Strip by strip, each stage spread over the threads: the transforms by
+ * tiles, the GEMMs by point, one whole GEMM of the strip's tiles by every
+ * output channel each, so that each point's part of the transformed
+ * kernel is read and packed once. */
+static void winograd_batch_forward(int threads, const float *x, size_t n, int h, int w,
+				   int cin, int cout, const float *kernel, const float *bias,
+				   float *scratch, float *y)
+{
+	size_t tiles = winograd_tiles((int)n, h, w), strip = winograd_strip(n, h, w, cin, cout);
+	struct winograd_job j = { .kernel = kernel, .x = x, .y = y,
+				  .ws = scratch + winograd_kernel_floats(cin, cout) };
+
+	j.layer = (struct winograd_layer){ .h = h, .w = w, .cin = cin, .cout = cout,
+					   .u = scratch, .bias = bias };
+	vp_parallel(threads, ((size_t)cin + TRANSFORM_CHANNELS - 1) / TRANSFORM_CHANNELS,
+		    transform_task, &j);
+	for (j.s0 = 0; j.s0 < tiles; j.s0 = j.s1) {
+		size_t tasks;
+
+		j.s1 = j.s0 + strip < tiles ? j.s0 + strip : tiles;
+		tasks = (j.s1 - j.s0 + TRANSFORM_TILES - 1) / TRANSFORM_TILES;
+		vp_parallel(threads, tasks, input_task, &j);
+		vp_parallel(threads, WINOGRAD_POINTS, multiply_task, &j);
+		vp_parallel(threads, tasks, output_task, &j);
+	}
+}
+
+void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, size_t n,
+			      int h, int w, int cin, int cout, const float *kernel,
+			      const float *bias, float *scratch, float *y)
 {
 	size_t pixels = n * (size_t)h * w;
 
-	im2col_batch(threads, x, n, h, w, cin, col);
-	for (size_t p = 0; p < pixels; p++)
-		memcpy(y + p * cout, bias, (size_t)cout * sizeof *y);
-	nn_gemm(threads, 0, 0, pixels, (size_t)cout, (size_t)9 * cin, 1.0f, col, kernel,
+	if (algo == NN_WINOGRAD) {
+		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, bias, scratch, y);
+		return;
+	}
+	im2col_batch(threads, x, n, h, w, cin, scratch);
+	for (size_t p = 0; p < pixels; p++) {
+		if (bias)
+			memcpy(y + p * cout, bias, (size_t)cout * sizeof *y);
+		else
+			memset(y + p * cout, 0, (size_t)cout * sizeof *y);
+	}
+	nn_gemm(threads, 0, 0, pixels, (size_t)cout, (size_t)9 * cin, 1.0f, scratch, kernel,
 		1.0f, y);
 }
 
-void nn_conv3x3_batch_backward(int threads, const float *x, size_t n, int h, int w,
-			       int cin, int cout, const float *kernel, const float *dy,
-			       float *col, float *flipped, float *dkernel, float *dbias,
-			       float *dx)
+void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, int w,
+				int cin, int cout, const float *dy, float *col,
+				float *dkernel, float *dbias)
 {
 	size_t pixels = n * (size_t)h * w;
 
@@ -394,8 +501,10 @@ void nn_conv3x3_batch_backward(int threads, const float *x, size_t n, int h, int
 	im2col_batch(threads, x, n, h, w, cin, col);
 	nn_gemm(threads, 1, 0, (size_t)9 * cin, (size_t)cout, pixels, 1.0f, col, dy, 0.0f,
 		dkernel);
-	if (!dx)
-		return;
+}
+
+void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped)
+{
 	/* flipped [ky, kx, co, ci] = kernel [2 - ky, 2 - kx, ci, co] */
 	for (int ky = 0; ky < 3; ky++)
 		for (int kx = 0; kx < 3; kx++) {
@@ -406,9 +515,6 @@ void nn_conv3x3_batch_backward(int threads, const float *x, size_t n, int h, int
 				for (int co = 0; co < cout; co++)
 					dst[(size_t)co * cin + ci] = src[(size_t)ci * cout + co];
 		}
-	im2col_batch(threads, dy, n, h, w, cout, col);
-	nn_gemm(threads, 0, 0, pixels, (size_t)cin, (size_t)9 * cout, 1.0f, col, flipped,
-		0.0f, dx);
 }
 
 /* ---- pooling ---- */

@@ -84,23 +84,34 @@ void nn_im2col3x3(const float *x, int h, int w, int c, size_t p0, size_t p1, flo
 void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
 			const float *kernel, const float *bias, int relu, size_t p0,
 			size_t p1, int c0, int c1, float *col, float *y);
-/* The same over a whole batch of n maps on `threads` threads, bias added,
- * no ReLU: x [n, h, w, cin] -> y [n, h, w, cout]; col is scratch of
- * [n * h * w, 9 * cin] floats (nn_conv3x3_col_floats). */
-void nn_conv3x3_batch_forward(int threads, const float *x, size_t n, int h, int w,
-			      int cin, int cout, const float *kernel, const float *bias,
-			      float *col, float *y);
+/* How a batch's convolutions run: im2col and one GEMM, or Winograd
+ * F(4x4, 3x3) (lib/winograd.h), with about 2 to 3 times fewer
+ * multiplications on small maps and 10 times the rounding error (a few
+ * 1e-6 of the largest output). */
+enum nn_algo { NN_IM2COL, NN_WINOGRAD };
+
+/* The same as nn_conv3x3_forward over a whole batch of n maps on `threads`
+ * threads, with bias (NULL: 0) and no ReLU: x [n, h, w, cin], kernel HWIO
+ * [3, 3, cin, cout] -> y [n, h, w, cout]. Winograd transforms the kernel on
+ * every call, since training changes it. scratch holds
+ * nn_conv3x3_batch_floats(algo, ...) floats. The work is cut by the shape
+ * alone, so y is the same on any number of threads. */
+size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout);
+void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, size_t n,
+			      int h, int w, int cin, int cout, const float *kernel,
+			      const float *bias, float *scratch, float *y);
+/* The kernel's gradient: x [n, h, w, cin], dy [n, h, w, cout] ->
+ * dkernel [3, 3, cin, cout] = col(x)^T dy, dbias [cout]; col is scratch of
+ * nn_conv3x3_col_floats(n, h, w, cin) floats. */
 size_t nn_conv3x3_col_floats(size_t n, int h, int w, int c);
-/* The gradients of nn_conv3x3_batch_forward: x [n, h, w, cin], kernel
- * [3, 3, cin, cout], dy [n, h, w, cout] -> dkernel [3, 3, cin, cout],
- * dbias [cout], dx [n, h, w, cin] (skipped when NULL). col is scratch of
- * nn_conv3x3_col_floats(n, h, w, max(cin, cout)) floats and flipped of
- * 9 * cin * cout. dx is dy convolved with the kernel turned by 180
- * degrees and its channels swapped, a 'same' convolution again. */
-void nn_conv3x3_batch_backward(int threads, const float *x, size_t n, int h, int w,
-			       int cin, int cout, const float *kernel, const float *dy,
-			       float *col, float *flipped, float *dkernel, float *dbias,
-			       float *dx);
+void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, int w,
+				int cin, int cout, const float *dy, float *col,
+				float *dkernel, float *dbias);
+/* kernel [3, 3, cin, cout] -> flipped [3, 3, cout, ci]: turned by 180
+ * degrees, input and output channels swapped. The input's gradient is dy
+ * convolved with it, a 'same' convolution again:
+ * dx = nn_conv3x3_batch_forward(dy, flipped, no bias). */
+void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped);
 
 /* x [n, h, w, c] -> y [n, h / 2, w / 2, c], output rows [r0, r1) of the
  * n * (h / 2); an odd last row or column is dropped, as Keras' 'valid'

@@ -346,29 +346,43 @@ void top_pass_free(struct top_pass *p, const struct top_model *m)
 	free_rows(p->mask, m->nlayers);
 	free_rows(p->bn_mean, m->nlayers);
 	free_rows(p->bn_var, m->nlayers);
+	free(p->conv);
 	free(p->col);
 	free(p->flipped);
 	memset(p, 0, sizeof *p);
 }
 
-/* Floats of conv3x3 scratch per record: the im2col rows of its input, and
- * in training of the gradient it passes back, which has cout channels. */
-static size_t conv_col_floats(const struct top_layer *l, int training)
+/* Floats of a conv3x3 layer's scratch over cap records: the forward
+ * pass's, and in training the backward pass's, which runs it again with
+ * input and output channels swapped, and the im2col rows of the input for
+ * the kernel's gradient. */
+static size_t conv_scratch_floats(const struct top_layer *l, size_t cap, enum nn_algo algo,
+				  int training, size_t *col)
 {
-	uint32_t c = training && l->cout > l->c ? l->cout : l->c;
+	size_t f = nn_conv3x3_batch_floats(algo, cap, (int)l->h, (int)l->w, (int)l->c,
+					   (int)l->cout);
 
-	return nn_conv3x3_col_floats(1, (int)l->h, (int)l->w, (int)c);
+	*col = 0;
+	if (training) {
+		size_t b = nn_conv3x3_batch_floats(algo, cap, (int)l->h, (int)l->w, (int)l->cout,
+						   (int)l->c);
+
+		f = b > f ? b : f;
+		*col = nn_conv3x3_col_floats(cap, (int)l->h, (int)l->w, (int)l->c);
+	}
+	return f;
 }
 
 int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int threads,
-		  int training, struct vp_err *e)
+		  enum nn_algo algo, int training, struct vp_err *e)
 {
 	int n = m->nlayers;
-	size_t col = 0, flipped = 0;
+	size_t col = 0, flipped = 0, conv = 0;
 
 	memset(p, 0, sizeof *p);
 	p->cap = cap;
 	p->threads = threads < 1 ? 1 : threads;
+	p->algo = algo;
 	if (!(p->act = vp_calloc((size_t)n, sizeof *p->act, e)))
 		return -1;
 	if (training && (!(p->mask = vp_calloc((size_t)n, sizeof *p->mask, e)) ||
@@ -385,9 +399,10 @@ int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int
 		if (!(p->act[i] = vp_calloc(cap * l->out, sizeof(float), e)))
 			goto fail;
 		if (l->kind == TOP_CONV3X3) {
-			size_t f = conv_col_floats(l, training);
+			size_t c, f = conv_scratch_floats(l, cap, algo, training, &c);
 
-			col = f > col ? f : col;
+			conv = f > conv ? f : conv;
+			col = c > col ? c : col;
 			f = (size_t)9 * l->c * l->cout;
 			flipped = training && f > flipped ? f : flipped;
 		}
@@ -401,11 +416,8 @@ int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int
 		     !(p->bn_var[i] = vp_calloc(l->c, sizeof(float), e))))
 			goto fail;
 	}
-	if (col && cap > SIZE_MAX / sizeof(float) / col) {
-		vp_fail(e, "the convolutions of %zu records overflow", cap);
-		goto fail;
-	}
-	if ((col && !(p->col = vp_calloc(cap * col, sizeof(float), e))) ||
+	if ((conv && !(p->conv = vp_calloc(conv, sizeof(float), e))) ||
+	    (col && !(p->col = vp_calloc(col, sizeof(float), e))) ||
 	    (flipped && !(p->flipped = vp_calloc(flipped, sizeof(float), e))))
 		goto fail;
 	return 0;
@@ -434,9 +446,9 @@ void top_forward(const struct top_model *m, struct top_pass *p, const float *x, 
 			nn_standardize_forward(in, l->mean, l->scale, pixels, l->c, out);
 			break;
 		case TOP_CONV3X3:
-			nn_conv3x3_batch_forward(p->threads, in, n, (int)l->h, (int)l->w,
-						 (int)l->c, (int)l->cout, l->weights, l->bias,
-						 p->col, out);
+			nn_conv3x3_batch_forward(p->threads, p->algo, in, n, (int)l->h,
+						 (int)l->w, (int)l->c, (int)l->cout, l->weights,
+						 l->bias, p->conv, out);
 			break;
 		case TOP_MAXPOOL2X2:
 			nn_maxpool2x2_forward(in, (int)l->h, (int)l->w, (int)l->c, 0,
@@ -518,11 +530,8 @@ size_t top_batch_rows(const struct top_model *m)
 {
 	size_t per = m->in_dim, rows;
 
-	for (int i = 0; i < m->nlayers; i++) {
+	for (int i = 0; i < m->nlayers; i++)
 		per += m->layers[i].out;
-		if (m->layers[i].kind == TOP_CONV3X3)
-			per += conv_col_floats(&m->layers[i], 0);
-	}
 	rows = ((size_t)64 << 20) / (per * sizeof(float));
 	return rows < 1 ? 1 : rows > 64 ? 64 : rows;
 }
@@ -584,7 +593,7 @@ static void emit_training(struct emit *t, const struct top_hparams *hp,
 {
 	int tuned = hp->finetune != NULL;
 
-	emit_map(t, 15 + (h ? 4 + tuned : 0) + (tuned ? 3 + (hp->init ? 0 : 3) : 0));
+	emit_map(t, 15 + (h ? 4 + tuned : 0) + (tuned ? 4 + (hp->init ? 0 : 3) : 0));
 	emit_key(t, "optimizer");
 	emit_str(t, hp->optimizer);
 	emit_key(t, "lr");
@@ -621,6 +630,8 @@ static void emit_training(struct emit *t, const struct top_hparams *hp,
 	if (tuned) {
 		emit_key(t, "finetune");
 		emit_str(t, hp->finetune);
+		emit_key(t, "algo");
+		emit_str(t, hp->algo == NN_IM2COL ? "im2col" : "winograd");
 		emit_key(t, "init");
 		emit_str(t, hp->init ? hp->init : "");
 		emit_key(t, "warmup_epochs");

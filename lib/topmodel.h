@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "nn.h"
 #include "schema.h"
 
 enum top_kind {
@@ -110,6 +111,7 @@ struct top_hparams {
 	int batchnorm, balance, standardize, shuffle;
 	uint32_t epochs, batch, patience;
 	uint32_t threads;            /* not written: any number makes the same model */
+	enum nn_algo algo;           /* of the conv3x3 layers */
 	uint64_t seed;
 	/* Fine-tuning: the block trained with the top (NULL: none), the top
 	 * model it started from (NULL: trained first with the block frozen,
@@ -154,12 +156,14 @@ struct top_pass {
 	gsl_rng *rng;           /* NULL: inference */
 	float **mask;           /* dropout: 0 or 1/(1 - rate), [cap, out] */
 	float **bn_mean, **bn_var;  /* batchnorm batch statistics, [c] */
-	float *col;             /* conv3x3 scratch: im2col rows of the batch */
+	enum nn_algo algo;      /* how the conv3x3 layers run */
+	float *conv;            /* conv3x3 scratch */
+	float *col;             /* conv3x3 backward: im2col rows of the batch */
 	float *flipped;         /* conv3x3 backward: a turned kernel */
 };
 
 int top_pass_init(struct top_pass *p, const struct top_model *m, size_t cap, int threads,
-		  int training, struct vp_err *e);
+		  enum nn_algo algo, int training, struct vp_err *e);
 void top_pass_free(struct top_pass *p, const struct top_model *m);
 
 /* x [n, in_dim] -> p->act[nlayers - 1] [n, nclass], n <= p->cap. */
@@ -177,7 +181,8 @@ void top_row_topk(const struct top_model *m, const struct top_pass *p, size_t r,
 		  uint32_t k, uint32_t *idx);
 
 /* Records per inference batch: up to 64, enough for the GEMMs to be
- * efficient, fewer when a pass over 64 would take more than 64 MiB. */
+ * efficient, fewer when the activations of 64 would take more than
+ * 64 MiB. */
 size_t top_batch_rows(const struct top_model *m);
 
 /* The index of a class name in the model's classes, or -1. */

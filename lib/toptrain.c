@@ -77,10 +77,16 @@ double top_loss_grad(const struct top_model *m, struct top_pass *p, const float 
 			break;
 		}
 		case TOP_CONV3X3:
-			nn_conv3x3_batch_backward(p->threads, in, n, (int)l->h, (int)l->w, (int)l->c,
-						  (int)l->cout, l->weights, dy, p->col, p->flipped,
-						  grad + param_offset(m, l->weights),
-						  grad + param_offset(m, l->bias), dx);
+			nn_conv3x3_weight_backward(p->threads, in, n, (int)l->h, (int)l->w,
+						   (int)l->c, (int)l->cout, dy, p->col,
+						   grad + param_offset(m, l->weights),
+						   grad + param_offset(m, l->bias));
+			if (!dx)
+				break;
+			nn_conv3x3_flip(l->weights, (int)l->c, (int)l->cout, p->flipped);
+			nn_conv3x3_batch_forward(p->threads, p->algo, dy, n, (int)l->h,
+						 (int)l->w, (int)l->cout, (int)l->c, p->flipped,
+						 NULL, p->conv, dx);
 			break;
 		case TOP_MAXPOOL2X2:
 			if (dx)
@@ -144,7 +150,8 @@ static size_t eval_rows(const struct top_model *m)
 }
 
 int top_evaluate(const struct top_model *m, const struct top_data *d, int threads,
-		 double *loss, double *accuracy, uint64_t *predicted, struct vp_err *e)
+		 enum nn_algo algo, double *loss, double *accuracy, uint64_t *predicted,
+		 struct vp_err *e)
 {
 	const struct feat_set *s = d->set;
 	size_t rows = eval_rows(m), right = 0, *idx = NULL;
@@ -155,7 +162,7 @@ int top_evaluate(const struct top_model *m, const struct top_data *d, int thread
 
 	if (predicted)
 		memset(predicted, 0, m->nclass * sizeof *predicted);
-	if (top_pass_init(&p, m, rows, threads, 0, e))
+	if (top_pass_init(&p, m, rows, threads, algo, 0, e))
 		return -1;
 	if (!(x = vp_calloc(rows, (size_t)s->dim * sizeof *x, e)) ||
 	    !(idx = vp_calloc(rows, sizeof *idx, e)))
@@ -194,7 +201,7 @@ out:
 #define STD_ABSOLUTE_FLOOR 1e-12
 
 int top_fit_standardize(struct top_model *m, int layer, const struct top_data *train,
-			int threads, struct vp_err *e)
+			int threads, enum nn_algo algo, struct vp_err *e)
 {
 	const struct feat_set *s = train->set;
 	struct top_layer *l = &m->layers[layer];
@@ -208,7 +215,7 @@ int top_fit_standardize(struct top_model *m, int layer, const struct top_data *t
 
 	/* A pass through the layers before this one only. */
 	head.nlayers = layer;
-	if (top_pass_init(&p, &head, rows, threads, 0, e))
+	if (top_pass_init(&p, &head, rows, threads, algo, 0, e))
 		return -1;
 	if (!(x = vp_calloc(rows, (size_t)s->dim * sizeof *x, e)) ||
 	    !(idx = vp_calloc(rows, sizeof *idx, e)) ||
@@ -413,7 +420,7 @@ static int trainer_init(struct trainer *t, struct top_model *m, const struct top
 	if (!(t->rng = gsl_rng_alloc(gsl_rng_mt19937)))
 		return vp_fail(e, "out of memory");
 	gsl_rng_set(t->rng, (unsigned long)hp->seed);
-	if (top_pass_init(&t->pass, m, cap, t->threads, 1, e))
+	if (top_pass_init(&t->pass, m, cap, t->threads, hp->algo, 1, e))
 		return -1;
 	t->pass.rng = t->rng;
 	if (cap > SIZE_MAX / sizeof(float) / width)
@@ -553,7 +560,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 	uint32_t best_epoch = 0;
 
 	if (keep_best && ph->start_counts) {
-		if (top_evaluate(m, valid, t->threads, &best_loss, &accuracy, NULL, e))
+		if (top_evaluate(m, valid, t->threads, hp->algo, &best_loss, &accuracy, NULL, e))
 			return -1;
 		memcpy(t->best, m->params, m->nparams * sizeof *t->best);
 		from_start = 1;
@@ -572,8 +579,8 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 			return vp_fail(e, "epoch %" PRIu32 ": the training loss is %g: training "
 				       "diverged (a lower learning rate may help)", h->n + 1, cur->loss);
 		cur->val_loss = cur->val_accuracy = NAN;
-		if (valid && top_evaluate(m, valid, t->threads, &cur->val_loss, &cur->val_accuracy,
-					  NULL, e))
+		if (valid && top_evaluate(m, valid, t->threads, hp->algo, &cur->val_loss,
+					  &cur->val_accuracy, NULL, e))
 			return -1;
 		h->n++;
 		if (keep_best && cur->val_loss < best_loss) {

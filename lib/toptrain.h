@@ -53,13 +53,14 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
  * deviation (1 where the deviation is 0, so that a constant feature stays
  * finite), through the layers before it in inference mode. */
 int top_fit_standardize(struct top_model *m, int layer, const struct top_data *train,
-			int threads, struct vp_err *e);
+			int threads, enum nn_algo algo, struct vp_err *e);
 
 /* Mean cross-entropy and accuracy in inference mode over every record;
  * predicted (NULL, or [nclass]) receives how often each class was
  * predicted. */
 int top_evaluate(const struct top_model *m, const struct top_data *d, int threads,
-		 double *loss, double *accuracy, uint64_t *predicted, struct vp_err *e);
+		 enum nn_algo algo, double *loss, double *accuracy, uint64_t *predicted,
+		 struct vp_err *e);
 
 /* Glorot-uniform dense weights, zero biases, batchnorm at identity;
  * convolutions and standardisation untouched. */

@@ -12,7 +12,6 @@
 
 const char *const vgg16_preprocess_names[] = { "caffe", "torch", "rescale", NULL };
 const char *const vgg16_pool_names[] = { "none", "avg", "max", NULL };
-const char *const vgg16_algo_names[] = { "im2col", "winograd", "auto", NULL };
 
 const struct vgg16_conv_spec vgg16_convs[VGG16_CONVS] = {
 	{ "block1_conv1", 1, 3, 64, 0 },     { "block1_conv2", 1, 64, 64, 2 },
@@ -128,7 +127,7 @@ static void transform_task(void *ctx, size_t task, int thread)
 	(void)thread;
 	if (net->u[i])
 		winograd_kernel_transform(net->w->kernel[i], vgg16_convs[i].cin,
-					  vgg16_convs[i].cout, net->u[i]);
+					  vgg16_convs[i].cout, 0, vgg16_convs[i].cin, net->u[i]);
 }
 
 /* VGG16_AUTO: Winograd on every layer it may take. Measured layer by

@@ -32,7 +32,6 @@ enum vgg16_algo { VGG16_IM2COL, VGG16_WINOGRAD, VGG16_AUTO };
  * the enums; NULL-terminated for vp_opt_choice. */
 extern const char *const vgg16_preprocess_names[];
 extern const char *const vgg16_pool_names[];
-extern const char *const vgg16_algo_names[];
 
 struct vgg16_conv_spec {
 	const char *name; /* Keras layer name, "block1_conv1" */

@@ -58,8 +58,10 @@ size_t winograd_kernel_floats(int cin, int cout);
 
 /* kernel HWIO [3, 3, cin, cout] -> u, the B matrices of the 36 GEMMs, in
  * column panels: [2, 36, cin, cout / 2] where cout is a multiple of 32,
- * else [1, 36, cin, cout]. Once per layer; computed in double. */
-void winograd_kernel_transform(const float *kernel, int cin, int cout, float *u);
+ * else [1, 36, cin, cout]; the rows of input channels [ci0, ci1) only, so
+ * that threads can share a layer. Computed in double. */
+void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
+			       float *u);
 
 /* Tiles of a batch of n h x w images. */
 size_t winograd_tiles(int n, int h, int w);
@@ -102,5 +104,19 @@ struct winograd_layer {
 void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 			      size_t t0, size_t t1, int c0, int c1, float *ws,
 			      float *out);
+
+/* The same in three stages for a strip of tiles [s0, s1) and every output
+ * channel, for a caller that spreads each stage over its threads: the
+ * input transform of tiles [t0, t1) of the strip, then the GEMMs of
+ * points [k0, k1), then the output transform of tiles [t0, t1). ws holds
+ * winograd_workspace_floats(cin, cout, s1 - s0). Every part of a stage
+ * computes the same numbers however the stage is cut, and as
+ * winograd_conv3x3_forward does on the strip. */
+void winograd_stage_input(const struct winograd_layer *l, const float *in, size_t s0,
+			  size_t s1, size_t t0, size_t t1, float *ws);
+void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
+			     int k1, float *ws);
+void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,
+			   size_t t1, float *ws, float *out);
 
 #endif

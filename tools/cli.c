@@ -99,6 +99,18 @@ int vp_opt_threads(const char *arg)
 	return (int)vp_opt_int("--threads", arg, 1, VP_MAX_THREADS);
 }
 
+int vp_opt_algo(const char *arg)
+{
+	static const char *const names[] = { "im2col", "winograd", "auto", NULL };
+
+	return vp_opt_choice("--algo", arg, names);
+}
+
+enum nn_algo vp_opt_top_algo(const char *arg)
+{
+	return vp_opt_algo(arg) == 0 ? NN_IM2COL : NN_WINOGRAD;
+}
+
 int vp_progress_enabled(enum vp_progress_mode mode)
 {
 	if (mode == VP_PROGRESS_AUTO)

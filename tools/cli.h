@@ -6,6 +6,8 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#include "nn.h"
+
 #define VP_VERSION "0.1.0"
 
 /* getopt_long, with getopt's own messages naming the program as ours do
@@ -30,6 +32,12 @@ int vp_opt_choice(const char *opt, const char *arg, const char *const *names);
  * affinity), at most VP_MAX_THREADS; the option takes 1 to that. */
 int vp_default_threads(void);
 int vp_opt_threads(const char *arg);
+/* --algo, for the tools that run convolutions: im2col, winograd or auto
+ * (in this order, vgg16.h's enum vgg16_algo's), where auto is each tool's
+ * measured choice. vp_opt_top_algo is the choice for a top model's: auto
+ * is Winograd. */
+int vp_opt_algo(const char *arg);
+enum nn_algo vp_opt_top_algo(const char *arg);
 
 /* --progress / --quiet / default: whether stderr is a terminal. */
 enum vp_progress_mode { VP_PROGRESS_AUTO, VP_PROGRESS_ON, VP_PROGRESS_OFF };

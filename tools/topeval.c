@@ -21,6 +21,7 @@ enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 struct options {
 	const char *model, *output;
 	int format, ignore_unknown, threads;
+	enum nn_algo algo;
 	enum vp_progress_mode progress;
 	char **inputs;
 	int ninputs;
@@ -38,6 +39,8 @@ _Noreturn static void usage(void)
 	       "                        as errors, instead of refusing them\n"
 	       "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 	       "  -t, --threads N       threads (default: every available core)\n"
+	       "      --algo ALGO       convolutions of a fine-tuned model: im2col, winograd\n"
+	       "                        or auto (default: winograd)\n"
 	       "      --progress        show progress on stderr even when not a terminal\n"
 	       "  -q, --quiet           no progress, even on a terminal\n"
 	       "  -h, --help            show this help and exit\n"
@@ -52,13 +55,14 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "text", "json", "msgpack", NULL };
-	enum { O_IGNORE = 256, O_PROGRESS };
+	enum { O_IGNORE = 256, O_PROGRESS, O_ALGO };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "ignore-unknown", no_argument, NULL, O_IGNORE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "algo", required_argument, NULL, O_ALGO },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -69,6 +73,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof *o);
 	o->threads = vp_default_threads();
+	o->algo = NN_WINOGRAD;
 	while ((c = vp_getopt(argc, argv, "m:f:o:t:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
@@ -76,6 +81,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_IGNORE: o->ignore_unknown = 1; break;
 		case 'o': o->output = optarg; break;
 		case 't': o->threads = vp_opt_threads(optarg); break;
+		case O_ALGO: o->algo = vp_opt_top_algo(optarg); break;
 		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
 		case 'q': o->progress = VP_PROGRESS_OFF; break;
 		case 'h': usage();
@@ -323,7 +329,7 @@ int main(int argc, char **argv)
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
 	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
 			       m.input_rank, m.input_shape, &e) ||
-	    top_pass_init(&p, &m, rows, o.threads, 0, &e))
+	    top_pass_init(&p, &m, rows, o.threads, o.algo, 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);

@@ -25,6 +25,7 @@ struct options {
 	const char *output, *valid, *history, *init, *weights;
 	uint32_t hidden[64];
 	int nhidden, hidden_set;
+	enum nn_algo algo;
 	double dropout, lr, momentum, l2;
 	int batchnorm, balance, optimizer, threads, lr_set, standardize, shuffle;
 	int optimizer_set, dropout_set, random, finetune, batch_set;
@@ -95,6 +96,8 @@ _Noreturn static void usage(void)
 	       "  -w, --weights FILE   the VGG16 weights the features were made with (default:\n"
 	       "                       $VGGPIPE_WEIGHTS, else ~/.keras/models/%s)\n"
 	       "      --init-random SEED  the random weights of vggfeat --init-random SEED\n"
+	       "      --algo ALGO      the convolutions: im2col, winograd or auto (default:\n"
+	       "                       winograd, 2 to 3 times fewer multiplications)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name, FINETUNE_WARMUP, VGG16_KERAS_FILE);
@@ -131,7 +134,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum { O_VALID = 256, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
 	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
 	       O_HISTORY, O_PROGRESS, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT,
-	       O_WARMUP, O_INIT_RANDOM };
+	       O_WARMUP, O_INIT_RANDOM, O_ALGO };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "valid", required_argument, NULL, O_VALID },
@@ -158,6 +161,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "weights", required_argument, NULL, 'w' },
 		{ "init-random", required_argument, NULL, O_INIT_RANDOM },
+		{ "algo", required_argument, NULL, O_ALGO },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -176,6 +180,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->shuffle = 1;
 	o->warmup = FINETUNE_WARMUP;
 	o->threads = vp_default_threads();
+	o->algo = NN_WINOGRAD;
 	while ((c = vp_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
@@ -218,6 +223,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->random = 1;
 			o->weights_seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
 			break;
+		case O_ALGO: o->algo = vp_opt_top_algo(optarg); break;
 		case 'h': usage();
 		case 'V': vp_print_version();
 		default: vp_usage_try();
@@ -397,7 +403,7 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 	struct vp_err e;
 
 	if (n < COLLAPSE_MIN_RECORDS ||
-	    top_evaluate(m, d, o->threads, &loss, &accuracy, predicted, &e))
+	    top_evaluate(m, d, o->threads, o->algo, &loss, &accuracy, predicted, &e))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		truth[d->y[i]]++;
@@ -650,7 +656,7 @@ int main(int argc, char **argv)
 		.nhidden = o.nhidden, .batchnorm = o.batchnorm, .balance = o.balance,
 		.standardize = o.standardize, .shuffle = o.shuffle,
 		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
-		.threads = (uint32_t)o.threads, .seed = o.seed,
+		.threads = (uint32_t)o.threads, .algo = o.algo, .seed = o.seed,
 		.finetune = o.finetune ? blocks[o.finetune - 1] : NULL, .init = o.init,
 		.warmup = o.warmup, .warmup_optimizer = optimizers[0],
 		.warmup_lr = default_lr[0],
@@ -659,7 +665,7 @@ int main(int argc, char **argv)
 	int first = top_model_top_start(&m);
 
 	if (o.standardize && !o.init && m.layers[first].kind == TOP_STANDARDIZE &&
-	    top_fit_standardize(&m, first, &td, o.threads, &e))
+	    top_fit_standardize(&m, first, &td, o.threads, o.algo, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
 				     .epochs = o.epochs,

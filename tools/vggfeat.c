@@ -108,7 +108,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
 		case 't': o->threads = vp_opt_threads(optarg); break;
-		case OPT_ALGO: o->algo = vp_opt_choice("--algo", optarg, vgg16_algo_names); break;
+		case OPT_ALGO: o->algo = (enum vgg16_algo)vp_opt_algo(optarg); break;
 		case 'o': o->output = optarg; break;
 		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
 		case 'q': o->progress = VP_PROGRESS_OFF; break;

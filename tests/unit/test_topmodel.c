@@ -64,8 +64,8 @@ static uint64_t kinks(const struct top_model *m, const struct top_pass *p, const
 /* Central differences of every trained parameter of m, which the caller
  * built with its classes, on a batch x of N rows; parameters whose step
  * crosses a kink are passed over. */
-static void check_model_gradient(const char *name, struct top_model *m, int weighted,
-				 double l2)
+static void check_model_gradient(const char *name, struct top_model *m, enum nn_algo algo,
+				 int weighted, double l2)
 {
 	struct top_pass p;
 	struct vp_err e;
@@ -90,7 +90,7 @@ static void check_model_gradient(const char *name, struct top_model *m, int weig
 			}
 	for (size_t i = 0; i < N; i++)
 		y[i] = (uint32_t)(i % K);
-	if (top_pass_init(&p, m, N, 2, 1, &e)) {
+	if (top_pass_init(&p, m, N, 2, algo, 1, &e)) {
 		ok(0, "%s: pass: %s", name, e.msg);
 		return;
 	}
@@ -156,12 +156,12 @@ static void check_gradient(const char *name, const uint32_t *hidden, int nhidden
 		printf("#   %s\n", e.msg);
 		return;
 	}
-	check_model_gradient(name, &m, weighted, l2);
+	check_model_gradient(name, &m, NN_WINOGRAD, weighted, l2);
 }
 
 /* Block 5 in small: convolutions, ReLU and the pool on a map, then a
  * standardised dense top. */
-static void check_conv_gradient(void)
+static void check_conv_gradient(enum nn_algo algo)
 {
 	static const uint32_t shape[3] = { 4, 6, 3 };
 	struct top_model m;
@@ -185,17 +185,22 @@ static void check_conv_gradient(void)
 	ok(m.layers[5].h == 2 && m.layers[5].w == 3 && m.layers[5].c == 5 &&
 	   m.layers[6].in == 30, "pooling halves the map; dense sees it flattened");
 	ok(top_model_top_start(&m) == 5, "the top starts after the pool");
-	check_model_gradient("conv3x3, relu, maxpool2x2, standardize, dense", &m, 1, 0.01);
+	check_model_gradient(algo == NN_WINOGRAD ? "Winograd conv3x3, relu, maxpool2x2, standardize, dense"
+						 : "im2col conv3x3, relu, maxpool2x2, standardize, dense",
+			     &m, algo, 1, 0.01);
 }
 
 /* nn_conv3x3_batch_forward and its gradients against direct loops. */
-static void check_conv_kernels(void)
+static void check_conv_kernels(enum nn_algo algo)
 {
+	const char *name = algo == NN_WINOGRAD ? "Winograd" : "im2col";
 	enum { B = 2, H = 5, W = 4, CI = 3, CO = 2 };
 	float x[B * H * W * CI], k[9 * CI * CO], b[CO], y[B * H * W * CO], want[B * H * W * CO];
 	float dy[B * H * W * CO], dk[9 * CI * CO], db[CO], dx[B * H * W * CI];
-	float col[B * H * W * 9 * CO > B * H * W * 9 * CI ? B * H * W * 9 * CO : B * H * W * 9 * CI];
-	float flipped[9 * CI * CO];
+	float col[B * H * W * 9 * CI], flipped[9 * CI * CO];
+	size_t f1 = nn_conv3x3_batch_floats(algo, B, H, W, CI, CO);
+	size_t f2 = nn_conv3x3_batch_floats(algo, B, H, W, CO, CI);
+	float *scratch = calloc(f1 > f2 ? f1 : f2, sizeof *scratch);
 	double wdk[9 * CI * CO] = { 0 }, wdx[B * H * W * CI] = { 0 }, worst = 0;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
 
@@ -230,17 +235,22 @@ static void check_conv_kernels(void)
 							}
 					want[at] = (float)s;
 				}
-	nn_conv3x3_batch_forward(3, x, B, H, W, CI, CO, k, b, col, y);
+	nn_conv3x3_batch_forward(3, algo, x, B, H, W, CI, CO, k, b, scratch, y);
 	for (size_t i = 0; i < sizeof y / sizeof *y; i++)
 		worst = fmax(worst, fabs(y[i] - want[i]));
-	ok(worst < 1e-5, "conv3x3 forward on a batch equals the direct sum (%.2g)", worst);
-	nn_conv3x3_batch_backward(2, x, B, H, W, CI, CO, k, dy, col, flipped, dk, db, dx);
+	ok(worst < 1e-5, "%s conv3x3 forward on a batch equals the direct sum (%.2g)", name,
+	   worst);
+	nn_conv3x3_weight_backward(2, x, B, H, W, CI, CO, dy, col, dk, db);
+	nn_conv3x3_flip(k, CI, CO, flipped);
+	nn_conv3x3_batch_forward(2, algo, dy, B, H, W, CO, CI, flipped, NULL, scratch, dx);
 	worst = 0;
 	for (size_t i = 0; i < sizeof dk / sizeof *dk; i++)
 		worst = fmax(worst, fabs(dk[i] - wdk[i]));
 	for (size_t i = 0; i < sizeof dx / sizeof *dx; i++)
 		worst = fmax(worst, fabs(dx[i] - wdx[i]));
-	ok(worst < 1e-5, "conv3x3 kernel and input gradients equal the direct sums (%.2g)", worst);
+	ok(worst < 1e-5, "%s conv3x3 kernel and input gradients equal the direct sums (%.2g)",
+	   name, worst);
+	free(scratch);
 	gsl_rng_free(rng);
 }
 
@@ -377,8 +387,10 @@ int main(void)
 	check_gradient("dense + batchnorm + relu", one, 1, 1, 0, 0, 0);
 	check_gradient("two hidden layers, every dense layer type, weights, l2", two, 2, 1, 0.3, 1,
 		       0.01);
-	check_conv_gradient();
-	check_conv_kernels();
+	check_conv_gradient(NN_IM2COL);
+	check_conv_gradient(NN_WINOGRAD);
+	check_conv_kernels(NN_IM2COL);
+	check_conv_kernels(NN_WINOGRAD);
 	check_maxpool_backward();
 	check_gemm_threads();
 	check_round_trip();

@@ -190,7 +190,7 @@ static void winograd_split(const float *in, int n, int h, int w, int cin,
 			 .in = in, .out = out, .cblocks = cblocks };
 	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
 
-	winograd_kernel_transform(kernel, cin, cout, u);
+	winograd_kernel_transform(kernel, cin, cout, 0, cin, u);
 	r.l.u = u;
 	r.tiles = winograd_tiles(n, h, w);
 	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
@@ -452,7 +452,7 @@ static void test_workspace(void)
 
 	/* Strips of that size in a workspace of exactly the budget leave the
 	 * floats past it untouched, and give the one-strip result. */
-	winograd_kernel_transform(k, cin, cout, u);
+	winograd_kernel_transform(k, cin, cout, 0, cin, u);
 	guard = 1;
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
@@ -819,7 +819,7 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		double t[4] = { 1e30, 1e30, 1e30, 1e30 }, best, flops = 2.0 * px * 9 * cin * cout;
 
 		vgg_weights(i, &k, &bias);
-		winograd_kernel_transform(k, cin, cout, u);
+		winograd_kernel_transform(k, cin, cout, 0, cin, u);
 		r.l.bias = bias;
 		r.l.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
 		r.tiles = winograd_tiles(n, h, w);

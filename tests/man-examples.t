@@ -2,8 +2,9 @@
 # Every example in the man pages runs. Each EXAMPLES block (.nf ... .fi)
 # is turned back into shell text and run in a fresh copy of a directory
 # that holds what the examples name: data/ with class folders, photos/,
-# cat.png, train/valid/test/new feature files, a model, and weights in the
-# Keras layout (generated, random) where vggfeat looks for them.
+# cat.png, train/valid/test/new feature files and block4_pool ones for
+# fine-tuning, a model, and weights in the Keras layout (generated,
+# random) where vggfeat and topfit look for them.
 . "$(dirname "$0")/lib.sh"
 
 mkdir fixture && cd fixture || exit 1
@@ -29,6 +30,9 @@ export VGGPIPE_WEIGHTS=$T/fixture/weights.h5
 # The examples use the default size and layer; so must what they read.
 for split in train valid test; do
 	imgprep --quiet data/$split | vggfeat --quiet > $split.feat
+done
+for split in train valid; do
+	imgprep --quiet data/$split | vggfeat --quiet --layer block4_pool > ${split}4.feat
 done
 cp test.feat new.feat
 cp train.feat shard1.feat

@@ -2,9 +2,8 @@
 # Every example in the man pages runs. Each EXAMPLES block (.nf ... .fi)
 # is turned back into shell text and run in a fresh copy of a directory
 # that holds what the examples name: data/ with class folders, photos/,
-# cat.png, train/valid/test/new feature files and block4_pool ones for
-# fine-tuning, a model, and weights in the Keras layout (generated,
-# random) where vggfeat and topfit look for them.
+# cat.png, train/valid/test/new feature files, a model, and weights in the
+# Keras layout (generated, random) where vggfeat looks for them.
 . "$(dirname "$0")/lib.sh"
 
 mkdir fixture && cd fixture || exit 1
@@ -31,9 +30,6 @@ export VGGPIPE_WEIGHTS=$T/fixture/weights.h5
 for split in train valid test; do
 	imgprep --quiet data/$split | vggfeat --quiet > $split.feat
 done
-for split in train valid; do
-	imgprep --quiet data/$split | vggfeat --quiet --layer block4_pool > ${split}4.feat
-done
 cp test.feat new.feat
 cp train.feat shard1.feat
 cp valid.feat shard2.feat
@@ -49,6 +45,9 @@ skip_reason() {
 	*ssh\ node*) echo "needs remote hosts" ;;
 	*'import msgpack'*) echo "Python, run below" ;;
 	*'"vggpipe" 01'*) echo "a byte listing, checked below" ;;
+	# Chollet's SGD at 1e-4 suits the published weights; block 5 of
+	# random ones diverges under it. tests/finetune.t runs the recipe.
+	*--finetune*) echo "needs the published VGG16 weights" ;;
 	esac
 }
 

@@ -24,13 +24,15 @@ static const char *const *agreement_keys(const char *kind)
 }
 
 int vp_headers_agree(const char *kind, const msgpack_object *first,
-		     const msgpack_object *again, char *diff, size_t difflen)
+		     const msgpack_object *again, struct vp_err *e)
 {
+	char diff[512];
+
 	for (const char *const *k = agreement_keys(kind); *k; k++)
 		if (vp_obj_diff(vp_map_get_or_nil(first, *k), vp_map_get_or_nil(again, *k),
-				*k, diff, difflen))
-			return 0;
-	return 1;
+				*k, diff, sizeof diff))
+			return vp_fail(e, "%s", diff);
+	return 0;
 }
 
 static int stream_init(struct vp_stream *s, const char *kind, const struct vp_limits *lim,
@@ -124,7 +126,6 @@ static enum vp_event header(struct vp_stream *s, const msgpack_object *obj,
 	const char *kind;
 	size_t kind_len;
 	uint64_t version;
-	char diff[512];
 
 	if (s->in_segment)
 		return vp_fail(e, "a header where the trailer of segment %" PRIu64
@@ -149,9 +150,9 @@ static enum vp_event header(struct vp_stream *s, const msgpack_object *obj,
 		if (keep_first_header(s, e))
 			return VP_EV_ERROR;
 		s->have_header = 1;
-	} else if (!vp_headers_agree(s->kind, &s->first_header, obj, diff, sizeof diff)) {
-		return vp_fail(e, "the header of segment %" PRIu64 " disagrees with the first: %s",
-			       s->segments + 1, diff);
+	} else if (vp_headers_agree(s->kind, &s->first_header, obj, e)) {
+		return vp_context(e, "the header of segment %" PRIu64 " disagrees with the first: ",
+				  s->segments + 1);
 	}
 	s->segments++;
 	s->segment_records = 0;

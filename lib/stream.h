@@ -70,8 +70,10 @@ struct vp_record {
 int vp_record_parse(const struct vp_stream *s, const msgpack_object *obj,
 		    struct vp_record *r, struct vp_err *e);
 
-/* Header keys that must be equal in every segment of a kind. */
+/* Header keys that must be equal in every segment of a kind: 0 when they
+ * are, else -1 and the first difference ("size[0]: 150 here, 224
+ * before"). */
 int vp_headers_agree(const char *kind, const msgpack_object *first,
-		     const msgpack_object *again, char *diff, size_t difflen);
+		     const msgpack_object *again, struct vp_err *e);
 
 #endif

@@ -21,7 +21,6 @@
 #include "pack.h"
 
 #define MAX_SIDE 8192
-#define MAX_THREADS 256
 #define DEFAULT_MAX_PIXELS 100000000ull
 #define MAX_HELD_BYTES ((size_t)256 << 20)
 
@@ -53,9 +52,9 @@ _Noreturn static void usage(void)
 	       "one per line, each optionally followed by a TAB and a label.\n"
 	       "\n"
 	       "  -s, --size WxH          output size, or one number for a square (224x224)\n"
-	       "  -f, --fit MODE          crop (scale and cut the centre), squash (stretch)\n"
+	       "      --fit MODE          crop (scale and cut the centre), squash (stretch)\n"
 	       "                          or pad (letterbox) (crop)\n"
-	       "  -b, --background COLOR  behind transparency, padding and constant fill:\n"
+	       "      --background COLOR  behind transparency, padding and constant fill:\n"
 	       "                          white, black, gray, #RRGGBB or R,G,B (white)\n"
 	       "      --icc MODE          use an embedded colour profile to reach sRGB, or\n"
 	       "                          ignore it, as Keras' load_img does (use)\n"
@@ -74,7 +73,7 @@ _Noreturn static void usage(void)
 	       "      --flip h|v|hv       flip at random, horizontally and/or vertically\n"
 	       "      --fill MODE         constant, nearest, reflect or wrap (nearest)\n"
 	       "      --max-pixels N      refuse images with more pixels (%llu)\n"
-	       "  -j, --threads N         decoding threads (the number of processors)\n"
+	       "  -t, --threads N         decoding threads (every available core); -j N too\n"
 	       "      --strict            stop at the first image that fails\n"
 	       "      --progress          show progress on stderr even when not a terminal\n"
 	       "  -q, --quiet             no progress\n"
@@ -169,12 +168,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_SHUFFLE = 256, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
 		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
-		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS, OPT_ICC,
+		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS, OPT_ICC, OPT_FIT,
+		OPT_BACKGROUND,
 	};
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
-		{ "fit", required_argument, NULL, 'f' },
-		{ "background", required_argument, NULL, 'b' },
+		{ "fit", required_argument, NULL, OPT_FIT },
+		{ "background", required_argument, NULL, OPT_BACKGROUND },
 		{ "icc", required_argument, NULL, OPT_ICC },
 		{ "null", no_argument, NULL, '0' },
 		{ "shuffle", no_argument, NULL, OPT_SHUFFLE },
@@ -190,7 +190,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "flip", required_argument, NULL, OPT_FLIP },
 		{ "fill", required_argument, NULL, OPT_FILL },
 		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
-		{ "threads", required_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -199,7 +199,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -210,12 +209,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->aug.zoom = (struct vp_range){ 1, 1 };
 	o->aug.fill = VP_FILL_NEAREST;
 	o->shard_k = o->shard_n = 1;
-	o->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
-	while ((c = vp_getopt(argc, argv, "s:f:b:0j:qo:hV", longopts)) != -1) {
+	o->threads = vp_default_threads();
+	/* -j: the threads' first spelling, kept for the scripts that use it. */
+	while ((c = vp_getopt(argc, argv, "s:0t:j:qo:hV", longopts)) != -1) {
 		switch (c) {
 		case 's': parse_size(optarg, &o->spec); break;
-		case 'f': o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
-		case 'b': parse_color(optarg, o->spec.background); break;
+		case OPT_FIT: o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
+		case OPT_BACKGROUND: parse_color(optarg, o->spec.background); break;
 		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, icc_names); break;
 		case '0': o->nul = 1; break;
 		case OPT_SHUFFLE: o->shuffle = 1; break;
@@ -233,7 +233,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_MAX_PIXELS:
 			o->spec.max_pixels = (uint64_t)vp_opt_int("--max-pixels", optarg, 1, INT64_MAX);
 			break;
-		case 'j': o->threads = (int)vp_opt_int("--threads", optarg, 1, MAX_THREADS); break;
+		case 't':
+		case 'j': o->threads = vp_opt_threads(optarg); break;
 		case OPT_STRICT: o->strict = 1; break;
 		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
 		case 'q': o->progress = VP_PROGRESS_OFF; break;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *const feat_agreement_keys[] = { "provenance", NULL };
+
 void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
 		       const char *weights_file, const msgpack_object *classes)
 {
@@ -16,7 +18,7 @@ void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
 
 	vp_write_header(w, "features", 2 + (weights_file != NULL));
 	vp_pack_cstr(pk, "provenance");
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 7 + (p->icc != NULL));
 	vp_pack_cstr(pk, "backbone");
 	vp_pack_cstr(pk, p->backbone);
 	vp_pack_cstr(pk, "weights");
@@ -28,9 +30,17 @@ void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
 	vp_pack_cstr(pk, "preprocess");
 	vp_pack_cstr(pk, p->preprocess);
 	vp_pack_cstr(pk, "size");
-	msgpack_pack_object(pk, *p->size);
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_uint32(pk, p->width);
+	msgpack_pack_uint32(pk, p->height);
 	vp_pack_cstr(pk, "fit");
-	msgpack_pack_object(pk, *p->fit);
+	vp_pack_bytes(pk, p->fit, p->fit_len);
+	/* Images that ignored their profiles make other features, which must
+	 * not be mixed with these; the default leaves the key out. */
+	if (p->icc) {
+		vp_pack_cstr(pk, "icc");
+		vp_pack_bytes(pk, p->icc, p->icc_len);
+	}
 	if (weights_file) {
 		vp_pack_cstr(pk, "weights_file");
 		vp_pack_cstr(pk, weights_file);
@@ -40,6 +50,27 @@ void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
 		msgpack_pack_object(pk, *classes);
 	else
 		msgpack_pack_array(pk, 0);
+}
+
+void feat_record_write(struct vp_writer *w, const char *id, size_t id_len, const char *label,
+		       size_t label_len, int64_t copy, int rank, const uint32_t *shape,
+		       const float *features)
+{
+	msgpack_packer *pk = &w->pk;
+
+	vp_write_record(w, 2 + (label != NULL) + (copy >= 0));
+	vp_pack_cstr(pk, "id");
+	vp_pack_bytes(pk, id, id_len);
+	if (label) {
+		vp_pack_cstr(pk, "label");
+		vp_pack_bytes(pk, label, label_len);
+	}
+	vp_pack_cstr(pk, "features");
+	vp_pack_tensor(pk, VP_F32, rank, shape, features);
+	if (copy >= 0) {
+		vp_pack_cstr(pk, "copy");
+		msgpack_pack_uint64(pk, (uint64_t)copy);
+	}
 }
 
 int feat_provenance_check(const msgpack_object *want, const msgpack_object *got,

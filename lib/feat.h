@@ -14,17 +14,28 @@
 #include "schema.h"
 #include "stream.h"
 
-/* How features were made: the header's provenance map. size and fit are
- * the image stream's, copied as they are. */
+/* How features were made: the header's provenance map. The images'
+ * size, fit and colour handling (icc, NULL when profiles were used) come
+ * from their stream's header. */
 struct feat_provenance {
 	const char *backbone, *weights, *layer, *pooling, *preprocess;
-	const msgpack_object *size, *fit;
+	uint32_t width, height;
+	const char *fit, *icc;
+	size_t fit_len, icc_len;
 };
+
+/* The header key every segment of a stream must share. */
+extern const char *const feat_agreement_keys[];
 
 /* A features header. weights_file (for people, never compared) may be
  * NULL; classes (the image stream's list) NULL writes an empty list. */
 void feat_header_write(struct vp_writer *w, const struct feat_provenance *p,
 		       const char *weights_file, const msgpack_object *classes);
+/* A record: label NULL for none, copy -1 for none; the features f32 of the
+ * given shape. */
+void feat_record_write(struct vp_writer *w, const char *id, size_t id_len, const char *label,
+		       size_t label_len, int64_t copy, int rank, const uint32_t *shape,
+		       const float *features);
 
 /* 0 when features of provenance `got` may be read by something made
  * from features of provenance `want`; otherwise -1 and a message that

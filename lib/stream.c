@@ -7,20 +7,21 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The keys that decide whether two segments can be read as one stream. An
- * image stream's class list is not among them: a shard may not see every
- * class. */
-static const char *const agreement_keys_images[] = { "size", "fit", NULL };
-static const char *const agreement_keys_features[] = { "provenance", NULL };
-static const char *const agreement_keys_none[] = { NULL };
+#include "feat.h"
+#include "images.h"
 
+/* The keys that decide whether two segments can be read as one stream,
+ * each kind's module's. An image stream's class list is not among them: a
+ * shard may not see every class. A model is one segment. */
 static const char *const *agreement_keys(const char *kind)
 {
+	static const char *const none[] = { NULL };
+
 	if (!strcmp(kind, "images"))
-		return agreement_keys_images;
+		return images_agreement_keys;
 	if (!strcmp(kind, "features"))
-		return agreement_keys_features;
-	return agreement_keys_none;
+		return feat_agreement_keys;
+	return none;
 }
 
 int vp_headers_agree(const char *kind, const msgpack_object *first,

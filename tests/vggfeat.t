@@ -2,7 +2,7 @@
 # vggfeat: options, the features stream it writes, and bad input. Seeded
 # random weights keep it fast; tests/vggfeat-ref.t checks the numbers.
 . "$(dirname "$0")/lib.sh"
-plan 44
+plan 47
 
 ref() { "$PY" "$TESTS_DIR/vggfeat_ref.py" "$@"; }
 chk() { "$PY" "$TESTS_DIR/vggfeat_check.py" "$@"; }
@@ -143,4 +143,25 @@ run vggfeat --init-random 7 -o out.feat <small.mp
 cmp -s out.feat feat.mp
 ok $(( rc != 1 || $? != 0 )) "a failed run leaves the previous -o FILE untouched"
 is "$(ls -A | grep -c 'out\.feat.')" 0 "and no temporary behind"
+
+# Images that ignored their colour profiles (imgprep --icc ignore, as
+# Keras' loader does) say so, and so do their features: a model trained
+# on the others refuses them.
+mkdir -p icc/a icc/b
+$PY -c "
+from PIL import Image
+for c, v in (('a', 40), ('b', 200)):
+    for i in range(3):
+        Image.new('RGB', (36, 36), (v, 255 - v, 10 * i)).save(f'icc/{c}/{i}.png')"
+imgprep --quiet --size 32 icc | vggfeat --quiet --init-random 1 --layer block3_pool -o use.feat
+imgprep --quiet --size 32 --icc ignore icc | vggfeat --quiet --init-random 1 \
+	--layer block3_pool -o ignore.feat
+is "$(chk header ignore.feat provenance.icc)|$(chk header use.feat provenance.icc)" \
+	'"ignore"|null' "--icc ignore is in the provenance; the default leaves it out"
+topfit --quiet --epochs 1 -o use.model use.feat
+expect_fail 1 'provenance.icc: present here, absent before' "a model refuses features of the other colour handling" \
+	topeval -m use.model ignore.feat
+cat use.feat ignore.feat > mixed.feat
+expect_fail 1 "disagrees with the first: provenance.icc" "and one stream cannot hold both" \
+	topfit --quiet -o mixed.model mixed.feat
 done_testing

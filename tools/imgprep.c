@@ -17,6 +17,7 @@
 #include "err.h"
 #include "filelist.h"
 #include "image.h"
+#include "images.h"
 #include "outfile.h"
 #include "pack.h"
 
@@ -24,15 +25,10 @@
 #define DEFAULT_MAX_PIXELS 100000000ull
 #define MAX_HELD_BYTES ((size_t)256 << 20)
 
-static const char *const fit_names[] = { "crop", "squash", "pad", NULL };
-static const char *const fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
-static const char *const flip_names[] = { "none", "h", "v", "hv", NULL };
-static const char *const icc_names[] = { "use", "ignore", NULL };
-
 struct options {
 	struct vp_image_spec spec;
 	struct vp_augment aug;
-	int flip;                /* index in flip_names */
+	int flip;                /* index in images_flip_names */
 	int shuffle, strict, nul;
 	uint64_t seed;
 	unsigned shard_k, shard_n;
@@ -214,9 +210,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	while ((c = vp_getopt(argc, argv, "s:0t:j:qo:hV", longopts)) != -1) {
 		switch (c) {
 		case 's': parse_size(optarg, &o->spec); break;
-		case OPT_FIT: o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, fit_names); break;
+		case OPT_FIT: o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, images_fit_names); break;
 		case OPT_BACKGROUND: parse_color(optarg, o->spec.background); break;
-		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, icc_names); break;
+		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, images_icc_names); break;
 		case '0': o->nul = 1; break;
 		case OPT_SHUFFLE: o->shuffle = 1; break;
 		case OPT_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
@@ -228,8 +224,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_SHIFT_Y: o->aug.shift_y = parse_range("--shift-y", optarg, 1, 0); break;
 		case OPT_SHEAR: o->aug.shear = parse_range("--shear", optarg, 80, 0); break;
 		case OPT_ZOOM: o->aug.zoom = parse_range("--zoom", optarg, 10, 1); break;
-		case OPT_FLIP: o->flip = vp_opt_choice("--flip", optarg, flip_names); break;
-		case OPT_FILL: o->aug.fill = (enum vp_fill)vp_opt_choice("--fill", optarg, fill_names); break;
+		case OPT_FLIP: o->flip = vp_opt_choice("--flip", optarg, images_flip_names); break;
+		case OPT_FILL: o->aug.fill = (enum vp_fill)vp_opt_choice("--fill", optarg, images_fill_names); break;
 		case OPT_MAX_PIXELS:
 			o->spec.max_pixels = (uint64_t)vp_opt_int("--max-pixels", optarg, 1, INT64_MAX);
 			break;
@@ -284,59 +280,6 @@ static void collect(const struct options *o, struct vp_filelist *l)
 		vp_filelist_shard(l, o->shard_k, o->shard_n);
 	if (o->shuffle && vp_filelist_shuffle(l, o->seed, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-}
-
-static void pack_range(msgpack_packer *pk, const char *key, struct vp_range r)
-{
-	vp_pack_cstr(pk, key);
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_double(pk, r.lo);
-	msgpack_pack_double(pk, r.hi);
-}
-
-static void write_header(struct vp_writer *w, const struct options *o,
-			 const struct vp_filelist *l)
-{
-	msgpack_packer *pk = &w->pk;
-	const struct vp_augment *a = &o->aug;
-
-	vp_write_header(w, "images", 3 + (a->copies > 0));
-	vp_pack_cstr(pk, "size");
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_int(pk, o->spec.width);
-	msgpack_pack_int(pk, o->spec.height);
-	vp_pack_cstr(pk, "fit");
-	vp_pack_cstr(pk, fit_names[o->spec.fit]);
-	vp_pack_cstr(pk, "classes");
-	msgpack_pack_array(pk, l->nclasses);
-	for (size_t i = 0; i < l->nclasses; i++)
-		vp_pack_cstr(pk, l->classes[i]);
-	if (!a->copies)
-		return;
-	vp_pack_cstr(pk, "augment");
-	msgpack_pack_map(pk, 11);
-	vp_pack_cstr(pk, "copies");
-	msgpack_pack_unsigned_int(pk, a->copies);
-	vp_pack_cstr(pk, "keep_original");
-	if (a->keep_original)
-		msgpack_pack_true(pk);
-	else
-		msgpack_pack_false(pk);
-	vp_pack_cstr(pk, "seed");
-	msgpack_pack_uint64(pk, a->seed);
-	pack_range(pk, "rotation", a->rotation);
-	pack_range(pk, "shift_x", a->shift_x);
-	pack_range(pk, "shift_y", a->shift_y);
-	pack_range(pk, "shear", a->shear);
-	pack_range(pk, "zoom", a->zoom);
-	vp_pack_cstr(pk, "flip");
-	vp_pack_cstr(pk, flip_names[o->flip]);
-	vp_pack_cstr(pk, "fill");
-	vp_pack_cstr(pk, fill_names[a->fill]);
-	vp_pack_cstr(pk, "background");
-	msgpack_pack_array(pk, 3);
-	for (int i = 0; i < 3; i++)
-		msgpack_pack_unsigned_char(pk, o->spec.background[i]);
 }
 
 /* One image's results, filled by a worker, emptied by the writer. */
@@ -407,27 +350,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void write_record(struct vp_writer *wr, const struct options *o,
-			 const struct vp_entry *en, const unsigned char *pix, int copy)
-{
-	uint32_t shape[3] = { (uint32_t)o->spec.height, (uint32_t)o->spec.width, 3 };
-	msgpack_packer *pk = &wr->pk;
-
-	vp_write_record(wr, 2 + (en->label != NULL) + (copy >= 0));
-	vp_pack_cstr(pk, "id");
-	vp_pack_bytes(pk, en->path, en->path_len);
-	if (en->label) {
-		vp_pack_cstr(pk, "label");
-		vp_pack_cstr(pk, en->label);
-	}
-	vp_pack_cstr(pk, "image");
-	vp_pack_tensor(pk, VP_U8, 3, shape, pix);
-	if (copy >= 0) {
-		vp_pack_cstr(pk, "copy");
-		msgpack_pack_unsigned_int(pk, (unsigned)copy);
-	}
-}
-
 static void stop_workers(struct work *w, pthread_t *tids, int n)
 {
 	pthread_mutex_lock(&w->mu);
@@ -482,7 +404,7 @@ int main(int argc, char **argv)
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_writer_init(&wr, out.f);
-	write_header(&wr, &o, &list);
+	images_header_write(&wr, &o.spec, list.classes, list.nclasses, &o.aug);
 
 	memset(&w, 0, sizeof w);
 	w.o = &o;
@@ -528,10 +450,13 @@ int main(int argc, char **argv)
 				vp_die(VP_EXIT_DATA, "stopped at the first failure (--strict)");
 			}
 		} else if (!o.aug.copies) {
-			write_record(&wr, &o, en, s->pix, -1);
+			images_record_write(&wr, en->path, en->path_len, en->label, o.spec.height,
+					    o.spec.width, s->pix, -1);
 		} else {
 			for (unsigned c = o.aug.keep_original ? 0 : 1; c <= o.aug.copies; c++)
-				write_record(&wr, &o, en, s->pix + c * w.image_bytes, (int)c);
+				images_record_write(&wr, en->path, en->path_len, en->label,
+						    o.spec.height, o.spec.width,
+						    s->pix + c * w.image_bytes, (int64_t)c);
 		}
 		if (ferror(out.f))
 			write_failed(&out, o.output, errno, &w, tids, nthreads);

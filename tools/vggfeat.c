@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "err.h"
 #include "feat.h"
+#include "images.h"
 #include "nn.h"
 #include "outfile.h"
 #include "pack.h"
@@ -167,27 +168,16 @@ static void flush(struct run *r)
 		const float *f = r->out + per * i;
 		uint32_t shape[3] = { (uint32_t)oh, (uint32_t)ow, (uint32_t)oc };
 
-		vp_write_record(&r->wr, 2 + (it->label != NULL) + (it->copy >= 0));
-		vp_pack_cstr(&r->wr.pk, "id");
-		vp_pack_bytes(&r->wr.pk, it->id, it->id_len);
-		if (it->label) {
-			vp_pack_cstr(&r->wr.pk, "label");
-			vp_pack_bytes(&r->wr.pk, it->label, it->label_len);
-		}
-		if (it->copy >= 0) {
-			vp_pack_cstr(&r->wr.pk, "copy");
-			msgpack_pack_uint64(&r->wr.pk, (uint64_t)it->copy);
-		}
-		vp_pack_cstr(&r->wr.pk, "features");
-		if (r->o->pool == VGG16_POOL_NONE) {
-			vp_pack_tensor(&r->wr.pk, VP_F32, 3, shape, f);
-		} else {
-			if (r->o->pool == VGG16_POOL_AVG)
-				nn_global_avgpool_forward(f, (size_t)oh * ow, oc, r->pooled);
-			else
-				nn_global_maxpool_forward(f, (size_t)oh * ow, oc, r->pooled);
-			vp_pack_tensor(&r->wr.pk, VP_F32, 1, &shape[2], r->pooled);
-		}
+		if (r->o->pool == VGG16_POOL_AVG)
+			nn_global_avgpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+		else if (r->o->pool == VGG16_POOL_MAX)
+			nn_global_maxpool_forward(f, (size_t)oh * ow, oc, r->pooled);
+		if (r->o->pool == VGG16_POOL_NONE)
+			feat_record_write(&r->wr, it->id, it->id_len, it->label, it->label_len,
+					  it->copy, 3, shape, f);
+		else
+			feat_record_write(&r->wr, it->id, it->id_len, it->label, it->label_len,
+					  it->copy, 1, &shape[2], r->pooled);
 		free(it->id);
 		free(it->label);
 	}
@@ -199,27 +189,20 @@ static void flush(struct run *r)
 
 static void header(struct run *r, const struct vp_stream *s, const msgpack_object *h)
 {
-	const msgpack_object *size = vp_map_get(h, "size"), *fit = vp_map_get(h, "fit");
-	const msgpack_object *classes = vp_map_get(h, "classes");
+	struct images_header in;
+	struct vp_err e;
 
-	if (!size || size->type != MSGPACK_OBJECT_ARRAY || size->via.array.size != 2 ||
-	    size->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    size->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
-		       ": key 'size': expected [width, height]", s->name, s->segments);
-	if (!fit || fit->type != MSGPACK_OBJECT_STR)
-		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
-		       ": key 'fit': expected a string", s->name, s->segments);
-	if (classes && classes->type != MSGPACK_OBJECT_ARRAY)
-		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64
-		       ": key 'classes': expected an array", s->name, s->segments);
+	if (images_header_read(h, &in, &e))
+		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64 ": %s", s->name,
+		       s->segments, e.msg);
 	feat_header_write(&r->wr, &(struct feat_provenance){
 				  .backbone = "vgg16", .weights = r->w->id,
 				  .layer = layer_names[r->o->blocks - 1],
 				  .pooling = vgg16_pool_names[r->o->pool],
 				  .preprocess = vgg16_preprocess_names[r->preprocess],
-				  .size = size, .fit = fit },
-			  r->w->file[0] ? r->w->file : NULL, classes);
+				  .width = in.width, .height = in.height, .fit = in.fit,
+				  .fit_len = in.fit_len, .icc = in.icc, .icc_len = in.icc_len },
+			  r->w->file[0] ? r->w->file : NULL, in.classes);
 }
 
 static char *copy_bytes(const char *p, size_t n)

@@ -3,8 +3,8 @@
  * fix): the input decodes into what the loader would have learnt from a
  * file, the contents of layer_names and of each layer's weight_names (in
  * chunks, fixed-width or variable-length, through the loader's own
- * vgg16_names_fixed and vgg16_names_vlen), whether each group and dataset
- * was found, and each dataset's rank and dimensions; vgg16_keras_match
+ * weights_names_fixed and weights_names_vlen), whether each group and dataset
+ * was found, and each dataset's rank and dimensions; weights_keras_match
  * decides on that. When it accepts, the 13 convolutions it names must have
  * exactly VGG16's shapes.
  *
@@ -55,7 +55,7 @@ static uint64_t dim(struct input *in)
 }
 
 /* An attribute's strings, appended chunk by chunk as the loader does. */
-static void list(struct input *in, struct vgg16_names *l)
+static void list(struct input *in, struct weights_names *l)
 {
 	unsigned chunks = byte(in) % 4 + 1;
 	struct vp_err e;
@@ -73,7 +73,7 @@ static void list(struct input *in, struct vgg16_names *l)
 				for (unsigned j = 0; v[i] && j < len; j++)
 					v[i][j] = (char)byte(in);
 			}
-			if (vgg16_names_vlen(l, v, n, &e))
+			if (weights_names_vlen(l, v, n, &e))
 				abort();
 			for (unsigned i = 0; i < n; i++)
 				free(v[i]);
@@ -84,19 +84,19 @@ static void list(struct input *in, struct vgg16_names *l)
 				abort();
 			for (size_t i = 0; i < n * width; i++)
 				buf[i] = (char)byte(in);
-			if (vgg16_names_fixed(l, buf, n, width, &e))
+			if (weights_names_fixed(l, buf, n, width, &e))
 				abort();
 			free(buf);
 		}
 	}
 }
 
-static void check_match(const struct vgg16_keras_layer *l, size_t n,
-			const struct vgg16_keras_ref *conv)
+static void check_match(const struct weights_keras_layer *l, size_t n,
+			const struct weights_keras_ref *conv)
 {
 	for (int c = 0; c < VGG16_CONVS; c++) {
-		const struct vgg16_keras_ref *r = &conv[c];
-		const struct vgg16_keras_dataset *k, *b;
+		const struct weights_keras_ref *r = &conv[c];
+		const struct weights_keras_dataset *k, *b;
 
 		if (r->layer >= n || r->bias != r->kernel + 1 || r->bias >= l[r->layer].n)
 			abort();
@@ -119,16 +119,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	struct vgg16_names layer_names = { 0 }, weight_names[MAX_NAMES] = { { 0 } };
-	struct vgg16_keras_layer layers[MAX_NAMES];
-	struct vgg16_keras_ref conv[VGG16_CONVS];
+	struct weights_names layer_names = { 0 }, weight_names[MAX_NAMES] = { { 0 } };
+	struct weights_keras_layer layers[MAX_NAMES];
+	struct weights_keras_ref conv[VGG16_CONVS];
 	struct vp_err e;
 	size_t n;
 
 	list(&in, &layer_names);
 	n = layer_names.n < MAX_NAMES ? layer_names.n : MAX_NAMES;
 	for (size_t j = 0; j < n; j++) {
-		struct vgg16_keras_layer *l = &layers[j];
+		struct weights_keras_layer *l = &layers[j];
 
 		l->name = layer_names.s[j];
 		l->found = !(byte(&in) & 0x80);
@@ -138,24 +138,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!l->d)
 			abort();
 		for (size_t i = 0; i < l->n; i++) {
-			struct vgg16_keras_dataset *d = &l->d[i];
+			struct weights_keras_dataset *d = &l->d[i];
 			unsigned f = byte(&in);
 
 			d->name = weight_names[j].s[i];
 			d->found = f % 3 == 0 ? 1 : f % 3 == 1 ? 0 : -1;
-			d->rank = f / 3 > VGG16_KERAS_MAX_RANK ? -1 : (int)(f / 3);
+			d->rank = f / 3 > WEIGHTS_KERAS_MAX_RANK ? -1 : (int)(f / 3);
 			for (int k = 0; k < d->rank; k++)
 				d->dims[k] = dim(&in);
 		}
 	}
-	if (vgg16_keras_match(layers, n, conv, &e) == 0)
+	if (weights_keras_match(layers, n, conv, &e) == 0)
 		check_match(layers, n, conv);
 	else if (!e.msg[0])
 		abort();
 	for (size_t j = 0; j < n; j++) {
 		free(layers[j].d);
-		vgg16_names_free(&weight_names[j]);
+		weights_names_free(&weight_names[j]);
 	}
-	vgg16_names_free(&layer_names);
+	weights_names_free(&layer_names);
 	return 0;
 }

@@ -61,7 +61,7 @@ static int looks_like_safetensors(int fd, uint64_t size)
 	return b[8] == '{' && len >= 2 && len <= size - 8;
 }
 
-int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e)
+int weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e)
 {
 	char id[sizeof w->id];
 	uint64_t size;
@@ -77,10 +77,10 @@ int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err 
 	}
 	if (looks_like_safetensors(fd, size)) {
 		w->preprocess = VGG16_TORCH;
-		rc = vgg16_weights_safetensors(fd, size, w, e);
+		rc = weights_safetensors(fd, size, w, e);
 	} else {
 		w->preprocess = VGG16_CAFFE;
-		rc = vgg16_weights_h5(path, w, e);
+		rc = weights_h5(path, w, e);
 	}
 	close(fd);
 	if (rc) {
@@ -92,31 +92,31 @@ int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err 
 	return 0;
 }
 
-int vgg16_weights_find(const char *path, int random, uint64_t seed,
+int weights_find(const char *path, int random, uint64_t seed,
 		       struct vgg16_weights *w, struct vp_err *e)
 {
 	char cached[4096];
 	const char *home;
 
 	if (random)
-		return vgg16_weights_random(seed, w, e);
+		return weights_random(seed, w, e);
 	if (!path || !*path)
 		path = getenv("VGGPIPE_WEIGHTS");
 	if (!path || !*path) {
 		home = getenv("HOME");
 		snprintf(cached, sizeof cached, "%s/.keras/models/%s", home ? home : "",
-			 VGG16_KERAS_FILE);
+			 WEIGHTS_KERAS_FILE);
 		if (access(cached, F_OK) != 0)
 			return vp_fail(e, "no weights: give --weights FILE or set VGGPIPE_WEIGHTS, "
 				       "or put Keras' VGG16 file at %s; download it from %s (md5 %s), "
 				       "for example with 'make weights'",
-				       cached, VGG16_KERAS_URL, VGG16_KERAS_MD5);
+				       cached, WEIGHTS_KERAS_URL, WEIGHTS_KERAS_MD5);
 		path = cached;
 	}
-	return vgg16_weights_load(path, w, e);
+	return weights_load(path, w, e);
 }
 
-int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)
+int weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e)
 {
 	uint64_t s = seed;
 

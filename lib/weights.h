@@ -11,68 +11,68 @@
 #include "vgg16.h"
 
 /* The file Keras caches under ~/.keras/models/, and where to get it. */
-#define VGG16_KERAS_FILE "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-#define VGG16_KERAS_URL \
-	"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" VGG16_KERAS_FILE
-#define VGG16_KERAS_MD5 "6d6bbae143d832006294945121d1f1fc"
+#define WEIGHTS_KERAS_FILE "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+#define WEIGHTS_KERAS_URL \
+	"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" WEIGHTS_KERAS_FILE
+#define WEIGHTS_KERAS_MD5 "6d6bbae143d832006294945121d1f1fc"
 
 /* Load a Keras HDF5 or safetensors file, told apart by content. Sets id to
  * "sha256:HEX" of the file and preprocess to the one its source uses
  * (Keras: caffe, torchvision: torch). Messages name the file, the layer
  * and the shapes. */
-int vgg16_weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e);
+int weights_load(const char *path, struct vgg16_weights *w, struct vp_err *e);
 
 /* The weights a tool runs with, found as vggfeat(1) says: path (its
  * --weights), else $VGGPIPE_WEIGHTS, else Keras' cache in $HOME; with
- * random set, vgg16_weights_random(seed) instead. */
-int vgg16_weights_find(const char *path, int random, uint64_t seed,
+ * random set, weights_random(seed) instead. */
+int weights_find(const char *path, int random, uint64_t seed,
 		       struct vgg16_weights *w, struct vp_err *e);
 
 /* He-initialised kernels (Keras' he_uniform: uniform in +-sqrt(6 / fan_in),
  * deviation sqrt(2 / fan_in), fan_in = 9 cin) and zero biases, from a
  * seeded generator of our own, so that a seed gives the same weights on
  * every machine. id "random:SEED", preprocess caffe. */
-int vgg16_weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e);
+int weights_random(uint64_t seed, struct vgg16_weights *w, struct vp_err *e);
 
-/* The format loaders behind vgg16_weights_load; w is allocated. */
-int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e);
-int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
+/* The format loaders behind weights_load; w is allocated. */
+int weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e);
+int weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e);
 
 /* The strings of a layer_names or weight_names attribute, or of all its
  * chunks (name0, name1, ... when the list does not fit in an object
  * header), appended in order. */
-struct vgg16_names {
+struct weights_names {
 	char **s;
 	size_t n;
 };
 
 /* Append n fixed-width strings of width bytes each, as h5py writes numpy
  * bytes: null-padded, with no terminator when a string fills its width. */
-int vgg16_names_fixed(struct vgg16_names *l, const char *buf, size_t n, size_t width,
+int weights_names_fixed(struct weights_names *l, const char *buf, size_t n, size_t width,
 		      struct vp_err *e);
 /* Append n variable-length strings; a NULL one is empty. */
-int vgg16_names_vlen(struct vgg16_names *l, char *const *v, size_t n, struct vp_err *e);
-void vgg16_names_free(struct vgg16_names *l);
+int weights_names_vlen(struct weights_names *l, char *const *v, size_t n, struct vp_err *e);
+void weights_names_free(struct weights_names *l);
 
 /* What libhdf5 tells the Keras loader about one dataset of a layer. */
-#define VGG16_KERAS_MAX_RANK 32
-struct vgg16_keras_dataset {
+#define WEIGHTS_KERAS_MAX_RANK 32
+struct weights_keras_dataset {
 	const char *name;     /* as weight_names (or Keras 3's vars/N) gives it */
 	int found;            /* 0: missing; -1: not an array of floats */
 	int rank;
-	uint64_t dims[VGG16_KERAS_MAX_RANK];
+	uint64_t dims[WEIGHTS_KERAS_MAX_RANK];
 };
 
-struct vgg16_keras_layer {
+struct weights_keras_layer {
 	const char *name;     /* as layer_names gives it */
 	int found;            /* 0: the file has no group of that name */
-	struct vgg16_keras_dataset *d;
+	struct weights_keras_dataset *d;
 	size_t n;             /* datasets, in weight_names order */
 };
 
 /* Where one convolution's kernel and bias are: layer and dataset indices. */
-struct vgg16_keras_ref {
+struct weights_keras_ref {
 	size_t layer, kernel, bias;
 };
 
@@ -81,8 +81,8 @@ struct vgg16_keras_ref {
  * shapes; anything else of rank other than 4 (a dense top) is passed over.
  * Fills conv with the 13 convolutions, or fails naming the layer, the
  * dataset and the shapes. */
-int vgg16_keras_match(const struct vgg16_keras_layer *layers, size_t n,
-		      struct vgg16_keras_ref conv[VGG16_CONVS], struct vp_err *e);
+int weights_keras_match(const struct weights_keras_layer *layers, size_t n,
+		      struct weights_keras_ref conv[VGG16_CONVS], struct vp_err *e);
 
 /* Where each convolution's kernel and bias lie in a safetensors file: the
  * file offsets of float32 data of VGG16's shapes (kernels OIHW). */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vgg16_names_free(struct vgg16_names *l)
+void weights_names_free(struct weights_names *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->s[i]);
@@ -20,7 +20,7 @@ void vgg16_names_free(struct vgg16_names *l)
 	l->n = 0;
 }
 
-static int names_add(struct vgg16_names *l, const char *p, size_t len, struct vp_err *e)
+static int names_add(struct weights_names *l, const char *p, size_t len, struct vp_err *e)
 {
 	char **s = realloc(l->s, (l->n + 1) * sizeof *s);
 
@@ -34,7 +34,7 @@ static int names_add(struct vgg16_names *l, const char *p, size_t len, struct vp
 	return 0;
 }
 
-int vgg16_names_fixed(struct vgg16_names *l, const char *buf, size_t n, size_t width,
+int weights_names_fixed(struct weights_names *l, const char *buf, size_t n, size_t width,
 		      struct vp_err *e)
 {
 	for (size_t i = 0; i < n; i++)
@@ -43,7 +43,7 @@ int vgg16_names_fixed(struct vgg16_names *l, const char *buf, size_t n, size_t w
 	return 0;
 }
 
-int vgg16_names_vlen(struct vgg16_names *l, char *const *v, size_t n, struct vp_err *e)
+int weights_names_vlen(struct weights_names *l, char *const *v, size_t n, struct vp_err *e)
 {
 	for (size_t i = 0; i < n; i++)
 		if (names_add(l, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0, e))
@@ -54,7 +54,7 @@ int vgg16_names_vlen(struct vgg16_names *l, char *const *v, size_t n, struct vp_
 /* Append the strings of one attribute, fixed-length (what h5py writes for
  * numpy bytes) or variable-length. An empty attribute is an empty list
  * whatever its type: Keras writes a layer without weights that way. */
-static int read_strings(hid_t loc, const char *name, struct vgg16_names *l,
+static int read_strings(hid_t loc, const char *name, struct weights_names *l,
 			struct vp_err *e)
 {
 	hid_t attr, type = -1, space = -1, mem = -1;
@@ -91,7 +91,7 @@ static int read_strings(hid_t loc, const char *name, struct vgg16_names *l,
 			vp_fail(e, "attribute '%s' cannot be read", name);
 			goto out;
 		}
-		rc = vgg16_names_vlen(l, v, (size_t)n, e);
+		rc = weights_names_vlen(l, v, (size_t)n, e);
 		H5Dvlen_reclaim(mem, space, H5P_DEFAULT, v);
 		free(v);
 	} else {
@@ -107,7 +107,7 @@ static int read_strings(hid_t loc, const char *name, struct vgg16_names *l,
 			vp_fail(e, "attribute '%s' cannot be read", name);
 			goto out;
 		}
-		rc = vgg16_names_fixed(l, buf, (size_t)n, sz, e);
+		rc = weights_names_fixed(l, buf, (size_t)n, sz, e);
 		free(buf);
 	}
 out:
@@ -123,7 +123,7 @@ out:
 
 /* A string list attribute, or its chunks name0, name1, ... which Keras
  * writes when the list does not fit in an object header. 1 when absent. */
-static int read_list_attr(hid_t loc, const char *name, struct vgg16_names *l,
+static int read_list_attr(hid_t loc, const char *name, struct weights_names *l,
 			  struct vp_err *e)
 {
 	char chunk[64];
@@ -150,9 +150,9 @@ static herr_t add_link(hid_t group, const char *name, const H5L_info_t *info, vo
 
 /* The names of a group's members in name order, each after prefix. */
 static int list_members(hid_t loc, const char *path, const char *prefix,
-			struct vgg16_names *l, struct vp_err *e)
+			struct weights_names *l, struct vp_err *e)
 {
-	struct vgg16_names names = { 0 };
+	struct weights_names names = { 0 };
 	hid_t g = H5Gopen2(loc, path, H5P_DEFAULT);
 	int rc = 0;
 
@@ -172,16 +172,16 @@ static int list_members(hid_t loc, const char *path, const char *prefix,
 		rc = names_add(l, full, strlen(full), e);
 		free(full);
 	}
-	vgg16_names_free(&names);
+	weights_names_free(&names);
 	H5Gclose(g);
 	return rc;
 }
 
-_Static_assert(VGG16_KERAS_MAX_RANK == H5S_MAX_RANK, "a dataset's dims fit");
+_Static_assert(WEIGHTS_KERAS_MAX_RANK == H5S_MAX_RANK, "a dataset's dims fit");
 
 /* What the decisions need of a dataset: that it opens and holds floats,
  * and its shape. */
-static void describe_dataset(hid_t group, const char *path, struct vgg16_keras_dataset *d)
+static void describe_dataset(hid_t group, const char *path, struct weights_keras_dataset *d)
 {
 	hsize_t dims[H5S_MAX_RANK];
 	hid_t id, space, type;
@@ -212,7 +212,7 @@ static void describe_dataset(hid_t group, const char *path, struct vgg16_keras_d
 /* One layer's datasets, named by its weight_names attribute or, in Keras
  * 3's native layout (native), the members of its vars group. */
 static int describe_layer(hid_t root, const char *layer, int native,
-			  struct vgg16_names *names, struct vgg16_keras_layer *l,
+			  struct weights_names *names, struct weights_keras_layer *l,
 			  struct vp_err *e)
 {
 	hid_t group;
@@ -236,7 +236,7 @@ static int describe_layer(hid_t root, const char *layer, int native,
 	return rc;
 }
 
-static void shape_str(const struct vgg16_keras_dataset *d, char *buf, size_t n)
+static void shape_str(const struct weights_keras_dataset *d, char *buf, size_t n)
 {
 	int at = snprintf(buf, n, "(");
 
@@ -247,7 +247,7 @@ static void shape_str(const struct vgg16_keras_dataset *d, char *buf, size_t n)
 		snprintf(buf + at, n - at, d->rank == 1 ? ",)" : ")");
 }
 
-static int check_found(const struct vgg16_keras_layer *l, size_t i, struct vp_err *e)
+static int check_found(const struct weights_keras_layer *l, size_t i, struct vp_err *e)
 {
 	if (l->d[i].found == 0)
 		return vp_fail(e, "layer '%s': dataset '%s' is missing", l->name, l->d[i].name);
@@ -259,11 +259,11 @@ static int check_found(const struct vgg16_keras_layer *l, size_t i, struct vp_er
 
 /* The 4-D kernel at i and the 1-D bias after it as VGG16's convolution
  * conv. */
-static int check_conv(const struct vgg16_keras_layer *l, size_t i, int conv,
+static int check_conv(const struct weights_keras_layer *l, size_t i, int conv,
 		      struct vp_err *e)
 {
 	const struct vgg16_conv_spec *c = &vgg16_convs[conv];
-	const struct vgg16_keras_dataset *k = &l->d[i], *b = i + 1 < l->n ? k + 1 : NULL;
+	const struct weights_keras_dataset *k = &l->d[i], *b = i + 1 < l->n ? k + 1 : NULL;
 	char got[96];
 
 	if (b && check_found(l, i + 1, e))
@@ -289,13 +289,13 @@ static int check_conv(const struct vgg16_keras_layer *l, size_t i, int conv,
  * layer that is a whole VGG16 (a user's model with the base nested in it)
  * reads as well as one layer per convolution; the rest (a dense top) is
  * passed over. */
-int vgg16_keras_match(const struct vgg16_keras_layer *layers, size_t n,
-		      struct vgg16_keras_ref conv[VGG16_CONVS], struct vp_err *e)
+int weights_keras_match(const struct weights_keras_layer *layers, size_t n,
+		      struct weights_keras_ref conv[VGG16_CONVS], struct vp_err *e)
 {
 	int c = 0;
 
 	for (size_t j = 0; j < n; j++) {
-		const struct vgg16_keras_layer *l = &layers[j];
+		const struct weights_keras_layer *l = &layers[j];
 
 		if (!l->found)
 			return vp_fail(e, "layer '%s' has no group", l->name);
@@ -309,7 +309,7 @@ int vgg16_keras_match(const struct vgg16_keras_layer *layers, size_t n,
 					       l->name, l->d[i].name);
 			if (check_conv(l, i, c, e))
 				return -1;
-			conv[c++] = (struct vgg16_keras_ref){ j, i, i + 1 };
+			conv[c++] = (struct weights_keras_ref){ j, i, i + 1 };
 			i++;
 		}
 	}
@@ -340,7 +340,7 @@ static int read_floats(hid_t root, const char *layer, const char *path, float *d
  * under model_weights. Keras 3's native .weights.h5 has no layer_names:
  * its layers are the groups under /layers, taken in name order, which is
  * the network's order for VGG16's block names (*native set). */
-static hid_t weights_root(hid_t file, struct vgg16_names *layers, int *native,
+static hid_t weights_root(hid_t file, struct weights_names *layers, int *native,
 			  struct vp_err *e)
 {
 	int r = read_list_attr(file, "layer_names", layers, e);
@@ -368,13 +368,13 @@ static hid_t weights_root(hid_t file, struct vgg16_names *layers, int *native,
 	return -1;
 }
 
-int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e)
+int weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e)
 {
 	H5E_auto2_t old_func;
 	void *old_data;
-	struct vgg16_names layers = { 0 }, *names = NULL;
-	struct vgg16_keras_layer *desc = NULL;
-	struct vgg16_keras_ref conv[VGG16_CONVS];
+	struct weights_names layers = { 0 }, *names = NULL;
+	struct weights_keras_layer *desc = NULL;
+	struct weights_keras_ref conv[VGG16_CONVS];
 	hid_t file, root;
 	int rc = -1, native;
 
@@ -400,10 +400,10 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 	for (size_t i = 0; i < layers.n; i++)
 		if (describe_layer(root, layers.s[i], native, &names[i], &desc[i], e))
 			goto close_root;
-	if (vgg16_keras_match(desc, layers.n, conv, e))
+	if (weights_keras_match(desc, layers.n, conv, e))
 		goto close_root;
 	for (int c = 0; c < VGG16_CONVS; c++) {
-		const struct vgg16_keras_layer *l = &desc[conv[c].layer];
+		const struct weights_keras_layer *l = &desc[conv[c].layer];
 
 		if (read_floats(root, l->name, l->d[conv[c].kernel].name, w->kernel[c], e) ||
 		    read_floats(root, l->name, l->d[conv[c].bias].name, w->bias[c], e))
@@ -413,13 +413,13 @@ int vgg16_weights_h5(const char *path, struct vgg16_weights *w, struct vp_err *e
 close_root:
 	for (size_t i = 0; desc && names && i < layers.n; i++) {
 		free(desc[i].d);
-		vgg16_names_free(&names[i]);
+		weights_names_free(&names[i]);
 	}
 	free(desc);
 	free(names);
 	H5Gclose(root);
 close:
-	vgg16_names_free(&layers);
+	weights_names_free(&layers);
 	H5Fclose(file);
 restore:
 	H5Eset_auto2(H5E_DEFAULT, old_func, old_data);

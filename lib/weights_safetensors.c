@@ -152,7 +152,7 @@ int vgg16_safetensors_header(const char *text, uint64_t hlen, uint64_t size,
 	return rc;
 }
 
-int vgg16_weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
+int weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct vp_err *e)
 {
 	struct vgg16_safetensors_table t;

@@ -88,8 +88,8 @@ kernel_block(const float *g, size_t g_plane, float *u, size_t u_plane, size_t nb
  * transform an eighth of the run time. No fused multiply-add in ISO C
  * mode: every build gives the same numbers. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
-			       float *u)
+static void kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
+			     float *u)
 {
 	int panels = kernel_panels(cout);
 	size_t width = (size_t)cout / panels, plane = (size_t)cin * cout;
@@ -106,6 +106,13 @@ void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, 
 			if (co < width)
 				kernel_block(g + co, plane, d + co, u_plane, width - co);
 		}
+}
+
+/* The clones are static: clang resolves them only within their file. */
+void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
+			       float *u)
+{
+	kernel_transform(kernel, cin, cout, ci0, ci1, u);
 }
 
 size_t winograd_tiles(int n, int h, int w)

@@ -100,7 +100,7 @@ _Noreturn static void usage(void)
 	       "                       winograd, 2 to 3 times fewer multiplications)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
-	       program_invocation_short_name, FINETUNE_WARMUP, VGG16_KERAS_FILE);
+	       program_invocation_short_name, FINETUNE_WARMUP, WEIGHTS_KERAS_FILE);
 	vp_close_stdout();
 	exit(0);
 }
@@ -595,7 +595,7 @@ int main(int argc, char **argv)
 	/* Opened first: a bad -o fails before the training, not after. */
 	if (vp_out_open(&out, o.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (o.finetune && vgg16_weights_find(o.weights, o.random, o.weights_seed, &w, &e))
+	if (o.finetune && weights_find(o.weights, o.random, o.weights_seed, &w, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (o.init && top_model_load(&init, o.init, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);

@@ -63,7 +63,7 @@ _Noreturn static void usage(void)
 	       "  -V, --version          show the version and exit\n"
 	       "\n"
 	       "Exit status: 0 success, 1 bad input or weights, 2 a usage error.\n",
-	       program_invocation_short_name, VGG16_KERAS_FILE);
+	       program_invocation_short_name, WEIGHTS_KERAS_FILE);
 	vp_close_stdout();
 	exit(0);
 }
@@ -271,7 +271,7 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	r.o = &o;
 	r.w = &w;
-	if (vgg16_weights_find(o.weights, o.random, o.seed, &w, &e))
+	if (weights_find(o.weights, o.random, o.seed, &w, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	r.preprocess = o.preprocess >= 0 ? (enum vgg16_preprocess)o.preprocess : w.preprocess;
 	r.progress = vp_progress_enabled(o.progress);

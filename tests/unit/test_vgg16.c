@@ -141,7 +141,7 @@ static void test_network(void)
 	uint8_t *rgb = malloc(40 * 36 * 3);
 	float maxdiff = 0, maxval = 0;
 
-	ok(vgg16_weights_random(5, &a, &e) == 0 && vgg16_weights_random(5, &b, &e) == 0,
+	ok(weights_random(5, &a, &e) == 0 && weights_random(5, &b, &e) == 0,
 	   "random weights");
 	ok(!memcmp(a.data, b.data, a.count * sizeof *a.data), "same seed, same weights");
 	ok(!strcmp(a.id, "random:5"), "provenance says random:5");
@@ -152,7 +152,7 @@ static void test_network(void)
 	ok(fabs(sqrt(sq / n) - sqrt(2.0 / 27)) < 0.1 * sqrt(2.0 / 27) && fabs(sum / n) < 0.05,
 	   "He initialisation: deviation sqrt(2 / fan_in)");
 	vgg16_weights_free(&b);
-	vgg16_weights_random(6, &b, &e);
+	weights_random(6, &b, &e);
 	ok(memcmp(a.data, b.data, a.count * sizeof *a.data), "another seed, other weights");
 	vgg16_weights_free(&b);
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # valgrind memcheck on a small end-to-end pipeline (32x32 images,
-# block3_pool): no invalid access, no uninitialised value used, nothing
-# definitely lost, in any tool. No suppressions are needed.
+# block3_pool) and on fine-tuning block 5: no invalid access, no
+# uninitialised value used, nothing definitely lost, in any tool. No
+# suppressions are needed.
 . "$(dirname "$0")/lib.sh"
-plan 7
+plan 10
 
 # valgrind 3.19 cannot execute AVX-512 instructions. The JPEG-XL module
 # that libvips loads at start runs some while it initialises; pointing
@@ -46,4 +47,15 @@ ok $? "classify: clean under valgrind"; sed 's/^/# /' vg.classify | head -20
 vg "$VGGPIPE_BIN/vggdump" s.img s.feat s.model > /dev/null 2> vg.vggdump
 ok $? "vggdump: clean under valgrind"; sed 's/^/# /' vg.vggdump | head -20
 is "$(tail -n +2 pred.csv | wc -l)" 8 "the pipeline under valgrind classified every image"
+
+# Fine-tuning: block4_pool features on a pipe (spooled), a warm-up and a
+# tuning epoch with Winograd's convolutions, then the tuned model run with
+# im2col's.
+"$VGGPIPE_BIN/vggfeat" --init-random 1 --layer block4_pool --quiet < s.img > s4.feat
+cat s4.feat | vg "$VGGPIPE_BIN/topfit" --finetune block5 --init-random 1 --warmup 1 --epochs 1 \
+	--hidden 8 --quiet > t.model 2> vg.finetune
+ok $? "topfit --finetune: clean under valgrind"; sed 's/^/# /' vg.finetune | head -20
+vg "$VGGPIPE_BIN/classify" --algo im2col --model t.model s4.feat > t.csv 2> vg.tuned
+ok $? "classify, a fine-tuned model: clean under valgrind"; sed 's/^/# /' vg.tuned | head -20
+is "$(tail -n +2 t.csv | wc -l)" 8 "the tuned model classified every image"
 done_testing

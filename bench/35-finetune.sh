@@ -91,31 +91,5 @@ fi
 # Fine-tuning helps: tests/finetune.t's case, frozen top and tuned model
 # on the same validation images.
 mkdir "$tmp/digits" && cd "$tmp/digits"
-"$PY" - <<'EOF'
-import os
-import numpy as np
-from PIL import Image
-from sklearn.datasets import load_digits
-
-d = load_digits()
-order = np.random.default_rng(7).permutation(len(d.images))
-for split, idx in (("train", order[:100]), ("valid", order[100:500])):
-    for i in idx:
-        folder = os.path.join(split, str(d.target[i]))
-        os.makedirs(folder, exist_ok=True)
-        pixels = (d.images[i] * (255 / 16)).round().astype(np.uint8)
-        Image.fromarray(pixels).resize((32, 32), Image.BILINEAR).convert("RGB").save(
-            os.path.join(folder, "%04d.png" % i))
-EOF
-V="vggfeat --quiet --init-random 1"
-for s in train valid; do
-	imgprep --quiet --size 32 $s | $V --layer block4_pool -o $s.4
-	imgprep --quiet --size 32 $s | $V -o $s.5
-done
-imgprep --quiet --size 32 --augment 8 --zoom 0.15 --rotation 15 --shift-x 0.1 --shift-y 0.1 \
-	--seed 1 train | $V --layer block4_pool -o aug.4
-topfit --quiet --valid valid.5 --epochs 40 -o top.model train.5
-topfit --quiet --finetune block5 --init top.model --init-random 1 --optimizer adam --lr 3e-6 \
-	--valid valid.4 --epochs 30 --patience 10 -o tuned.model aug.4
-acc() { topeval -q -m "$1" -f json "$2" | "$PY" -c "import json,sys; print('%.4f' % json.load(sys.stdin)['accuracy'])"; }
-echo "| fine-tuning accuracy | vggpipe | digits at 32x32, random weights, 100 images x 8 copies: validation accuracy of the frozen top $(acc top.model valid.5), block 5 tuned with it $(acc tuned.model valid.4) | | | | |"
+set -- $(bash "$here/../tests/finetune-digits.sh")
+echo "| fine-tuning accuracy | vggpipe | digits at 32x32, random weights, 100 images x 8 copies: validation accuracy of the frozen top $1, block 5 tuned with it $2 | | | | |"

@@ -56,21 +56,8 @@ void feat_record_write(struct vp_writer *w, const char *id, size_t id_len, const
 		       size_t label_len, int64_t copy, int rank, const uint32_t *shape,
 		       const float *features)
 {
-	msgpack_packer *pk = &w->pk;
-
-	vp_write_record(w, 2 + (label != NULL) + (copy >= 0));
-	vp_pack_cstr(pk, "id");
-	vp_pack_bytes(pk, id, id_len);
-	if (label) {
-		vp_pack_cstr(pk, "label");
-		vp_pack_bytes(pk, label, label_len);
-	}
-	vp_pack_cstr(pk, "features");
-	vp_pack_tensor(pk, VP_F32, rank, shape, features);
-	if (copy >= 0) {
-		vp_pack_cstr(pk, "copy");
-		msgpack_pack_uint64(pk, (uint64_t)copy);
-	}
+	vp_write_tensor_record(w, id, id_len, label, label_len, copy, "features", VP_F32, rank,
+			       shape, features);
 }
 
 int feat_provenance_check(const msgpack_object *want, const msgpack_object *got,
@@ -692,15 +679,7 @@ int feat_set_read(const struct feat_set *s, const size_t *idx, size_t n, float *
 					       "the file is shorter than when it was read");
 			done += (size_t)got;
 		}
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-		for (uint32_t k = 0; k < s->dim; k++) {
-			uint32_t u;
-
-			memcpy(&u, &row[k], 4);
-			u = __builtin_bswap32(u);
-			memcpy(&row[k], &u, 4);
-		}
-#endif
+		vp_f32_from_le(row, s->dim);
 		/* The file was checked when it was indexed; one changed since
 		 * must not feed a NaN into training. */
 		for (uint32_t k = 0; k < s->dim; k++)

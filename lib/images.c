@@ -1,5 +1,7 @@
 #include "images.h"
 
+#include <string.h>
+
 const char *const images_fit_names[] = { "crop", "squash", "pad", NULL };
 const char *const images_fill_names[] = { "constant", "nearest", "reflect", "wrap", NULL };
 const char *const images_flip_names[] = { "none", "h", "v", "hv", NULL };
@@ -71,21 +73,9 @@ void images_record_write(struct vp_writer *w, const char *id, size_t id_len,
 			 int64_t copy)
 {
 	uint32_t shape[3] = { (uint32_t)height, (uint32_t)width, 3 };
-	msgpack_packer *pk = &w->pk;
 
-	vp_write_record(w, 2 + (label != NULL) + (copy >= 0));
-	vp_pack_cstr(pk, "id");
-	vp_pack_bytes(pk, id, id_len);
-	if (label) {
-		vp_pack_cstr(pk, "label");
-		vp_pack_cstr(pk, label);
-	}
-	vp_pack_cstr(pk, "image");
-	vp_pack_tensor(pk, VP_U8, 3, shape, rgb);
-	if (copy >= 0) {
-		vp_pack_cstr(pk, "copy");
-		msgpack_pack_uint64(pk, (uint64_t)copy);
-	}
+	vp_write_tensor_record(w, id, id_len, label, label ? strlen(label) : 0, copy, "image",
+			       VP_U8, 3, shape, rgb);
 }
 
 int images_header_read(const msgpack_object *h, struct images_header *out,

@@ -120,6 +120,28 @@ void vp_write_record(struct vp_writer *w, uint32_t nkeys)
 	w->segment_records++;
 }
 
+void vp_write_tensor_record(struct vp_writer *w, const char *id, size_t id_len,
+			    const char *label, size_t label_len, int64_t copy,
+			    const char *tensor_key, enum vp_dtype dtype, int rank,
+			    const uint32_t *shape, const void *data)
+{
+	msgpack_packer *pk = &w->pk;
+
+	vp_write_record(w, 2 + (label != NULL) + (copy >= 0));
+	vp_pack_cstr(pk, "id");
+	vp_pack_bytes(pk, id, id_len);
+	if (label) {
+		vp_pack_cstr(pk, "label");
+		vp_pack_bytes(pk, label, label_len);
+	}
+	vp_pack_cstr(pk, tensor_key);
+	vp_pack_tensor(pk, dtype, rank, shape, data);
+	if (copy >= 0) {
+		vp_pack_cstr(pk, "copy");
+		msgpack_pack_uint64(pk, (uint64_t)copy);
+	}
+}
+
 void vp_write_trailer(struct vp_writer *w)
 {
 	msgpack_pack_map(&w->pk, 1);

@@ -202,14 +202,22 @@ void vp_tensor_to_f32(const struct vp_tensor *t, float *dst)
 		return;
 	}
 	memcpy(dst, t->data, t->count * sizeof *dst);
+	vp_f32_from_le(dst, t->count);
+}
+
+void vp_f32_from_le(float *v, size_t n)
+{
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < t->count; i++) {
+	for (size_t i = 0; i < n; i++) {
 		uint32_t u;
 
-		memcpy(&u, &dst[i], 4);
+		memcpy(&u, &v[i], 4);
 		u = __builtin_bswap32(u);
-		memcpy(&dst[i], &u, 4);
+		memcpy(&v[i], &u, 4);
 	}
+#else
+	(void)v;
+	(void)n;
 #endif
 }
 

@@ -49,6 +49,9 @@ int vp_get_tensor(const msgpack_object *map, const char *key, int required,
  * elements. */
 void vp_tensor_to_f32(const struct vp_tensor *t, float *dst);
 
+/* Floats as the format stores them (little-endian) to this machine's. */
+void vp_f32_from_le(float *v, size_t n);
+
 int vp_bytes_eq(const char *p, size_t n, const char *s);
 
 /* Compare two objects (maps by key, whatever the order). Returns 0 when

@@ -144,6 +144,22 @@ static void layer_output(const struct top_layer *l, uint32_t *h, uint32_t *w, ui
 	}
 }
 
+/* The map the next layer takes, [h, w, c]: the last layer's output, or
+ * the model's input. */
+static void next_input(const struct top_model *m, uint32_t *h, uint32_t *w, uint32_t *c)
+{
+	if (m->nlayers) {
+		layer_output(&m->layers[m->nlayers - 1], h, w, c);
+	} else if (m->input_rank == 3) {
+		*h = m->input_shape[0];
+		*w = m->input_shape[1];
+		*c = m->input_shape[2];
+	} else {
+		*h = *w = 1;
+		*c = m->in_dim;
+	}
+}
+
 int top_model_add(struct top_model *m, enum top_kind kind, uint32_t size, float value,
 		  struct vp_err *e)
 {
@@ -153,16 +169,7 @@ int top_model_add(struct top_model *m, enum top_kind kind, uint32_t size, float 
 
 	if (m->nlayers == TOP_MAX_LAYERS)
 		return vp_fail(e, "more than %d layers", TOP_MAX_LAYERS);
-	if (m->nlayers) {
-		layer_output(&m->layers[m->nlayers - 1], &h, &w, &c);
-	} else if (m->input_rank == 3) {
-		h = m->input_shape[0];
-		w = m->input_shape[1];
-		c = m->input_shape[2];
-	} else {
-		h = w = 1;
-		c = m->in_dim;
-	}
+	next_input(m, &h, &w, &c);
 	l = &m->layers[m->nlayers];
 	*l = (struct top_layer){ .kind = kind, .h = h, .w = w, .c = c, .in = h * w * c };
 	out = l->in;
@@ -787,16 +794,7 @@ static int add_layer(struct top_model *m, const msgpack_object *lm, struct vp_er
 			break;
 	if (k == TOP_KINDS)
 		return vp_fail(e, "unknown layer type '%.*s'", (int)(tlen > 32 ? 32 : tlen), type);
-	if (m->nlayers) {
-		layer_output(&m->layers[m->nlayers - 1], &h, &w, &c);
-	} else if (m->input_rank == 3) {
-		h = m->input_shape[0];
-		w = m->input_shape[1];
-		c = m->input_shape[2];
-	} else {
-		h = w = 1;
-		c = m->in_dim;
-	}
+	next_input(m, &h, &w, &c);
 	switch (k) {
 	case TOP_CONV3X3:
 		if (vp_get_tensor(lm, "weights", 1, &t, e))

@@ -10,24 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 6
 
-$PY - <<'EOF'
-import os
-import numpy as np
-from PIL import Image
-from sklearn.datasets import load_digits
-
-d = load_digits()
-rng = np.random.default_rng(7)
-order = rng.permutation(len(d.images))
-cut = int(len(order) * 0.7)
-for split, idx in (("train", order[:cut]), ("valid", order[cut:])):
-    for i in idx:
-        folder = os.path.join(split, str(d.target[i]))
-        os.makedirs(folder, exist_ok=True)
-        pixels = (d.images[i] * (255 / 16)).round().astype(np.uint8)
-        Image.fromarray(pixels).resize((32, 32), Image.NEAREST).convert("RGB").save(
-            os.path.join(folder, "%04d.png" % i))
-EOF
+$PY "$TESTS_DIR/digits.py" . 1257 540
 for s in train valid; do
 	imgprep --quiet --size 32 $s | vggfeat --quiet --init-random 5 --layer block3_pool -o $s.feat
 done

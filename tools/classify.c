@@ -18,11 +18,10 @@
 enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
 
 struct options {
-	const char *model, *output;
-	int format, threads;
-	enum nn_algo algo;
+	const char *model;
+	struct vp_common com;
+	int format;
 	uint32_t top;
-	enum vp_progress_mode progress;
 	char **inputs;
 	int ninputs;
 };
@@ -54,37 +53,24 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "csv", "tsv", "jsonl", "msgpack", NULL };
-	enum { O_PROGRESS = 256, O_ALGO };
 	static const struct option longopts[] = {
+		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
 		{ "model", required_argument, NULL, 'm' },
 		{ "top", required_argument, NULL, 'k' },
 		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "algo", required_argument, NULL, O_ALGO },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof *o);
-	o->threads = vp_default_threads();
-	o->algo = NN_WINOGRAD;
+	vp_common_init(&o->com);
 	while ((c = vp_getopt(argc, argv, "m:k:f:o:t:qhV", longopts)) != -1) {
+		if (vp_common_option(c, optarg, &o->com, usage))
+			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'k': o->top = (uint32_t)vp_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
 		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
-		case 'o': o->output = optarg; break;
-		case 't': o->threads = vp_opt_threads(optarg); break;
-		case O_ALGO: o->algo = vp_opt_top_algo(optarg); break;
-		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case 'q': o->progress = VP_PROGRESS_OFF; break;
-		case 'h': usage();
-		case 'V': vp_print_version();
 		default: vp_usage_try();
 		}
 	}
@@ -198,18 +184,18 @@ int main(int argc, char **argv)
 	long n;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.progress);
+	progress = vp_progress_enabled(o.com.progress);
 	if (top_model_load(&m, o.model, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (o.top > m.nclass)
 		o.top = m.nclass;
-	if (vp_out_open(&out, o.output, &e))
+	if (vp_out_open(&out, o.com.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
 	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
 			       m.input_rank, m.input_shape, &e) ||
-	    top_pass_init(&p, &m, rows, o.threads, o.algo, 0, &e))
+	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	/* The classes by probability: best[0] is the prediction. */
 	best = vp_xcalloc(o.top ? o.top : 1, sizeof *best);

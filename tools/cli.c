@@ -87,28 +87,45 @@ int vp_opt_choice(const char *opt, const char *arg, const char *const *names)
 	vp_usage_error("%s: '%s' is not one of: %s", opt, arg, list);
 }
 
-int vp_default_threads(void)
+static int default_threads(void)
 {
 	int n = vp_available_cores();
 
 	return n > VP_MAX_THREADS ? VP_MAX_THREADS : n;
 }
 
-int vp_opt_threads(const char *arg)
+static int opt_threads(const char *arg)
 {
 	return (int)vp_opt_int("--threads", arg, 1, VP_MAX_THREADS);
 }
 
-int vp_opt_algo(const char *arg)
+void vp_common_init(struct vp_common *c)
 {
-	static const char *const names[] = { "im2col", "winograd", "auto", NULL };
-
-	return vp_opt_choice("--algo", arg, names);
+	memset(c, 0, sizeof *c);
+	c->threads = default_threads();
+	c->algo = 2;
+	c->progress = VP_PROGRESS_AUTO;
 }
 
-enum nn_algo vp_opt_top_algo(const char *arg)
+int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage)(void))
 {
-	return vp_opt_algo(arg) == 0 ? NN_IM2COL : NN_WINOGRAD;
+	static const char *const algos[] = { "im2col", "winograd", "auto", NULL };
+
+	switch (opt) {
+	case 'o': c->output = arg; return 1;
+	case 't': c->threads = opt_threads(arg); return 1;
+	case 'q': c->progress = VP_PROGRESS_OFF; return 1;
+	case VP_OPT_PROGRESS: c->progress = VP_PROGRESS_ON; return 1;
+	case VP_OPT_ALGO: c->algo = vp_opt_choice("--algo", arg, algos); return 1;
+	case 'h': usage(); return 1;
+	case 'V': vp_print_version();
+	default: return 0;
+	}
+}
+
+enum nn_algo vp_top_algo(const struct vp_common *c)
+{
+	return c->algo == 0 ? NN_IM2COL : NN_WINOGRAD;
 }
 
 int vp_progress_enabled(enum vp_progress_mode mode)

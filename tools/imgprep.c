@@ -32,9 +32,7 @@ struct options {
 	int shuffle, strict, nul;
 	uint64_t seed;
 	unsigned shard_k, shard_n;
-	int threads;
-	enum vp_progress_mode progress;
-	const char *output;
+	struct vp_common com;
 	char **inputs;
 	int ninputs;
 };
@@ -162,12 +160,12 @@ static void parse_shard(const char *arg, struct options *o)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
-		OPT_SHUFFLE = 256, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
+		OPT_SHUFFLE = VP_OPT_TOOL, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
 		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
-		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_PROGRESS, OPT_ICC, OPT_FIT,
-		OPT_BACKGROUND,
+		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_ICC, OPT_FIT, OPT_BACKGROUND,
 	};
 	static const struct option longopts[] = {
+		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN,
 		{ "size", required_argument, NULL, 's' },
 		{ "fit", required_argument, NULL, OPT_FIT },
 		{ "background", required_argument, NULL, OPT_BACKGROUND },
@@ -186,13 +184,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "flip", required_argument, NULL, OPT_FLIP },
 		{ "fill", required_argument, NULL, OPT_FILL },
 		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
-		{ "threads", required_argument, NULL, 't' },
 		{ "strict", no_argument, NULL, OPT_STRICT },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -205,9 +197,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->aug.zoom = (struct vp_range){ 1, 1 };
 	o->aug.fill = VP_FILL_NEAREST;
 	o->shard_k = o->shard_n = 1;
-	o->threads = vp_default_threads();
+	vp_common_init(&o->com);
 	/* -j: the threads' first spelling, kept for the scripts that use it. */
 	while ((c = vp_getopt(argc, argv, "s:0t:j:qo:hV", longopts)) != -1) {
+		if (vp_common_option(c == 'j' ? 't' : c, optarg, &o->com, usage))
+			continue;
 		switch (c) {
 		case 's': parse_size(optarg, &o->spec); break;
 		case OPT_FIT: o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, images_fit_names); break;
@@ -229,14 +223,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_MAX_PIXELS:
 			o->spec.max_pixels = (uint64_t)vp_opt_int("--max-pixels", optarg, 1, INT64_MAX);
 			break;
-		case 't':
-		case 'j': o->threads = vp_opt_threads(optarg); break;
 		case OPT_STRICT: o->strict = 1; break;
-		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case 'q': o->progress = VP_PROGRESS_OFF; break;
-		case 'o': o->output = optarg; break;
-		case 'h': usage();
-		case 'V': vp_print_version();
 		default: vp_usage_try();
 		}
 	}
@@ -401,7 +388,7 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "no image files in %s%s",
 		       strcmp(o.inputs[0], "-") ? o.inputs[0] : "the list on standard input",
 		       o.ninputs > 1 ? " and the other inputs" : "");
-	if (vp_out_open(&out, o.output, &e))
+	if (vp_out_open(&out, o.com.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_writer_init(&wr, out.f);
 	images_header_write(&wr, &o.spec, list.classes, list.nclasses, &o.aug);
@@ -410,7 +397,7 @@ int main(int argc, char **argv)
 	w.o = &o;
 	w.list = &list;
 	w.image_bytes = (size_t)o.spec.width * o.spec.height * 3;
-	nthreads = o.threads < (int)list.n ? o.threads : list.n ? (int)list.n : 1;
+	nthreads = o.com.threads < (int)list.n ? o.com.threads : list.n ? (int)list.n : 1;
 	/* Two images per thread ahead of the writer keep every thread busy;
 	 * with many copies of large images, fewer are held, down to one per
 	 * thread and the one being written. */
@@ -429,7 +416,7 @@ int main(int argc, char **argv)
 		if ((errno = pthread_create(&tids[i], NULL, worker, &w)))
 			vp_die(VP_EXIT_DATA, "cannot start a thread: %s", strerror(errno));
 
-	progress = vp_progress_enabled(o.progress);
+	progress = vp_progress_enabled(o.com.progress);
 	if (progress)
 		vp_progress("images", 0, list.n, 0); /* starts the rate's clock */
 	for (size_t i = 0; i < list.n; i++) {
@@ -459,7 +446,7 @@ int main(int argc, char **argv)
 						    s->pix + c * w.image_bytes, (int64_t)c);
 		}
 		if (ferror(out.f))
-			write_failed(&out, o.output, errno, &w, tids, nthreads);
+			write_failed(&out, o.com.output, errno, &w, tids, nthreads);
 		pthread_mutex_lock(&w.mu);
 		s->ready = 0;
 		w.written++;

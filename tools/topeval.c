@@ -19,10 +19,9 @@
 enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 
 struct options {
-	const char *model, *output;
-	int format, ignore_unknown, threads;
-	enum nn_algo algo;
-	enum vp_progress_mode progress;
+	const char *model;
+	struct vp_common com;
+	int format, ignore_unknown;
 	char **inputs;
 	int ninputs;
 };
@@ -55,37 +54,25 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "text", "json", "msgpack", NULL };
-	enum { O_IGNORE = 256, O_PROGRESS, O_ALGO };
+	enum { O_IGNORE = VP_OPT_TOOL };
 	static const struct option longopts[] = {
+		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
 		{ "model", required_argument, NULL, 'm' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "ignore-unknown", no_argument, NULL, O_IGNORE },
-		{ "output", required_argument, NULL, 'o' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "algo", required_argument, NULL, O_ALGO },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof *o);
-	o->threads = vp_default_threads();
-	o->algo = NN_WINOGRAD;
+	vp_common_init(&o->com);
 	while ((c = vp_getopt(argc, argv, "m:f:o:t:qhV", longopts)) != -1) {
+		if (vp_common_option(c, optarg, &o->com, usage))
+			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
 		case O_IGNORE: o->ignore_unknown = 1; break;
-		case 'o': o->output = optarg; break;
-		case 't': o->threads = vp_opt_threads(optarg); break;
-		case O_ALGO: o->algo = vp_opt_top_algo(optarg); break;
-		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case 'q': o->progress = VP_PROGRESS_OFF; break;
-		case 'h': usage();
-		case 'V': vp_print_version();
 		default: vp_usage_try();
 		}
 	}
@@ -320,16 +307,16 @@ int main(int argc, char **argv)
 	int progress;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.progress);
+	progress = vp_progress_enabled(o.com.progress);
 	if (top_model_load(&m, o.model, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_out_open(&out, o.output, &e))
+	if (vp_out_open(&out, o.com.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
 	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
 			       m.input_rank, m.input_shape, &e) ||
-	    top_pass_init(&p, &m, rows, o.threads, o.algo, 0, &e))
+	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);

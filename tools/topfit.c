@@ -22,16 +22,15 @@
 #include "weights.h"
 
 struct options {
-	const char *output, *valid, *history, *init, *weights;
+	const char *valid, *history, *init, *weights;
+	struct vp_common com;
 	uint32_t hidden[64];
 	int nhidden, hidden_set;
-	enum nn_algo algo;
 	double dropout, lr, momentum, l2;
-	int batchnorm, balance, optimizer, threads, lr_set, standardize, shuffle;
+	int batchnorm, balance, optimizer, lr_set, standardize, shuffle;
 	int optimizer_set, dropout_set, random, finetune, batch_set;
 	uint32_t epochs, batch, patience, warmup;
 	uint64_t seed, weights_seed;
-	enum vp_progress_mode progress;
 	char **inputs;
 	int ninputs;
 };
@@ -131,12 +130,12 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { O_VALID = 256, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
+	enum { O_VALID = VP_OPT_TOOL, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
 	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
-	       O_HISTORY, O_PROGRESS, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT,
-	       O_WARMUP, O_INIT_RANDOM, O_ALGO };
+	       O_HISTORY, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT, O_WARMUP,
+	       O_INIT_RANDOM };
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
 		{ "valid", required_argument, NULL, O_VALID },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
 		{ "dropout", required_argument, NULL, O_DROPOUT },
@@ -151,19 +150,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "balance", no_argument, NULL, O_BALANCE },
 		{ "patience", required_argument, NULL, O_PATIENCE },
 		{ "no-shuffle", no_argument, NULL, O_NO_SHUFFLE },
-		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "history", required_argument, NULL, O_HISTORY },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "finetune", required_argument, NULL, O_FINETUNE },
 		{ "init", required_argument, NULL, O_INIT },
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "weights", required_argument, NULL, 'w' },
 		{ "init-random", required_argument, NULL, O_INIT_RANDOM },
-		{ "algo", required_argument, NULL, O_ALGO },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -179,11 +172,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->standardize = 1;
 	o->shuffle = 1;
 	o->warmup = FINETUNE_WARMUP;
-	o->threads = vp_default_threads();
-	o->algo = NN_WINOGRAD;
+	vp_common_init(&o->com);
 	while ((c = vp_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
+		if (vp_common_option(c, optarg, &o->com, usage))
+			continue;
 		switch (c) {
-		case 'o': o->output = optarg; break;
 		case O_VALID: o->valid = optarg; break;
 		case O_HIDDEN:
 			o->nhidden = parse_hidden(optarg, o->hidden, 64);
@@ -210,11 +203,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_BALANCE: o->balance = 1; break;
 		case O_PATIENCE: o->patience = (uint32_t)vp_opt_int("--patience", optarg, 0, 1000000); break;
 		case O_NO_SHUFFLE: o->shuffle = 0; break;
-		case 't': o->threads = vp_opt_threads(optarg); break;
 		case O_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_HISTORY: o->history = optarg; break;
-		case O_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case 'q': o->progress = VP_PROGRESS_OFF; break;
 		case O_FINETUNE: o->finetune = 1 + vp_opt_choice("--finetune", optarg, blocks); break;
 		case O_INIT: o->init = optarg; break;
 		case O_WARMUP: o->warmup = (uint32_t)vp_opt_int("--warmup", optarg, 0, 1000000); break;
@@ -223,9 +213,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->random = 1;
 			o->weights_seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
 			break;
-		case O_ALGO: o->algo = vp_opt_top_algo(optarg); break;
-		case 'h': usage();
-		case 'V': vp_print_version();
 		default: vp_usage_try();
 		}
 	}
@@ -403,7 +390,8 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 	struct vp_err e;
 
 	if (n < COLLAPSE_MIN_RECORDS ||
-	    top_evaluate(m, d, o->threads, o->algo, &loss, &accuracy, predicted, &e))
+	    top_evaluate(m, d, o->com.threads, vp_top_algo(&o->com), &loss, &accuracy, predicted,
+			 &e))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		truth[d->y[i]]++;
@@ -591,9 +579,9 @@ int main(int argc, char **argv)
 	int progress;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.progress);
+	progress = vp_progress_enabled(o.com.progress);
 	/* Opened first: a bad -o fails before the training, not after. */
-	if (vp_out_open(&out, o.output, &e))
+	if (vp_out_open(&out, o.com.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (o.finetune && weights_find(o.weights, o.random, o.weights_seed, &w, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
@@ -656,7 +644,7 @@ int main(int argc, char **argv)
 		.nhidden = o.nhidden, .batchnorm = o.batchnorm, .balance = o.balance,
 		.standardize = o.standardize, .shuffle = o.shuffle,
 		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
-		.threads = (uint32_t)o.threads, .algo = o.algo, .seed = o.seed,
+		.threads = (uint32_t)o.com.threads, .algo = vp_top_algo(&o.com), .seed = o.seed,
 		.finetune = o.finetune ? blocks[o.finetune - 1] : NULL, .init = o.init,
 		.warmup = o.warmup, .warmup_optimizer = optimizers[0],
 		.warmup_lr = default_lr[0],
@@ -665,7 +653,7 @@ int main(int argc, char **argv)
 	int first = top_model_top_start(&m);
 
 	if (o.standardize && !o.init && m.layers[first].kind == TOP_STANDARDIZE &&
-	    top_fit_standardize(&m, first, &td, o.threads, o.algo, &e))
+	    top_fit_standardize(&m, first, &td, o.com.threads, vp_top_algo(&o.com), &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
 				     .epochs = o.epochs,

@@ -46,24 +46,23 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
+		VP_LONGOPTS_BASIC,
 		{ "data", no_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vp_common com;
 	int c;
 
 	memset(o, 0, sizeof *o);
+	vp_common_init(&com);
 	while ((c = vp_getopt(argc, argv, "do:hV", longopts)) != -1) {
-		switch (c) {
-		case 'd': o->full_data = 1; break;
-		case 'o': o->output = optarg; break;
-		case 'h': usage();
-		case 'V': vp_print_version();
-		default: vp_usage_try();
-		}
+		if (vp_common_option(c, optarg, &com, usage))
+			continue;
+		if (c != 'd')
+			vp_usage_try();
+		o->full_data = 1;
 	}
+	o->output = com.output;
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 }

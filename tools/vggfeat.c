@@ -28,14 +28,13 @@ static const char *const layer_names[] = {
 };
 
 struct options {
-	const char *weights, *output;
-	int blocks, threads, batch;
+	const char *weights;
+	struct vp_common com;
+	int blocks, batch;
 	int preprocess; /* -1: what the weights were trained with */
 	enum vgg16_pool pool;
-	enum vgg16_algo algo;
 	int random;
 	uint64_t seed;
-	enum vp_progress_mode progress;
 };
 
 _Noreturn static void usage(void)
@@ -70,21 +69,15 @@ _Noreturn static void usage(void)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_INIT_RANDOM = 256, OPT_PREPROCESS, OPT_PROGRESS, OPT_ALGO };
+	enum { OPT_INIT_RANDOM = VP_OPT_TOOL, OPT_PREPROCESS };
 	static const struct option longopts[] = {
+		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
 		{ "weights", required_argument, NULL, 'w' },
 		{ "init-random", required_argument, NULL, OPT_INIT_RANDOM },
 		{ "layer", required_argument, NULL, 'l' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "preprocess", required_argument, NULL, OPT_PREPROCESS },
 		{ "batch", required_argument, NULL, 'b' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "algo", required_argument, NULL, OPT_ALGO },
-		{ "output", required_argument, NULL, 'o' },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -92,10 +85,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->blocks = VGG16_BLOCKS;
 	o->batch = 1;
-	o->threads = vp_default_threads();
 	o->preprocess = -1;
-	o->algo = VGG16_AUTO;
+	vp_common_init(&o->com);
 	while ((c = vp_getopt(argc, argv, "w:l:p:b:t:o:qhV", longopts)) != -1) {
+		if (vp_common_option(c, optarg, &o->com, usage))
+			continue;
 		switch (c) {
 		case 'w': o->weights = optarg; break;
 		case OPT_INIT_RANDOM:
@@ -108,13 +102,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->preprocess = vp_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
 			break;
 		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
-		case 't': o->threads = vp_opt_threads(optarg); break;
-		case OPT_ALGO: o->algo = (enum vgg16_algo)vp_opt_algo(optarg); break;
-		case 'o': o->output = optarg; break;
-		case OPT_PROGRESS: o->progress = VP_PROGRESS_ON; break;
-		case 'q': o->progress = VP_PROGRESS_OFF; break;
-		case 'h': usage();
-		case 'V': vp_print_version();
 		default: vp_usage_try();
 		}
 	}
@@ -274,14 +261,14 @@ int main(int argc, char **argv)
 	if (weights_find(o.weights, o.random, o.seed, &w, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	r.preprocess = o.preprocess >= 0 ? (enum vgg16_preprocess)o.preprocess : w.preprocess;
-	r.progress = vp_progress_enabled(o.progress);
+	r.progress = vp_progress_enabled(o.com.progress);
 	r.pooled = vp_xcalloc(512, sizeof *r.pooled);
-	if (vgg16_init(&r.net, &w, o.blocks, o.threads, &e) ||
-	    vgg16_set_algo(&r.net, o.algo, &e))
+	if (vgg16_init(&r.net, &w, o.blocks, o.com.threads, &e) ||
+	    vgg16_set_algo(&r.net, (enum vgg16_algo)o.com.algo, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_stream_open(&s, "-", "images", NULL, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_out_open(&out, o.output, &e))
+	if (vp_out_open(&out, o.com.output, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	vp_writer_init(&r.wr, out.f);
 	/* Starts the progress clock, so that the first rate is not taken

@@ -2,7 +2,7 @@
 # topfit: options, the checks on its input, reproducibility, history,
 # early stopping, and the model file it writes.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 39
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 dump() { vggdump "$@"; }
@@ -72,7 +72,68 @@ for opt in sgd rmsprop; do
 	acc=$(topeval -m $opt.model -f json g-valid.feat | $PY -c "import json,sys; print(json.load(sys.stdin)['accuracy'])")
 	$PY -c "import sys; sys.exit(float("$acc") < 0.7)"; ok $? "--optimizer $opt learns (accuracy $acc)"
 done
-topfit $FAST --balance -o bal.model g-train.feat; ok $? "--balance trains"
+# --balance: one full-batch SGD step of softmax regression from the same
+# initial weights (a step of 1e-9 shows them), against numpy's step with
+# the class weights N / (K N_c), and against the step without them.
+one_step() { topfit --hidden '' --no-standardize --optimizer sgd --momentum 0 --epochs 1 \
+	--batch 100000 --seed 3 --quiet "$@" g-train.feat; }
+one_step --lr 1e-9 -o w0.model && one_step --lr 0.5 --balance -o bal.model &&
+	one_step --lr 0.5 -o plain.model
+$PY - <<'PY'
+import sys, msgpack, numpy as np
+def read(p): return list(msgpack.Unpacker(open(p, "rb"), raw=False))
+def dense(p):
+    l = [l for l in read(p)[0]["layers"] if l["type"] == "dense"][0]
+    t = lambda k: np.frombuffer(l[k]["data"], "<f4").reshape(l[k]["shape"]).astype(np.float64)
+    return t("weights"), t("bias")
+recs = [o for o in read("g-train.feat") if "id" in o]
+x = np.stack([np.frombuffer(r["features"]["data"], "<f4") for r in recs]).astype(np.float64)
+names = sorted(set(r["label"] for r in recs))
+y = np.array([names.index(r["label"]) for r in recs])
+w0, b0 = dense("w0.model")
+z = x @ w0 + b0
+p = np.exp(z - z.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+onehot = np.eye(len(names))[y]
+counts = np.bincount(y)
+def step(cw):
+    dz = cw[y][:, None] * (p - onehot) / len(y)
+    return w0 - 0.5 * x.T @ dz, b0 - 0.5 * dz.sum(0)
+bw, bb = step(len(y) / (len(names) * counts))
+pw, pb = step(np.ones(len(names)))
+gw, gb = dense("bal.model")
+hw, hb = dense("plain.model")
+err = max(abs(gw - bw).max(), abs(gb - bb).max())
+plain = max(abs(hw - pw).max(), abs(hb - pb).max())
+apart = abs(bw - pw).max()
+print("# --balance: class counts %s, step within %.2g of numpy's; without: %.2g; the two steps differ by %.2g"
+      % (list(counts), err, plain, apart))
+sys.exit(not (err < 1e-5 and plain < 1e-5 and apart > 100 * 1e-5))
+PY
+ok $? "--balance weights each class by N / (K N_c), as numpy's step does"
+
+# Standardisation of features that do not vary: a scale of 1, so that they
+# stay finite, in training and in the model.
+$PY - <<'PY'
+import msgpack, numpy as np
+rng = np.random.default_rng(2)
+with open("const.feat", "wb") as f:
+    f.write(msgpack.packb({"vggpipe": 1, "kind": "features", "provenance": {"backbone": "x"}}))
+    for i in range(60):
+        x = np.array([rng.normal(i % 2, 1), 0.0, 5.0, rng.normal(0, 1)], "<f4")
+        f.write(msgpack.packb({"id": "r%d" % i, "label": "ab"[i % 2],
+                               "features": {"shape": [4], "dtype": "f32", "data": x.tobytes()}}))
+    f.write(msgpack.packb({"end": 60}))
+PY
+topfit --epochs 3 --hidden 4 --quiet -o const.model const.feat && $PY -c "
+import msgpack, numpy as np, sys
+l = list(msgpack.Unpacker(open('const.model', 'rb'), raw=False))[0]['layers'][0]
+t = lambda k: np.frombuffer(l[k]['data'], '<f4')
+sys.exit(not (l['type'] == 'standardize' and list(t('scale')[1:3]) == [1, 1]
+              and list(t('mean')[1:3]) == [0, 5] and np.isfinite(t('scale')).all()))" &&
+	topeval -m const.model -f json const.feat | $PY -c "
+import json, math, sys
+sys.exit(not math.isfinite(json.load(sys.stdin)['loss']))"
+ok $? "constant features: a finite model, finite losses"
 expect_fail 1 "diverged" "a diverging training is an error, not a model of NaNs" \
 	topfit --optimizer sgd --lr 100 --hidden 8 --epochs 5 --quiet -o div.model g-train.feat
 test ! -e div.model; ok $? "... and leaves no model file"

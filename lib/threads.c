@@ -1,8 +1,13 @@
 #include "threads.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
 
 int vp_available_cores(void)
 {
@@ -56,4 +61,101 @@ void vp_parallel(int threads, size_t ntasks, vp_task_fn fn, void *ctx)
 	for (int i = 1; i < threads; i++)
 		if (started[i])
 			pthread_join(tid[i], NULL);
+}
+
+/* The state the workers and the consumer share, under mu. ready[slot]
+ * says the slot holds its item, prepared. */
+struct pipe {
+	const struct vp_pipeline *ops;
+	void *ctx;
+	size_t n, window, next, consumed;
+	int stop;
+	unsigned char *ready;
+	pthread_mutex_t mu;
+	pthread_cond_t slot_free, slot_ready;
+};
+
+struct pipe_worker {
+	struct pipe *p;
+	int id;
+};
+
+static void *pipe_work(void *arg)
+{
+	const struct pipe_worker *w = arg;
+	struct pipe *p = w->p;
+
+	if (p->ops->begin)
+		p->ops->begin(p->ctx, w->id);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		size_t i;
+
+		while (!p->stop && p->next < p->n && p->next >= p->consumed + p->window)
+			pthread_cond_wait(&p->slot_free, &p->mu);
+		if (p->stop || p->next >= p->n)
+			break;
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		p->ops->prepare(p->ctx, i, i % p->window, w->id);
+		pthread_mutex_lock(&p->mu);
+		p->ready[i % p->window] = 1;
+		pthread_cond_broadcast(&p->slot_ready);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (p->ops->end)
+		p->ops->end(p->ctx, w->id);
+	return NULL;
+}
+
+int vp_pipeline_run(int threads, size_t n, size_t window, const struct vp_pipeline *ops,
+		    void *ctx, struct vp_err *e)
+{
+	struct pipe p = { .ops = ops, .ctx = ctx, .n = n, .window = window ? window : 1 };
+	struct pipe_worker wk[VP_MAX_THREADS];
+	pthread_t tid[VP_MAX_THREADS];
+	int started = 0, rc = 0;
+
+	if (threads > VP_MAX_THREADS)
+		threads = VP_MAX_THREADS;
+	if (!(p.ready = vp_calloc(p.window, 1, e)))
+		return -1;
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.slot_free, NULL);
+	pthread_cond_init(&p.slot_ready, NULL);
+	/* A thread that cannot start leaves the work to the others; with
+	 * none, nothing can be done. */
+	for (; started < (threads > 0 ? threads : 1); started++) {
+		wk[started] = (struct pipe_worker){ .p = &p, .id = started };
+		if ((errno = pthread_create(&tid[started], NULL, pipe_work, &wk[started]))) {
+			if (!started)
+				rc = vp_fail(e, "cannot start a thread: %s", strerror(errno));
+			break;
+		}
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t slot = i % p.window;
+
+		pthread_mutex_lock(&p.mu);
+		while (!p.ready[slot])
+			pthread_cond_wait(&p.slot_ready, &p.mu);
+		pthread_mutex_unlock(&p.mu);
+		rc = ops->consume(ctx, i, slot);
+		pthread_mutex_lock(&p.mu);
+		p.ready[slot] = 0;
+		p.consumed++;
+		pthread_cond_broadcast(&p.slot_free);
+		pthread_mutex_unlock(&p.mu);
+	}
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.slot_free);
+	pthread_mutex_unlock(&p.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_cond_destroy(&p.slot_free);
+	pthread_cond_destroy(&p.slot_ready);
+	pthread_mutex_destroy(&p.mu);
+	free(p.ready);
+	return rc ? -1 : 0;
 }

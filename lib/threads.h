@@ -20,4 +20,24 @@ int vp_available_cores(void);
 typedef void (*vp_task_fn)(void *ctx, size_t task, int thread);
 void vp_parallel(int threads, size_t ntasks, vp_task_fn fn, void *ctx);
 
+/* Items [0, n) prepared by `threads` worker threads, in any order and at
+ * most `window` ahead of the caller, and consumed by the calling thread in
+ * order: a stream read, or written, in order while the work is spread.
+ * Item i uses slot i % window of the caller's buffers. Each worker calls
+ * begin first and end last (either may be NULL), for its own state.
+ * consume returning -1 stops the run: the items being prepared are
+ * finished, no more are started. Returns 0 when every item was consumed,
+ * -1 when consume stopped it, or no thread could start (the message in
+ * e). */
+struct vp_pipeline {
+	void (*begin)(void *ctx, int worker);
+	void (*prepare)(void *ctx, size_t item, size_t slot, int worker);
+	int (*consume)(void *ctx, size_t item, size_t slot);
+	void (*end)(void *ctx, int worker);
+};
+
+struct vp_err;
+int vp_pipeline_run(int threads, size_t n, size_t window, const struct vp_pipeline *ops,
+		    void *ctx, struct vp_err *e);
+
 #endif

@@ -40,7 +40,7 @@ void emit_double(struct emit *t, double v);  /* not finite: nil / null */
 void emit_float(struct emit *t, float v);
 void emit_uint(struct emit *t, uint64_t v);
 void emit_bool(struct emit *t, int v);
-/* A decoded msgpack value, copied whole. */
+/* A decoded msgpack value, copied whole; msgpack only. */
 void emit_object(struct emit *t, const msgpack_object *o);
 /* A tensor map (vggpipe(5)); msgpack only: JSON has no bytes. */
 void emit_tensor(struct emit *t, enum vp_dtype dtype, int rank, const uint32_t *shape,

@@ -79,17 +79,6 @@ int feat_provenance_check(const msgpack_object *want, const msgpack_object *got,
 	return 0;
 }
 
-void feat_shape_text(int rank, const uint32_t *shape, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	n += (size_t)snprintf(out, outlen, "[");
-	for (int k = 0; k < rank && n < outlen; k++)
-		n += (size_t)snprintf(out + n, outlen - n, "%s%" PRIu32, k ? ", " : "", shape[k]);
-	if (n < outlen)
-		snprintf(out + n, outlen - n, "]");
-}
-
 int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size_t cap,
 		     struct vp_err *e)
 {
@@ -107,21 +96,78 @@ int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size
 	return 0;
 }
 
+/* The floats of a record of this shape, at most UINT32_MAX. */
+static int shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct vp_err *e)
+{
+	size_t d = 1;
+
+	for (int k = 0; k < rank; k++) {
+		d *= shape[k];
+		if (d > UINT32_MAX)
+			return vp_fail(e, "more than %u features per record are too many", UINT32_MAX);
+	}
+	*dim = (uint32_t)d;
+	return 0;
+}
+
+/* A record's shape against the reference: the first record's, or the
+ * model's. */
+static int check_shape(const char *name, uint64_t at, const struct vp_tensor *t, int rank,
+		       const uint32_t *shape, int of_model, struct vp_err *e)
+{
+	char want[64], got[64];
+
+	if (t->rank == rank && !memcmp(t->shape, shape, (size_t)rank * sizeof *shape))
+		return 0;
+	vp_shape_text(rank, shape, want, sizeof want);
+	vp_shape_text(t->rank, t->shape, got, sizeof got);
+	if (of_model)
+		return vp_fail(e, "%s: record %" PRIu64 ": features of shape %s; the model "
+			       "takes %s", name, at, got, want);
+	return vp_fail(e, "%s: record %" PRIu64 ": features of a different shape (%s) from "
+		       "the first record's (%s)", name, at, got, want);
+}
+
+/* The record's features into x [dim], every one finite. */
+static int read_finite(const char *name, uint64_t at, const struct vp_record *r, float *x,
+		       uint32_t dim, struct vp_err *e)
+{
+	vp_tensor_to_f32(&r->tensor, x);
+	for (uint32_t k = 0; k < dim; k++)
+		if (!isfinite(x[k]))
+			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
+				       " is %s", name, at, (int)(r->id_len > 200 ? 200 : r->id_len),
+				       r->id, k, isnan(x[k]) ? "NaN" : "infinite");
+	return 0;
+}
+
+/* The provenance map of a stream's header: required, since nothing can be
+ * checked against what is not there. */
+static int stream_provenance(const struct vp_stream *st, const msgpack_object **prov,
+			     struct vp_err *e)
+{
+	const msgpack_object *p = vp_map_get(&st->first_header, "provenance");
+
+	if (!p || p->type != MSGPACK_OBJECT_MAP)
+		return vp_fail(e, "%s: header: key 'provenance': %s", st->name,
+			       p ? "expected a map" : "missing");
+	*prov = p;
+	return 0;
+}
+
 static int set_shape(struct feat_reader *r, int rank, const uint32_t *shape,
 		     struct vp_err *e)
 {
-	size_t dim = 1;
+	uint32_t dim = 0;
 
-	for (int k = 0; k < rank; k++)
-		dim *= shape[k];
-	if (dim > UINT32_MAX)
-		return vp_fail(e, "%zu features per record are too many", dim);
+	if (shape_dim(rank, shape, &dim, e))
+		return -1;
 	free(r->x);
-	if (!(r->x = vp_calloc(r->cap, dim * sizeof *r->x, e)))
+	if (!(r->x = vp_calloc(r->cap, (size_t)dim * sizeof *r->x, e)))
 		return -1;
 	r->rank = rank;
 	memcpy(r->shape, shape, (size_t)rank * sizeof *shape);
-	r->dim = (uint32_t)dim;
+	r->dim = dim;
 	return 0;
 }
 
@@ -155,8 +201,10 @@ void feat_reader_close(struct feat_reader *r)
 /* The stream's provenance against the reference, or as the reference. */
 static int check_provenance(struct feat_reader *r, struct vp_err *e)
 {
-	const msgpack_object *got = vp_map_get_or_nil(&r->s->first_header, "provenance");
+	const msgpack_object *got = NULL;
 
+	if (stream_provenance(r->s, &got, e))
+		return -1;
 	if (!r->provenance.set) {
 		if (vp_obj_copy(&r->provenance, got, e))
 			return -1;
@@ -200,25 +248,10 @@ static int read_row(struct feat_reader *r, const struct vp_record *rec, size_t i
 
 	if (!r->rank && set_shape(r, t->rank, t->shape, e))
 		return vp_context(e, "%s: record %" PRIu64 ": ", name, at);
-	if (t->rank != r->rank ||
-	    memcmp(t->shape, r->shape, (size_t)t->rank * sizeof *t->shape)) {
-		char want[64], got[64];
-
-		feat_shape_text(r->rank, r->shape, want, sizeof want);
-		feat_shape_text(t->rank, t->shape, got, sizeof got);
-		if (r->provenance_file)
-			return vp_fail(e, "%s: record %" PRIu64 ": features of a different shape "
-				       "(%s) from the first record's (%s)", name, at, got, want);
-		return vp_fail(e, "%s: record %" PRIu64 ": features of shape %s; the model "
-			       "takes %s", name, at, got, want);
-	}
 	x = r->x + i * r->dim;
-	vp_tensor_to_f32(t, x);
-	for (uint32_t k = 0; k < r->dim; k++)
-		if (!isfinite(x[k]))
-			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
-				       " is %s", name, at, (int)(rec->id_len > 200 ? 200 : rec->id_len),
-				       rec->id, k, isnan(x[k]) ? "NaN" : "infinite");
+	if (check_shape(name, at, t, r->rank, r->shape, !r->provenance_file, e) ||
+	    read_finite(name, at, rec, x, r->dim, e))
+		return -1;
 	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
 		return -1;
 	row->id_len = rec->id_len;
@@ -280,6 +313,7 @@ void feat_set_free(struct feat_set *s)
 	for (uint32_t i = 0; i < s->nnames; i++)
 		free(s->names[i]);
 	free(s->names);
+	free(s->by_name);
 	free(s->x);
 	for (int i = 0; i < s->nfiles; i++) {
 		if (s->fd && s->fd[i] > STDIN_FILENO)
@@ -298,8 +332,8 @@ void feat_set_free(struct feat_set *s)
 /* Copy in to an unnamed file in dir, ready to be read from its start. */
 static int spool(int in, const char *name, const char *dir, struct vp_err *e)
 {
-	static char buf[1 << 20];
-	char path[4096];
+	enum { CHUNK = 1 << 20 };
+	char path[4096], *buf;
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	ssize_t got;
 
@@ -312,7 +346,9 @@ static int spool(int in, const char *name, const char *dir, struct vp_err *e)
 				       strerror(errno));
 		unlink(path);
 	}
-	while ((got = read(in, buf, sizeof buf)) != 0) {
+	if (!(buf = vp_calloc(CHUNK, 1, e)))
+		goto fail;
+	while ((got = read(in, buf, CHUNK)) != 0) {
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -336,8 +372,10 @@ static int spool(int in, const char *name, const char *dir, struct vp_err *e)
 		vp_fail(e, "%s: %s", name, strerror(errno));
 		goto fail;
 	}
+	free(buf);
 	return fd;
 fail:
+	free(buf);
 	close(fd);
 	return -1;
 }
@@ -368,18 +406,41 @@ static int open_input(const char *path, int hold, const char *tmpdir, off_t *sta
 	return copy;
 }
 
+/* A label's index, new ones numbered in order of first appearance;
+ * by_name keeps them in byte order for the lookup. */
 static long set_label(struct feat_set *s, const char *p, size_t len, struct vp_err *e)
 {
+	uint32_t lo = 0, hi = s->nnames;
 	char **names;
+	uint32_t *by_name;
 
-	for (uint32_t i = 0; i < s->nnames; i++)
-		if (vp_bytes_eq(p, len, s->names[i]))
-			return i;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const char *n = s->names[s->by_name[mid]];
+		size_t nlen = strlen(n);
+		int c = memcmp(n, p, nlen < len ? nlen : len);
+
+		if (!c)
+			c = (nlen > len) - (nlen < len);
+		if (!c)
+			return s->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (s->nnames == FEAT_MAX_LABELS)
+		return vp_fail(e, "more than %d different labels", FEAT_MAX_LABELS);
 	if (!(names = realloc(s->names, (s->nnames + 1) * sizeof *names)))
 		return vp_fail(e, "out of memory");
 	s->names = names;
+	if (!(by_name = realloc(s->by_name, (s->nnames + 1) * sizeof *by_name)))
+		return vp_fail(e, "out of memory");
+	s->by_name = by_name;
 	if (!(s->names[s->nnames] = strndup(p, len)))
 		return vp_fail(e, "out of memory");
+	memmove(by_name + lo + 1, by_name + lo, (s->nnames - lo) * sizeof *by_name);
+	by_name[lo] = s->nnames;
 	return s->nnames++;
 }
 
@@ -419,26 +480,14 @@ static int set_record(struct feat_set *s, const struct vp_stream *st, const stru
 	if (!r->label_len || memchr(r->label, 0, r->label_len))
 		return vp_fail(e, "%s: record %" PRIu64 ": the label is empty or holds a NUL byte",
 			       st->name, st->records);
-	if (t->rank != s->rank || memcmp(t->shape, s->shape, (size_t)t->rank * sizeof *t->shape)) {
-		char want[64], got[64];
-
-		feat_shape_text(s->rank, s->shape, want, sizeof want);
-		feat_shape_text(t->rank, t->shape, got, sizeof got);
-		return vp_fail(e, "%s: record %" PRIu64 ": features of a different shape (%s) "
-			       "from the first record's (%s)", st->name, st->records, got, want);
-	}
-	if (s->n == *cap && set_grow(s, cap, hold, e))
+	if (check_shape(st->name, st->records, t, s->rank, s->shape, 0, e) ||
+	    (s->n == *cap && set_grow(s, cap, hold, e)))
 		return -1;
 	x = hold ? s->x + s->n * s->dim : scratch;
-	vp_tensor_to_f32(t, x);
-	for (uint32_t k = 0; k < s->dim; k++)
-		if (!isfinite(x[k]))
-			return vp_fail(e, "%s: record %" PRIu64 " (id '%.*s'): feature %" PRIu32
-				       " is %s", st->name, st->records,
-				       (int)(r->id_len > 200 ? 200 : r->id_len), r->id, k,
-				       isnan(x[k]) ? "NaN" : "infinite");
-	if ((label = set_label(s, r->label, r->label_len, e)) < 0)
+	if (read_finite(st->name, st->records, r, x, s->dim, e))
 		return -1;
+	if ((label = set_label(s, r->label, r->label_len, e)) < 0)
+		return vp_context(e, "%s: record %" PRIu64 ": ", st->name, st->records);
 	rec = &s->rec[s->n];
 	*rec = (struct feat_record){ .id_len = r->id_len, .copy = r->copy,
 				     .label = (uint32_t)label, .file = (uint32_t)(s->nfiles - 1),
@@ -457,9 +506,11 @@ static int set_record(struct feat_set *s, const struct vp_stream *st, const stru
 static int set_provenance(struct feat_set *s, const struct feat_set *like,
 			  const struct vp_stream *st, struct vp_err *e)
 {
-	const msgpack_object *got = vp_map_get_or_nil(&st->first_header, "provenance");
 	const struct feat_set *ref = like ? like : s;
+	const msgpack_object *got = NULL;
 
+	if (stream_provenance(st, &got, e))
+		return -1;
 	if (!ref->provenance.set) {
 		if (vp_obj_copy(&s->provenance, got, e))
 			return -1;
@@ -475,24 +526,22 @@ static int set_provenance(struct feat_set *s, const struct feat_set *like,
 static int set_shape_from(struct feat_set *s, const struct feat_set *like,
 			  const struct vp_tensor *t, float **scratch, struct vp_err *e)
 {
-	size_t dim = 1;
+	uint32_t dim = 0;
 
-	for (int k = 0; k < t->rank; k++)
-		dim *= t->shape[k];
 	if (like && (t->rank != like->rank ||
 		     memcmp(t->shape, like->shape, (size_t)t->rank * sizeof *t->shape))) {
 		char want[64], got[64];
 
-		feat_shape_text(like->rank, like->shape, want, sizeof want);
-		feat_shape_text(t->rank, t->shape, got, sizeof got);
+		vp_shape_text(like->rank, like->shape, want, sizeof want);
+		vp_shape_text(t->rank, t->shape, got, sizeof got);
 		return vp_fail(e, "features of shape %s, those of %s are %s", got,
 			       like->provenance_file, want);
 	}
-	if (dim > UINT32_MAX)
-		return vp_fail(e, "%zu features per record are too many", dim);
+	if (shape_dim(t->rank, t->shape, &dim, e))
+		return -1;
 	s->rank = t->rank;
 	memcpy(s->shape, t->shape, (size_t)t->rank * sizeof *t->shape);
-	s->dim = (uint32_t)dim;
+	s->dim = dim;
 	return (*scratch = vp_calloc(dim, sizeof **scratch, e)) ? 0 : -1;
 }
 

@@ -86,6 +86,9 @@ int feat_reader_expect(struct feat_reader *r, const msgpack_object *provenance, 
 long feat_reader_fill(struct feat_reader *r, struct vp_err *e);
 void feat_reader_close(struct feat_reader *r);
 
+/* Labels a set may hold: as many classes as a model may have. */
+#define FEAT_MAX_LABELS 65536
+
 /* A labelled set of records for training or validation: every record's
  * label, id and copy number, and its features either held in memory or
  * left in their files, indexed, and read a batch at a time (fine-tuning's
@@ -106,6 +109,7 @@ struct feat_set {
 	size_t n;
 	struct feat_record *rec;     /* [n] */
 	char **names;                /* labels, in order of first appearance */
+	uint32_t *by_name;           /* their indices in byte order */
 	uint32_t nnames;
 	int rank;
 	uint32_t shape[VP_MAX_RANK];
@@ -136,7 +140,5 @@ int feat_set_read(const struct feat_set *s, const size_t *idx, size_t n, float *
 		  struct vp_err *e);
 void feat_set_free(struct feat_set *s);
 
-/* "[9, 9, 512]" for messages. */
-void feat_shape_text(int rank, const uint32_t *shape, char *out, size_t outlen);
 
 #endif

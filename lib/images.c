@@ -87,7 +87,8 @@ int images_header_read(const msgpack_object *h, struct images_header *out,
 	if (!size || size->type != MSGPACK_OBJECT_ARRAY || size->via.array.size != 2 ||
 	    size->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    size->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    size->via.array.ptr[0].via.u64 > VP_MAX_DIM || size->via.array.ptr[1].via.u64 > VP_MAX_DIM)
+	    size->via.array.ptr[0].via.u64 - 1 >= VP_MAX_DIM ||
+	    size->via.array.ptr[1].via.u64 - 1 >= VP_MAX_DIM)
 		return vp_fail(e, "key 'size': expected [width, height]");
 	out->width = (uint32_t)size->via.array.ptr[0].via.u64;
 	out->height = (uint32_t)size->via.array.ptr[1].via.u64;

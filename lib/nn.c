@@ -20,12 +20,14 @@
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-/* Our threads run the blocks, each one a single-threaded GEMM: OpenBLAS's
- * threads on top would oversubscribe the cores. OpenBLAS keeps this
- * setting for the whole process. */
-static void blas_single_threaded(void)
+static void set_blas_threads(void)
 {
 	openblas_set_num_threads(1);
+}
+
+void nn_blas_single_threaded(void)
+{
+	pthread_once(&blas_once, set_blas_threads);
 }
 
 struct gemm_job {
@@ -70,7 +72,7 @@ void nn_gemm(int threads, int ta, int tb, size_t m, size_t n, size_t k, float al
 	 * zero leading dimensions). */
 	if (!m || !n || !k)
 		return;
-	pthread_once(&blas_once, blas_single_threaded);
+	nn_blas_single_threaded();
 	want = flops >= (double)GEMM_MAX_BLOCKS * GEMM_MIN_BLOCK_FLOPS ? GEMM_MAX_BLOCKS
 		: flops < (double)GEMM_MIN_BLOCK_FLOPS ? 1 : (size_t)(flops / GEMM_MIN_BLOCK_FLOPS);
 	/* Each block packs its rows of A and its columns of B again: of the
@@ -473,6 +475,7 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
 	size_t pixels = n * (size_t)h * w;
 
 	if (algo == NN_WINOGRAD) {
+		nn_blas_single_threaded();
 		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, bias, scratch, y);
 		return;
 	}

@@ -20,6 +20,10 @@
  * threading does not promise that). */
 void nn_gemm(int threads, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
 	     const float *a, const float *b, float beta, float *c);
+/* Every GEMM of ours runs inside a task of our threads: OpenBLAS's own
+ * threads on top would oversubscribe the cores. Called by the kernels
+ * that need it; OpenBLAS keeps the setting for the whole process. */
+void nn_blas_single_threaded(void);
 
 /* x [n, in], w [in, out], b [out] -> y [n, out] = x w + b */
 void nn_dense_forward(int threads, const float *x, const float *w, const float *b,

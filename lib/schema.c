@@ -339,3 +339,14 @@ int vp_obj_copy(struct vp_obj *o, const msgpack_object *src, struct vp_err *e)
 		return vp_fail(e, "out of memory copying a map");
 	return 0;
 }
+
+void vp_shape_text(int rank, const uint32_t *shape, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	n += (size_t)snprintf(out, outlen, "[");
+	for (int k = 0; k < rank && n < outlen; k++)
+		n += (size_t)snprintf(out + n, outlen - n, "%s%" PRIu32, k ? ", " : "", shape[k]);
+	if (n < outlen)
+		snprintf(out + n, outlen - n, "]");
+}

@@ -72,6 +72,9 @@ struct vp_obj {
 int vp_obj_copy(struct vp_obj *o, const msgpack_object *src, struct vp_err *e);
 void vp_obj_free(struct vp_obj *o);
 
+/* "[9, 9, 512]" for messages. */
+void vp_shape_text(int rank, const uint32_t *shape, char *out, size_t outlen);
+
 /* Print an object in one line, JSON-like, for messages (truncated). */
 void vp_obj_brief(const msgpack_object *o, char *out, size_t outlen);
 

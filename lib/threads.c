@@ -48,6 +48,8 @@ void vp_parallel(int threads, size_t ntasks, vp_task_fn fn, void *ctx)
 	pthread_t tid[VP_MAX_THREADS];
 	int started[VP_MAX_THREADS] = { 0 };
 
+	if (threads < 1)
+		threads = 1;
 	if (threads > VP_MAX_THREADS)
 		threads = VP_MAX_THREADS;
 	if ((size_t)threads > ntasks)

@@ -242,7 +242,7 @@ static void layer_sizes(const struct top_layer *l, size_t *trained, size_t *stat
 
 int top_model_finish(struct top_model *m, struct vp_err *e)
 {
-	size_t ntrain = 0, nstat = 0;
+	size_t ntrain = 0, nstat = 0, floats = m->in_dim;
 	float *t, *s;
 
 	if (!m->nlayers || m->layers[m->nlayers - 1].kind != TOP_SOFTMAX)
@@ -256,6 +256,10 @@ int top_model_finish(struct top_model *m, struct vp_err *e)
 	for (int i = 0; i < m->nlayers; i++) {
 		size_t a, b;
 
+		floats += m->layers[i].out;
+		if (floats > TOP_MAX_RECORD_FLOATS)
+			return vp_fail(e, "a record would take more than %zu MB through the "
+				       "layers (at layer %d)", TOP_MAX_RECORD_FLOATS * 4 >> 20, i + 1);
 		layer_sizes(&m->layers[i], &a, &b);
 		ntrain += a;
 		nstat += b;
@@ -598,9 +602,9 @@ static void emit_layer(struct emit *t, const struct top_layer *l)
 static void emit_training(struct emit *t, const struct top_hparams *hp,
 			  const struct top_history *h)
 {
-	int tuned = hp->finetune != NULL;
+	int tuned = hp->finetune != NULL, start = h && isfinite(h->start_loss);
 
-	emit_map(t, 15 + (h ? 4 + tuned : 0) + (tuned ? 4 + (hp->init ? 0 : 3) : 0));
+	emit_map(t, 15 + (h ? 4 + tuned + start : 0) + (tuned ? 4 + (hp->init ? 0 : 3) : 0));
 	emit_key(t, "optimizer");
 	emit_str(t, hp->optimizer);
 	emit_key(t, "lr");
@@ -665,6 +669,10 @@ static void emit_training(struct emit *t, const struct top_hparams *hp,
 	if (tuned) {
 		emit_key(t, "train_images");
 		emit_uint(t, h->train_images);
+	}
+	if (start) {
+		emit_key(t, "start_val_loss");
+		emit_double(t, h->start_loss);
 	}
 	emit_key(t, "valid_records");
 	emit_uint(t, h->valid_records);
@@ -752,21 +760,16 @@ static int layer_tensor(const msgpack_object *lm, const char *key, int rank,
 			       vp_dtype_name(t->dtype));
 	if (t->rank == rank && !memcmp(t->shape, shape, (size_t)rank * sizeof *shape))
 		return 0;
-	want[0] = '[';
-	want[1] = 0;
-	for (int i = 0; i < rank; i++)
-		snprintf(want + strlen(want), sizeof want - strlen(want), "%s%" PRIu32,
-			 i ? ", " : "", shape[i]);
-	return vp_fail(e, "tensor '%s': shape must be %s]", key, want);
+	vp_shape_text(rank, shape, want, sizeof want);
+	return vp_fail(e, "tensor '%s': shape must be %s", key, want);
 }
 
 static int copy_finite(const struct vp_tensor *t, const char *key, float *dst,
-		       int positive, struct vp_err *e)
+		       int nonnegative, struct vp_err *e)
 {
 	vp_tensor_to_f32(t, dst);
 	for (size_t i = 0; i < t->count; i++)
-		if (!isfinite(dst[i]) || (positive == 1 && dst[i] < 0) ||
-		    (positive == 2 && !(dst[i] > 0)))
+		if (!isfinite(dst[i]) || (nonnegative && dst[i] < 0))
 			return vp_fail(e, "tensor '%s': element %zu is %g", key, i, dst[i]);
 	return 0;
 }

@@ -53,6 +53,10 @@ struct top_layer {
 #define TOP_MAX_CLASSES 65536
 #define TOP_MAX_LAYERS 256
 #define TOP_MAX_PARAMS ((size_t)1 << 28)
+/* A record's floats through the whole chain, its input and every layer's
+ * output (256 MB): a hostile model must not make a reader allocate
+ * gigabytes for a pass over one record. */
+#define TOP_MAX_RECORD_FLOATS ((size_t)1 << 26)
 
 struct top_model {
 	uint32_t nclass;
@@ -132,11 +136,13 @@ struct top_history {
 	struct top_epoch *epochs;
 	uint32_t n;                      /* epochs run, warm-up included */
 	uint32_t warmup;                 /* of which warm-up epochs (first) */
-	uint32_t best;                   /* 1-based epoch whose weights are kept;
-					  * 0: no epoch beat the initial model's
-					  * validation loss, and it was kept */
-	double start_loss, start_accuracy; /* the initial model's, on validation;
-					    * NaN when not evaluated */
+	/* 1-based epoch whose weights are kept: with --patience, when no
+	 * tuning epoch beat the validation loss the tuning started from,
+	 * the start is kept: 0 for an initial model, the last warm-up
+	 * epoch after one. */
+	uint32_t best;
+	double start_loss;               /* that starting validation loss; NaN
+					  * when not evaluated */
 	uint64_t train_records, train_images, valid_records;
 };
 

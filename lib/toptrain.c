@@ -543,8 +543,9 @@ static int train_epoch(struct trainer *t, struct top_model *m, const struct top_
 }
 
 /* Epochs of one phase: the trained layers start at `first`. A phase that
- * starts from trained parameters (start_counts) may end where it began:
- * when no epoch beats the starting validation loss, the start is kept. */
+ * starts from trained parameters (start_counts: an initial model, or the
+ * end of a warm-up) may end where it began: when no epoch beats the
+ * starting validation loss, the start is kept. */
 struct phase {
 	int first, start_counts;
 	uint32_t epochs, patience;
@@ -557,7 +558,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 {
 	int keep_best = valid && ph->patience > 0, from_start = 0;
 	double best_loss = INFINITY, accuracy;
-	uint32_t best_epoch = 0;
+	uint32_t best_epoch = 0, base = h->n;
 
 	if (keep_best && ph->start_counts) {
 		if (top_evaluate(m, valid, t->threads, hp->algo, &best_loss, &accuracy, NULL, e))
@@ -565,7 +566,6 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 		memcpy(t->best, m->params, m->nparams * sizeof *t->best);
 		from_start = 1;
 		h->start_loss = best_loss;
-		h->start_accuracy = accuracy;
 	}
 
 	for (uint32_t ep = 0; ep < ph->epochs; ep++) {
@@ -588,7 +588,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 			best_epoch = h->n;
 			memcpy(t->best, m->params, m->nparams * sizeof *t->best);
 		}
-		h->best = best_epoch ? best_epoch : from_start ? 0 : h->n;
+		h->best = best_epoch ? best_epoch : from_start ? base : h->n;
 		if (cb)
 			cb(h, arg);
 		/* Epochs of this phase since its best, or since it began. */
@@ -610,7 +610,7 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	int rc = -1;
 
 	memset(h, 0, sizeof *h);
-	h->start_loss = h->start_accuracy = NAN;
+	h->start_loss = NAN;
 	h->train_records = s->n;
 	h->train_images = s->images;
 	h->valid_records = valid ? valid->set->n : 0;
@@ -636,7 +636,7 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	}
 	{
 		struct phase ph = { .first = 0, .epochs = hp->epochs, .patience = hp->patience,
-				    .start_counts = hp->init != NULL };
+				    .start_counts = hp->init || warm };
 
 		if (optimizer_start(&t, m, hp->optimizer, hp->lr, hp->momentum, e) ||
 		    run_phase(&t, m, hp, train, valid, &ph, h, cb, arg, e))
@@ -651,5 +651,9 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	rc = 0;
 out:
 	trainer_free(&t, m);
+	if (rc) {
+		free(h->epochs);
+		h->epochs = NULL;
+	}
 	return rc;
 }

@@ -1,6 +1,5 @@
 #include "vgg16.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -100,10 +99,7 @@ int vgg16_init(struct vgg16 *net, const struct vgg16_weights *w, int blocks,
 			     sizeof *net->col, e);
 	if (!net->col)
 		return -1;
-	/* The strips are spread over our own threads, each calling a
-	 * single-threaded GEMM: OpenBLAS's threads on top would oversubscribe
-	 * the cores. OpenBLAS keeps this setting process-wide. */
-	openblas_set_num_threads(1);
+	nn_blas_single_threaded();
 	return 0;
 }
 

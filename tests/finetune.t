@@ -5,7 +5,7 @@
 # spooled, the same model on any number of threads, memory that does not
 # grow with the records, and bad input refused with nothing written.
 . "$(dirname "$0")/lib.sh"
-plan 33
+plan 35
 
 # 100 training images in 8 augmented copies, 400 validation images, a
 # frozen top and the block tuned with it (tests/finetune-digits.sh).
@@ -130,5 +130,9 @@ expect_fail 2 "with --init the top is MODEL's" "--init with --hidden is a usage 
 	topfit --finetune block5 --init top.model --hidden 64 aug.4
 expect_fail 2 "are for --finetune" "--init without --finetune is a usage error" \
 	topfit --init top.model train.5
+expect_fail 2 "are for --finetune" "so are --warmup and --algo" \
+	topfit --warmup 3 --algo im2col train.5
+expect_fail 2 "with --init the top is MODEL's" "--warmup with --init is a usage error" \
+	topfit --finetune block5 --init top.model --warmup 3 aug.4
 
 done_testing

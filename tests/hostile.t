@@ -58,6 +58,7 @@ end = {
     "oneclass.feat": header() + feat(1, two) + feat(2, two),
     "shapes.feat": header() + feat(1, two) + feat(2, struct.pack("<3f", 1, 2, 3), label="b"),
     "version2.feat": p({"vggpipe": 2, "kind": "features"}),
+    "noprov.feat": p({"vggpipe": 1, "kind": "features"}) + feat(1, two) + feat(2, two, label="b"),
     "badcount.feat": header() + feat(1, two) + p({"end": 7}),
     "smallimage.img": p({"vggpipe": 1, "kind": "images", "size": [8, 8], "fit": "crop"}) +
         p({"id": "tiny", "image": {"shape": [8, 8, 3], "dtype": "u8", "data": bytes(192)}}),
@@ -68,6 +69,18 @@ claims = {
     "claim1": b"\xdd\xff\xff\xff\xff",
     "claim2": b"\xdd\x04\x00\x00\x00",
 }
+# A model of a few hundred bytes whose input alone claims 2^28 floats a
+# record, pooled down to one: a reader must refuse it, not allocate it.
+def tensor(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return {"shape": shape, "dtype": "f32", "data": bytes(4 * n)}
+files["huge.model"] = p({"vggpipe": 1, "kind": "model", "classes": ["a", "b"],
+                         "provenance": {"backbone": "vgg16"}, "input_shape": [16384, 16384, 1],
+                         "layers": [{"type": "maxpool2x2"}] * 14 + [
+                             {"type": "dense", "weights": tensor([1, 2]), "bias": tensor([2])},
+                             {"type": "softmax"}]}) + p({"end": 0})
 for name, data in files.items():
     open(name, "wb").write(data)
 for name, data in claims.items():
@@ -133,6 +146,8 @@ rows=$(cat <<'ROWS'
 1|at least two|topfit: one class|topfit < oneclass.feat
 1|record 2.*different shape|topfit: records of different shapes|topfit < shapes.feat
 1|version 2 is not supported|topfit: a future stream version|topfit < version2.feat
+1|stdin: header: key 'provenance': missing|topfit: features without provenance|topfit < noprov.feat
+1|huge.model: header: a record would take more than 256 MB|classify: a model claiming a huge record|classify --model huge.model < ok.feat
 1|counts 7 records but the segment holds 1|topfit: a trailer that miscounts|topfit < badcount.feat
 1|provenance|classify: features of another provenance|classify --model ok.model < other.feat
 1|provenance|topeval: features of another provenance|topeval --model ok.model < other.feat

@@ -103,12 +103,13 @@ void vp_common_init(struct vp_common *c)
 {
 	memset(c, 0, sizeof *c);
 	c->threads = default_threads();
-	c->algo = 2;
+	c->algo = VGG16_AUTO;
 	c->progress = VP_PROGRESS_AUTO;
 }
 
 int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage)(void))
 {
+	/* In the order of enum vgg16_algo. */
 	static const char *const algos[] = { "im2col", "winograd", "auto", NULL };
 
 	switch (opt) {
@@ -116,7 +117,10 @@ int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage
 	case 't': c->threads = opt_threads(arg); return 1;
 	case 'q': c->progress = VP_PROGRESS_OFF; return 1;
 	case VP_OPT_PROGRESS: c->progress = VP_PROGRESS_ON; return 1;
-	case VP_OPT_ALGO: c->algo = vp_opt_choice("--algo", arg, algos); return 1;
+	case VP_OPT_ALGO:
+		c->algo = (enum vgg16_algo)vp_opt_choice("--algo", arg, algos);
+		c->algo_set = 1;
+		return 1;
 	case 'h': usage(); return 1;
 	case 'V': vp_print_version();
 	default: return 0;
@@ -125,7 +129,7 @@ int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage
 
 enum nn_algo vp_top_algo(const struct vp_common *c)
 {
-	return c->algo == 0 ? NN_IM2COL : NN_WINOGRAD;
+	return c->algo == VGG16_IM2COL ? NN_IM2COL : NN_WINOGRAD;
 }
 
 int vp_progress_enabled(enum vp_progress_mode mode)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "nn.h"
+#include "vgg16.h"
 
 #define VP_VERSION "0.1.0"
 
@@ -55,9 +56,8 @@ struct vp_common {
 	int threads;                 /* -t, 1 to VP_MAX_THREADS; by default the
 				      * cores the process may run on (its CPU
 				      * affinity) */
-	/* --algo: im2col, winograd or auto (in this order, vgg16.h's enum
-	 * vgg16_algo's), where auto is each tool's measured choice */
-	int algo;
+	enum vgg16_algo algo;        /* --algo; auto: each tool's measured choice */
+	int algo_set;
 	enum vp_progress_mode progress;
 };
 

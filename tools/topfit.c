@@ -28,7 +28,7 @@ struct options {
 	int nhidden, hidden_set;
 	double dropout, lr, momentum, l2;
 	int batchnorm, balance, optimizer, lr_set, standardize, shuffle;
-	int optimizer_set, dropout_set, random, finetune, batch_set;
+	int optimizer_set, dropout_set, random, finetune, batch_set, warmup_set;
 	uint32_t epochs, batch, patience, warmup;
 	uint64_t seed, weights_seed;
 	char **inputs;
@@ -207,7 +207,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_HISTORY: o->history = optarg; break;
 		case O_FINETUNE: o->finetune = 1 + vp_opt_choice("--finetune", optarg, blocks); break;
 		case O_INIT: o->init = optarg; break;
-		case O_WARMUP: o->warmup = (uint32_t)vp_opt_int("--warmup", optarg, 0, 1000000); break;
+		case O_WARMUP:
+			o->warmup = (uint32_t)vp_opt_int("--warmup", optarg, 0, 1000000);
+			o->warmup_set = 1;
+			break;
 		case 'w': o->weights = optarg; break;
 		case O_INIT_RANDOM:
 			o->random = 1;
@@ -218,8 +221,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->patience && !o->valid)
 		vp_usage_error("--patience needs --valid");
-	if (!o->finetune && (o->init || o->weights || o->random))
-		vp_usage_error("--init, --weights and --init-random are for --finetune");
+	if (!o->finetune && (o->init || o->weights || o->random || o->warmup_set ||
+			     o->com.algo_set))
+		vp_usage_error("--init, --warmup, --weights, --init-random and --algo are for "
+			       "--finetune");
+	if (o->init && o->warmup_set)
+		vp_usage_error("--warmup trains a new top; with --init the top is MODEL's");
 	if (o->random && o->weights)
 		vp_usage_error("--weights and --init-random exclude each other");
 	if (o->init && (o->hidden_set || o->dropout_set || o->batchnorm || !o->standardize))
@@ -374,9 +381,12 @@ static void write_history(const char *path, const struct top_history *h)
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 }
 
-/* Predictions nearly all of one class, or no better than always giving
- * the most common class: the model learned nothing useful. */
+/* Predictions nearly all of one class while hardly more accurate than
+ * always giving the most common one, or no more accurate than that at all:
+ * the model learned nothing useful. Where one class makes nearly the whole
+ * set, nothing can be told apart from it. */
 #define COLLAPSED_SHARE 0.95
+#define COLLAPSED_MARGIN 0.05
 #define CHANCE_MARGIN 0.01
 #define COLLAPSE_MIN_RECORDS 20
 
@@ -401,8 +411,9 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 	}
 	share = (double)predicted[top] / (double)n;
 	base = (double)truth[common] / (double)n;
-	if ((share >= COLLAPSED_SHARE && base < COLLAPSED_SHARE) ||
-	    accuracy <= base + CHANCE_MARGIN)
+	if (base + CHANCE_MARGIN < 1 &&
+	    ((share >= COLLAPSED_SHARE && accuracy < base + COLLAPSED_MARGIN) ||
+	     accuracy <= base + CHANCE_MARGIN))
 		vp_warn("warning: the model learned nothing useful: on the %" PRIu64 " %s records "
 			"it answers '%s' %.0f%% of the time, with accuracy %.3f, where always "
 			"answering the most common class ('%s') scores %.3f; %s", n, what,
@@ -447,8 +458,8 @@ static void check_init_top(const struct top_model *init, const char *path,
 	if (init->input_rank != 3 || memcmp(init->input_shape, shape, sizeof shape)) {
 		char got[64], need[64];
 
-		feat_shape_text(init->input_rank, init->input_shape, got, sizeof got);
-		feat_shape_text(3, shape, need, sizeof need);
+		vp_shape_text(init->input_rank, init->input_shape, got, sizeof got);
+		vp_shape_text(3, shape, need, sizeof need);
 		vp_die(VP_EXIT_DATA, "%s: a top model for features of shape %s; block 5 makes %s "
 		       "of these", path, got, need);
 	}
@@ -461,6 +472,30 @@ static void check_init_top(const struct top_model *init, const char *path,
 	if (top_model_top_start(init))
 		vp_die(VP_EXIT_DATA, "%s: a model with convolutions; --init takes a top "
 		       "trained on %s features", path, FINETUNE_TOP_INPUT);
+}
+
+/* The hyper-parameters a model file records, from the initial top whose
+ * layers the tuned model takes, not from options that did not shape it. */
+static void describe_top(const struct top_model *init, struct options *o)
+{
+	int last = init->nlayers - 1;
+
+	o->nhidden = 0;
+	o->dropout = 0;
+	o->batchnorm = 0;
+	o->standardize = init->layers[0].kind == TOP_STANDARDIZE;
+	/* Every dense layer but the one before the softmax is a hidden one. */
+	while (last > 0 && init->layers[last].kind != TOP_DENSE)
+		last--;
+	for (int i = 0; i < init->nlayers; i++) {
+		const struct top_layer *l = &init->layers[i];
+
+		if (l->kind == TOP_DENSE && i < last && o->nhidden < 64)
+			o->hidden[o->nhidden++] = l->out;
+		if (l->kind == TOP_DROPOUT)
+			o->dropout = l->rate;
+		o->batchnorm |= l->kind == TOP_BATCHNORM;
+	}
 }
 
 /* The features must be block4_pool of the weights the block starts from. */
@@ -490,9 +525,13 @@ static void check_finetune_input(const struct feat_set *train, const struct vgg1
 		       weights && weights->type == MSGPACK_OBJECT_STR ? (int)(weights->via.str.size > 80 ? 80 : weights->via.str.size) : 9,
 		       weights && weights->type == MSGPACK_OBJECT_STR ? weights->via.str.ptr : "(unknown)",
 		       w->id, w->file[0] ? " of " : "", w->file);
-	if (train->rank != 3 || train->shape[2] != 512 || train->shape[0] < 2 || train->shape[1] < 2)
-		vp_die(VP_EXIT_DATA, "%s: features of shape [%" PRIu32 ", ...]: block 5 takes "
-		       "[height, width, 512] maps of at least 2x2", file, train->shape[0]);
+	if (train->rank != 3 || train->shape[2] != 512 || train->shape[0] < 2 || train->shape[1] < 2) {
+		char got[64];
+
+		vp_shape_text(train->rank, train->shape, got, sizeof got);
+		vp_die(VP_EXIT_DATA, "%s: features of shape %s: block 5 takes [height, width, "
+		       "512] maps of at least 2x2", file, got);
+	}
 }
 
 /* Block 5 of w, then the top: init's layers and parameters, or a new top
@@ -619,8 +658,10 @@ int main(int argc, char **argv)
 
 	if (o.finetune) {
 		check_finetune_input(&train, &w);
-		if (o.init)
+		if (o.init) {
 			check_init_top(&init, o.init, &train, classes, nclass);
+			describe_top(&init, &o);
+		}
 		build_finetune(&m, &o, &train, &w, o.init ? &init : NULL, classes, nclass);
 		/* Block 5 is the model's now; the rest of the base is not needed. */
 		vgg16_weights_free(&w);
@@ -660,7 +701,10 @@ int main(int argc, char **argv)
 				     .warmup = o.finetune && !o.init ? o.warmup : 0 };
 	if (top_train(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (progress && h.n < o.epochs + rep.warmup)
+	if (progress && isfinite(h.start_loss) && h.best == h.warmup)
+		vp_warn("no tuning epoch beat the validation loss tuning started from (%.4f): "
+			"keeping that model", h.start_loss);
+	else if (progress && h.n < o.epochs + rep.warmup)
 		vp_warn("stopped after epoch %" PRIu32 "; keeping epoch %" PRIu32,
 			h.n - h.warmup, h.best - h.warmup);
 	warn_if_learned_nothing(&m, o.valid ? &vd : &td, o.valid ? "validation" : "training",

@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 	r.progress = vp_progress_enabled(o.com.progress);
 	r.pooled = vp_xcalloc(512, sizeof *r.pooled);
 	if (vgg16_init(&r.net, &w, o.blocks, o.com.threads, &e) ||
-	    vgg16_set_algo(&r.net, (enum vgg16_algo)o.com.algo, &e))
+	    vgg16_set_algo(&r.net, o.com.algo, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	if (vp_stream_open(&s, "-", "images", NULL, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);

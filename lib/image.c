@@ -16,7 +16,10 @@
  * requests hold at once stays small. */
 #define REQUEST_BYTES ((size_t)256 << 10)
 
-/* The largest crop that stage two takes whole (see run_stages). */
+/* The largest crop that stage two takes whole (see run_stages), and the
+ * input behind one of its requests: its regions keep their buffers from
+ * image to image, so one request per image costs no more memory than
+ * several, only less time. */
 #define HOLD_BYTES ((size_t)4 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
@@ -72,27 +75,33 @@ static int vips_fail(struct vp_err *e)
 	return -1;
 }
 
-/* Pull img's pixels (u8) into dst in the calling thread, in requests of
- * about REQUEST_BYTES of input; in_row_bytes is the input behind one
- * output row. */
+/* Pull the pixels (u8) of reg's image into dst in the calling thread, in
+ * requests of about budget bytes of input; in_row_bytes is the input
+ * behind one output row. */
+static int render_region(VipsRegion *reg, unsigned char *dst, size_t budget,
+			 double in_row_bytes, struct vp_err *e)
+{
+	VipsImage *img = reg->im;
+	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
+	int step = (int)fmin(fmax(budget / in_row_bytes, 1), img->Ysize);
+
+	for (int y = 0; y < img->Ysize; y += step) {
+		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
+
+		if (vips_region_prepare(reg, &r))
+			return vips_fail(e);
+		for (int i = 0; i < r.height; i++)
+			memcpy(dst + (size_t)(y + i) * row, VIPS_REGION_ADDR(reg, 0, y + i), row);
+	}
+	return 0;
+}
+
 static int render(VipsImage *img, unsigned char *dst, double in_row_bytes,
 		  struct vp_err *e)
 {
 	VipsRegion *reg = vips_region_new(img);
-	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
-	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), img->Ysize);
-	int rc = 0;
+	int rc = render_region(reg, dst, REQUEST_BYTES, in_row_bytes, e);
 
-	for (int y = 0; y < img->Ysize && !rc; y += step) {
-		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
-
-		if (vips_region_prepare(reg, &r)) {
-			rc = vips_fail(e);
-			break;
-		}
-		for (int i = 0; i < r.height; i++)
-			memcpy(dst + (size_t)(y + i) * row, VIPS_REGION_ADDR(reg, 0, y + i), row);
-	}
 	g_object_unref(reg);
 	return rc;
 }
@@ -357,6 +366,7 @@ struct stage_two {
 	struct shape shape;
 	VipsObject *ctx; /* holds the pipeline's images; NULL when none is built */
 	VipsImage *in, *out;
+	VipsRegion *reg; /* on out */
 	unsigned char *buf; /* in's pixels */
 };
 
@@ -373,6 +383,8 @@ struct vp_image_cache *vp_image_cache_new(struct vp_err *e)
 
 static void drop_stage_two(struct stage_two *two)
 {
+	if (two->reg)
+		g_object_unref(two->reg);
 	if (two->ctx)
 		dispose(two->ctx);
 	free(two->buf);
@@ -613,9 +625,11 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 			vips_image_set_blob_copy(two->in, VIPS_META_ICC_NAME, s->icc->data,
 						 s->icc->len);
 		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
+		if (two->out)
+			two->reg = vips_region_new(two->out);
 	}
 	pthread_mutex_unlock(&orc_lock);
-	if (!two->out) {
+	if (!two->reg) {
 		drop_stage_two(two);
 		return NULL;
 	}
@@ -657,9 +671,17 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 	if (render(x, two->buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
 		   p->crop.height / x->Ysize, e))
 		goto out;
-	/* The pipeline's buffers still hold the last image's pixels. */
-	vips_image_invalidate_all(two->in);
-	rc = render(two->out, rgb, (double)s.w * s.h * s.bands / two->out->Ysize, e);
+	/* The region on stage two's output is kept, and with it the regions
+	 * behind it and their buffers: allocating and zeroing those cost
+	 * more than a small image's pixels. libvips serves a request from
+	 * pixels it computed before only out of buffers it has published for
+	 * reuse, which it does in its own worker threads alone; in ours every
+	 * request runs the pipeline on the new pixels. In a libvips thread
+	 * the buffers would still hold the last image's. */
+	if (vips_thread_isvips())
+		vips_image_invalidate_all(two->in);
+	rc = render_region(two->reg, rgb, HOLD_BYTES,
+			   (double)s.w * s.h * s.bands / two->out->Ysize, e);
 	if (rc)
 		drop_stage_two(two);
 out:

@@ -96,6 +96,27 @@ static int render_region(VipsRegion *reg, unsigned char *dst, size_t budget,
 	return 0;
 }
 
+/* Pull area of img into dst, a region over memory of area's size, as
+ * render_region does, but without a copy of its own: libvips writes
+ * straight into dst's memory where it can. */
+static int render_to(VipsImage *img, const struct vp_rect *area, VipsRegion *dst,
+		     double in_row_bytes, struct vp_err *e)
+{
+	VipsRegion *reg = vips_region_new(img);
+	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), area->height);
+	int rc = 0;
+
+	for (int y = 0; y < area->height && !rc; y += step) {
+		VipsRect r = { area->left, area->top + y, area->width,
+			       VIPS_MIN(step, area->height - y) };
+
+		if (vips_region_prepare_to(reg, dst, &r, 0, y))
+			rc = vips_fail(e);
+	}
+	g_object_unref(reg);
+	return rc;
+}
+
 static int render(VipsImage *img, unsigned char *dst, double in_row_bytes,
 		  struct vp_err *e)
 {
@@ -366,6 +387,7 @@ struct stage_two {
 	struct shape shape;
 	VipsObject *ctx; /* holds the pipeline's images; NULL when none is built */
 	VipsImage *in, *out;
+	VipsRegion *dst; /* over in's pixels, for stage one to write into */
 	VipsRegion *reg; /* on out */
 	unsigned char *buf; /* in's pixels */
 };
@@ -385,6 +407,8 @@ static void drop_stage_two(struct stage_two *two)
 {
 	if (two->reg)
 		g_object_unref(two->reg);
+	if (two->dst)
+		g_object_unref(two->dst);
 	if (two->ctx)
 		dispose(two->ctx);
 	free(two->buf);
@@ -494,11 +518,14 @@ static int colour_can_wait(const VipsImage *x)
 }
 
 /* Stage one, on the sequentially read file: colour unless it can wait
- * (icc the profile to apply, if any), the crop, and the vertical reduction
- * when reduce is set (NULL on failure; ctx holds its images). */
+ * (icc the profile to apply, if any), and when reduce is set the crop and
+ * the vertical reduction. *area is the part of the result that stage two
+ * takes: the crop, which costs no operation of its own, or all of the
+ * reduced image. NULL on failure; ctx holds the images. */
 static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
 				  const struct profile *icc, int reduce,
-				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
+				  const struct vp_image_spec *sp, const struct vp_fit_plan *p,
+				  struct vp_rect *area)
 {
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
 	const struct vp_rect *c = &p->crop;
@@ -516,13 +543,15 @@ static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
 			return NULL;
 		x = t[1];
 	}
+	*area = *c;
+	if (!reduce)
+		return x;
 	if (c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
 	    vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL))
 		return NULL;
-	if (!reduce)
-		return t[2];
 	if (reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
 		return NULL;
+	*area = (struct vp_rect){ 0, 0, t[3]->Xsize, t[3]->Ysize };
 	return t[3];
 }
 
@@ -625,8 +654,15 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 			vips_image_set_blob_copy(two->in, VIPS_META_ICC_NAME, s->icc->data,
 						 s->icc->len);
 		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
-		if (two->out)
-			two->reg = vips_region_new(two->out);
+		if (two->out) {
+			VipsRect all = { 0, 0, s->w, s->h };
+
+			two->dst = vips_region_new(two->in);
+			if (vips_region_image(two->dst, &all))
+				vips_fail(e);
+			else
+				two->reg = vips_region_new(two->out);
+		}
 	}
 	pthread_mutex_unlock(&orc_lock);
 	if (!two->reg) {
@@ -650,26 +686,27 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 	int reduce = (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width * p->crop.height >
 		     HOLD_BYTES;
 	struct stage_two *two = NULL;
+	struct vp_rect area;
 	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p);
+	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p, &area);
 	pthread_mutex_unlock(&orc_lock);
 	if (!x) {
 		vips_fail(e);
 		goto out;
 	}
-	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .bands = x->Bands,
+	s = (struct shape){ .w = area.width, .h = area.height, .bands = x->Bands,
 			    .orient = orient, .type = late ? in->Type : VIPS_INTERPRETATION_sRGB,
 			    .icc = late ? icc : NULL, .place = p->place, .tw = p->tw,
 			    .th = p->th };
 	memcpy(s.background, sp->background, 3);
 	if (!(two = stage_two_for(c, &s, sp, p, e)))
 		goto out;
-	if (render(x, two->buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
-		   p->crop.height / x->Ysize, e))
+	if (render_to(x, &area, two->dst, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
+		      p->crop.height / area.height, e))
 		goto out;
 	/* The region on stage two's output is kept, and with it the regions
 	 * behind it and their buffers: allocating and zeroing those cost

@@ -10,11 +10,12 @@
 
 #include <vips/vips.h>
 
-/* Input bytes behind one request through a pipeline: a few requests per
- * small image, since each costs about as much as computing dozens of rows
- * (regions, buffers, the kernel's margin rows again), while what the
- * requests hold at once stays small. */
-#define REQUEST_BYTES ((size_t)256 << 10)
+/* Input bytes behind one request through a pipeline. Each request costs
+ * about as much as computing a few rows (regions, the kernel's margin rows
+ * again), and outside libvips' worker threads every region that passes
+ * its input on allocates and zeroes a buffer of the request's size anew:
+ * requests of some tens of rows keep those buffers in the cache. */
+#define REQUEST_BYTES ((size_t)64 << 10)
 
 /* The largest crop that stage two takes whole (see run_stages), and the
  * input behind one of its requests: its regions keep their buffers from

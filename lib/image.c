@@ -406,12 +406,16 @@ struct vp_image_cache *vp_image_cache_new(struct vp_err *e)
 
 static void drop_stage_two(struct stage_two *two)
 {
+	/* The regions go first, and under the lock with the pipeline:
+	 * closing a region ends the sequences of the operations behind it. */
+	pthread_mutex_lock(&orc_lock);
 	if (two->reg)
 		g_object_unref(two->reg);
 	if (two->dst)
 		g_object_unref(two->dst);
 	if (two->ctx)
-		dispose(two->ctx);
+		g_object_unref(two->ctx);
+	pthread_mutex_unlock(&orc_lock);
 	free(two->buf);
 	memset(two, 0, sizeof *two);
 }

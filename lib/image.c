@@ -17,11 +17,15 @@
  * requests of some tens of rows keep those buffers in the cache. */
 #define REQUEST_BYTES ((size_t)64 << 10)
 
-/* The largest crop that stage two takes whole (see run_stages), and the
- * input behind one of its requests: its regions keep their buffers from
- * image to image, so one request per image costs no more memory than
- * several, only less time. */
+/* The largest crop that stage two takes whole (see run_stages). */
 #define HOLD_BYTES ((size_t)4 << 20)
+
+/* The most input behind one of stage two's requests, and the most output
+ * of one. Its regions keep their buffers from image to image, sized by
+ * its requests: one request for a small image, which saves the margin
+ * rows that each further request computes again, and buffers of a
+ * bounded size whatever the image. */
+#define STAGE_TWO_BYTES ((size_t)1 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
 		       void *data)
@@ -722,8 +726,9 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 	 * the buffers would still hold the last image's. */
 	if (vips_thread_isvips())
 		vips_image_invalidate_all(two->in);
-	rc = render_region(two->reg, rgb, HOLD_BYTES,
-			   (double)s.w * s.h * s.bands / two->out->Ysize, e);
+	rc = render_region(two->reg, rgb, STAGE_TWO_BYTES,
+			   fmax((double)s.w * s.h * s.bands / two->out->Ysize,
+				VIPS_IMAGE_SIZEOF_LINE(two->out)), e);
 	if (rc)
 		drop_stage_two(two);
 out:

@@ -81,8 +81,8 @@ static int vips_fail(struct vp_err *e)
 }
 
 /* Pull the pixels (u8) of reg's image into dst in the calling thread, in
- * requests of about budget bytes of input; in_row_bytes is the input
- * behind one output row. */
+ * requests of about budget bytes; in_row_bytes is what one output row
+ * costs of that budget (the input behind it, say). */
 static int render_region(VipsRegion *reg, unsigned char *dst, size_t budget,
 			 double in_row_bytes, struct vp_err *e)
 {
@@ -718,8 +718,10 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 		      p->crop.height / area.height, e))
 		goto out;
 	/* The region on stage two's output is kept, and with it the regions
-	 * behind it and their buffers: allocating and zeroing those cost
-	 * more than a small image's pixels. libvips serves a request from
+	 * behind it and their buffers: allocating and zeroing those for each
+	 * image cost a fifth of stage two on a 640 x 480 JPEG. Since the
+	 * buffers last, a request's rows are bounded by their own size as
+	 * well as by the input behind them. libvips serves a request from
 	 * pixels it computed before only out of buffers it has published for
 	 * reuse, which it does in its own worker threads alone; in ours every
 	 * request runs the pipeline on the new pixels. In a libvips thread

@@ -10,14 +10,22 @@
 
 #include <vips/vips.h>
 
-/* Input bytes behind one request through a pipeline: a few requests per
- * small image, since each costs about as much as computing dozens of rows
- * (regions, buffers, the kernel's margin rows again), while what the
- * requests hold at once stays small. */
-#define REQUEST_BYTES ((size_t)256 << 10)
+/* Input bytes behind one request through a pipeline. Each request costs
+ * about as much as computing a few rows (regions, the kernel's margin rows
+ * again), and outside libvips' worker threads every region that passes
+ * its input on allocates and zeroes a buffer of the request's size anew:
+ * requests of some tens of rows keep those buffers in the cache. */
+#define REQUEST_BYTES ((size_t)64 << 10)
 
 /* The largest crop that stage two takes whole (see run_stages). */
 #define HOLD_BYTES ((size_t)4 << 20)
+
+/* The most input behind one of stage two's requests, and the most output
+ * of one. Its regions keep their buffers from image to image, sized by
+ * its requests: one request for a small image, which saves the margin
+ * rows that each further request computes again, and buffers of a
+ * bounded size whatever the image. */
+#define STAGE_TWO_BYTES ((size_t)1 << 20)
 
 static void ignore_log(const char *domain, GLogLevelFlags level, const char *msg,
 		       void *data)
@@ -72,27 +80,54 @@ static int vips_fail(struct vp_err *e)
 	return -1;
 }
 
-/* Pull img's pixels (u8) into dst in the calling thread, in requests of
- * about REQUEST_BYTES of input; in_row_bytes is the input behind one
- * output row. */
+/* Pull the pixels (u8) of reg's image into dst in the calling thread, in
+ * requests of about budget bytes; in_row_bytes is what one output row
+ * costs of that budget (the input behind it, say). */
+static int render_region(VipsRegion *reg, unsigned char *dst, size_t budget,
+			 double in_row_bytes, struct vp_err *e)
+{
+	VipsImage *img = reg->im;
+	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
+	int step = (int)fmin(fmax(budget / in_row_bytes, 1), img->Ysize);
+
+	for (int y = 0; y < img->Ysize; y += step) {
+		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
+
+		if (vips_region_prepare(reg, &r))
+			return vips_fail(e);
+		for (int i = 0; i < r.height; i++)
+			memcpy(dst + (size_t)(y + i) * row, VIPS_REGION_ADDR(reg, 0, y + i), row);
+	}
+	return 0;
+}
+
+/* Pull area of img into dst, a region over memory of area's size, as
+ * render_region does, but without a copy of its own: libvips writes
+ * straight into dst's memory where it can. */
+static int render_to(VipsImage *img, const struct vp_rect *area, VipsRegion *dst,
+		     double in_row_bytes, struct vp_err *e)
+{
+	VipsRegion *reg = vips_region_new(img);
+	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), area->height);
+	int rc = 0;
+
+	for (int y = 0; y < area->height && !rc; y += step) {
+		VipsRect r = { area->left, area->top + y, area->width,
+			       VIPS_MIN(step, area->height - y) };
+
+		if (vips_region_prepare_to(reg, dst, &r, 0, y))
+			rc = vips_fail(e);
+	}
+	g_object_unref(reg);
+	return rc;
+}
+
 static int render(VipsImage *img, unsigned char *dst, double in_row_bytes,
 		  struct vp_err *e)
 {
 	VipsRegion *reg = vips_region_new(img);
-	size_t row = VIPS_IMAGE_SIZEOF_LINE(img);
-	int step = (int)fmin(fmax(REQUEST_BYTES / in_row_bytes, 1), img->Ysize);
-	int rc = 0;
+	int rc = render_region(reg, dst, REQUEST_BYTES, in_row_bytes, e);
 
-	for (int y = 0; y < img->Ysize && !rc; y += step) {
-		VipsRect r = { 0, y, img->Xsize, VIPS_MIN(step, img->Ysize - y) };
-
-		if (vips_region_prepare(reg, &r)) {
-			rc = vips_fail(e);
-			break;
-		}
-		for (int i = 0; i < r.height; i++)
-			memcpy(dst + (size_t)(y + i) * row, VIPS_REGION_ADDR(reg, 0, y + i), row);
-	}
 	g_object_unref(reg);
 	return rc;
 }
@@ -357,6 +392,8 @@ struct stage_two {
 	struct shape shape;
 	VipsObject *ctx; /* holds the pipeline's images; NULL when none is built */
 	VipsImage *in, *out;
+	VipsRegion *dst; /* over in's pixels, for stage one to write into */
+	VipsRegion *reg; /* on out */
 	unsigned char *buf; /* in's pixels */
 };
 
@@ -373,8 +410,16 @@ struct vp_image_cache *vp_image_cache_new(struct vp_err *e)
 
 static void drop_stage_two(struct stage_two *two)
 {
+	/* The regions go first, and under the lock with the pipeline:
+	 * closing a region ends the sequences of the operations behind it. */
+	pthread_mutex_lock(&orc_lock);
+	if (two->reg)
+		g_object_unref(two->reg);
+	if (two->dst)
+		g_object_unref(two->dst);
 	if (two->ctx)
-		dispose(two->ctx);
+		g_object_unref(two->ctx);
+	pthread_mutex_unlock(&orc_lock);
 	free(two->buf);
 	memset(two, 0, sizeof *two);
 }
@@ -482,11 +527,14 @@ static int colour_can_wait(const VipsImage *x)
 }
 
 /* Stage one, on the sequentially read file: colour unless it can wait
- * (icc the profile to apply, if any), the crop, and the vertical reduction
- * when reduce is set (NULL on failure; ctx holds its images). */
+ * (icc the profile to apply, if any), and when reduce is set the crop and
+ * the vertical reduction. *area is the part of the result that stage two
+ * takes: the crop, which costs no operation of its own, or all of the
+ * reduced image. NULL on failure; ctx holds the images. */
 static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
 				  const struct profile *icc, int reduce,
-				  const struct vp_image_spec *sp, const struct vp_fit_plan *p)
+				  const struct vp_image_spec *sp, const struct vp_fit_plan *p,
+				  struct vp_rect *area)
 {
 	VipsImage **t = (VipsImage **)vips_object_local_array(ctx, 4);
 	const struct vp_rect *c = &p->crop;
@@ -504,13 +552,15 @@ static VipsImage *build_stage_one(VipsObject *ctx, VipsImage *in, int colour,
 			return NULL;
 		x = t[1];
 	}
+	*area = *c;
+	if (!reduce)
+		return x;
 	if (c->width == x->Xsize && c->height == x->Ysize ? pass_on(x, &t[2]) :
 	    vips_extract_area(x, &t[2], c->left, c->top, c->width, c->height, NULL))
 		return NULL;
-	if (!reduce)
-		return t[2];
 	if (reduce_height(t[2], &t[3], VIPS_MIN(p->place.height, c->height), ctx))
 		return NULL;
+	*area = (struct vp_rect){ 0, 0, t[3]->Xsize, t[3]->Ysize };
 	return t[3];
 }
 
@@ -613,9 +663,18 @@ static struct stage_two *stage_two_for(struct vp_image_cache *c, const struct sh
 			vips_image_set_blob_copy(two->in, VIPS_META_ICC_NAME, s->icc->data,
 						 s->icc->len);
 		two->out = build_stage_two(two->ctx, two->in, s->w, s->h, sp, p, s->orient, e);
+		if (two->out) {
+			VipsRect all = { 0, 0, s->w, s->h };
+
+			two->dst = vips_region_new(two->in);
+			if (vips_region_image(two->dst, &all))
+				vips_fail(e);
+			else
+				two->reg = vips_region_new(two->out);
+		}
 	}
 	pthread_mutex_unlock(&orc_lock);
-	if (!two->out) {
+	if (!two->reg) {
 		drop_stage_two(two);
 		return NULL;
 	}
@@ -636,30 +695,42 @@ static int run_stages(VipsImage *in, const struct vp_image_spec *sp,
 	int reduce = (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width * p->crop.height >
 		     HOLD_BYTES;
 	struct stage_two *two = NULL;
+	struct vp_rect area;
 	struct shape s;
 	VipsImage *x;
 	int rc = -1;
 
 	pthread_mutex_lock(&orc_lock);
-	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p);
+	x = build_stage_one(ctx, in, !late, icc, reduce, sp, p, &area);
 	pthread_mutex_unlock(&orc_lock);
 	if (!x) {
 		vips_fail(e);
 		goto out;
 	}
-	s = (struct shape){ .w = x->Xsize, .h = x->Ysize, .bands = x->Bands,
+	s = (struct shape){ .w = area.width, .h = area.height, .bands = x->Bands,
 			    .orient = orient, .type = late ? in->Type : VIPS_INTERPRETATION_sRGB,
 			    .icc = late ? icc : NULL, .place = p->place, .tw = p->tw,
 			    .th = p->th };
 	memcpy(s.background, sp->background, 3);
 	if (!(two = stage_two_for(c, &s, sp, p, e)))
 		goto out;
-	if (render(x, two->buf, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
-		   p->crop.height / x->Ysize, e))
+	if (render_to(x, &area, two->dst, (double)VIPS_IMAGE_SIZEOF_PEL(in) * p->crop.width *
+		      p->crop.height / area.height, e))
 		goto out;
-	/* The pipeline's buffers still hold the last image's pixels. */
-	vips_image_invalidate_all(two->in);
-	rc = render(two->out, rgb, (double)s.w * s.h * s.bands / two->out->Ysize, e);
+	/* The region on stage two's output is kept, and with it the regions
+	 * behind it and their buffers: allocating and zeroing those for each
+	 * image cost a fifth of stage two on a 640 x 480 JPEG. Since the
+	 * buffers last, a request's rows are bounded by their own size as
+	 * well as by the input behind them. libvips serves a request from
+	 * pixels it computed before only out of buffers it has published for
+	 * reuse, which it does in its own worker threads alone; in ours every
+	 * request runs the pipeline on the new pixels. In a libvips thread
+	 * the buffers would still hold the last image's. */
+	if (vips_thread_isvips())
+		vips_image_invalidate_all(two->in);
+	rc = render_region(two->reg, rgb, STAGE_TWO_BYTES,
+			   fmax((double)s.w * s.h * s.bands / two->out->Ysize,
+				VIPS_IMAGE_SIZEOF_LINE(two->out)), e);
 	if (rc)
 		drop_stage_two(two);
 out:

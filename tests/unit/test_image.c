@@ -56,6 +56,68 @@ static void *prepare_all(void *arg)
 	return NULL;
 }
 
+/* JPEGs of many sizes: decoded at each scale libjpeg offers for a SIDE x
+ * SIDE crop (1/2 from 32 pixels on the shorter side, 1/4 from 64, 1/8 from
+ * 128), one turned by its EXIF tag, one enlarged, and two on either side
+ * of a pixel limit. One thread preparing them in turn, its stage two
+ * built for one shape after another and kept with its buffers in
+ * between, must give each the pixels that a fresh thread gives it, and
+ * refuse the same one with the same message. */
+static void test_mixed_sizes(void)
+{
+	static const int size[][3] = { /* width, height, EXIF orientation */
+		{ 31, 40, 1 }, { 32, 40, 1 }, { 63, 70, 1 }, { 64, 64, 1 }, { 200, 300, 1 },
+		{ 65, 90, 1 }, { 129, 130, 1 }, { 5, 7, 1 }, { 130, 127, 1 }, { 40, 140, 6 },
+		{ 248, 248, 1 }, { 250, 250, 1 },
+	};
+	enum { N = sizeof size / sizeof *size };
+	struct vp_image_spec sp = spec;
+	unsigned char want[N][SIDE * SIDE * 3], got[SIDE * SIDE * 3];
+	char wmsg[N][sizeof(struct vp_err)], path[N][4200];
+	int wrc[N], made = 0, same = 0, refused = 0;
+	struct vp_image_cache *c;
+	struct vp_err e;
+
+	sp.max_pixels = 62000;
+	for (int i = 0; i < N; i++) {
+		int w = size[i][0], h = size[i][1];
+		unsigned char *px = malloc((size_t)w * h * 3);
+		VipsImage *img = px ? vips_image_new_from_memory(px, (size_t)w * h * 3, w, h, 3,
+								 VIPS_FORMAT_UCHAR) : NULL;
+
+		for (int k = 0; px && k < w * h * 3; k++)
+			px[k] = (unsigned char)((k / 3 % w) * 255 / w + (k / 3 / w) * 3 + k % 3 * 60);
+		snprintf(path[i], sizeof path[i], "%s/s%d.jpg", dir, i);
+		if (img && size[i][2] > 1)
+			vips_image_set_int(img, VIPS_META_ORIENTATION, size[i][2]);
+		made += img && !vips_jpegsave(img, path[i], NULL);
+		if (img)
+			g_object_unref(img);
+		free(px);
+		c = vp_image_cache_new(&e);
+		wrc[i] = c ? vp_image_prepare(path[i], &sp, c, want[i], &e) : -1;
+		snprintf(wmsg[i], sizeof wmsg[i], "%s", wrc[i] ? e.msg : "");
+		refused += wrc[i] != 0;
+		vp_image_cache_free(c);
+	}
+	ok(made == N && refused == 1 && strstr(wmsg[N - 1], "250 x 250 pixels"),
+	   "%d JPEGs written, the one over the limit refused (%s)", N, wmsg[N - 1]);
+	c = vp_image_cache_new(&e);
+	for (int r = 0; c && r < 4 * N; r++) {
+		/* Forwards, backwards, then every fifth. */
+		int i = r < N ? r : r < 2 * N ? 2 * N - 1 - r : (r - 2 * N) * 5 % N;
+		int rc = vp_image_prepare(path[i], &sp, c, got, &e);
+
+		same += rc == wrc[i] &&
+			(rc ? !strcmp(e.msg, wmsg[i]) : !memcmp(got, want[i], sizeof got));
+	}
+	vp_image_cache_free(c);
+	ok(same == 4 * N, "one thread prepares %d JPEGs of mixed sizes in turn as fresh "
+	   "threads do (%d of %d the same)", N, same, 4 * N);
+	for (int i = 0; i < N; i++)
+		unlink(path[i]);
+}
+
 static void test_threads(void)
 {
 	struct worker w[2] = { { 0 } };
@@ -101,6 +163,7 @@ static void test_threads(void)
 	}
 	for (int i = 0; i < IMAGES; i++)
 		unlink(paths[i]);
+	test_mixed_sizes();
 	rmdir(dir);
 }
 

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "images.h"
 #include "outfile.h"
 #include "pack.h"
+#include "threads.h"
 
 #define MAX_SIDE 8192
 #define DEFAULT_MAX_PIXELS 100000000ull
@@ -270,29 +270,43 @@ static void collect(const struct options *o, struct vp_filelist *l)
 }
 
 /* One image's results, filled by a worker, emptied by the writer. */
+/* One image's results, filled by a worker, emptied by the writer. */
 struct slot {
-	int ready, failed;
+	int failed;
 	struct vp_err err;
 	unsigned char *pix; /* (1 + copies) images: the prepared one, then copies */
 };
 
+/* What the workers prepare and the writer writes, in input order. */
 struct work {
 	const struct options *o;
 	const struct vp_filelist *list;
 	size_t image_bytes;
-	pthread_mutex_t mu;
-	pthread_cond_t slot_free, slot_ready;
-	size_t next, written, window;
-	int stop;
 	struct slot *ring;
+	struct vp_image_cache **cache; /* each worker's */
+	struct vp_writer *wr;
+	struct vp_out *out;
+	size_t failed;
+	int stopped_strict, write_errno, progress;
 };
 
-static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *s,
-			struct vp_image_cache *cache)
+static void worker_begin(void *ctx, int worker)
 {
-	const struct options *o = w->o;
+	struct work *w = ctx;
+	struct vp_err e;
 
-	s->failed = vp_image_prepare(en->path, &o->spec, cache, s->pix, &s->err) != 0;
+	if (!(w->cache[worker] = vp_image_cache_new(&e)))
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
+}
+
+static void prepare_one(void *ctx, size_t item, size_t slot, int worker)
+{
+	struct work *w = ctx;
+	const struct options *o = w->o;
+	const struct vp_entry *en = &w->list->v[item];
+	struct slot *s = &w->ring[slot];
+
+	s->failed = vp_image_prepare(en->path, &o->spec, w->cache[worker], s->pix, &s->err) != 0;
 	for (unsigned c = 1; c <= o->aug.copies && !s->failed; c++) {
 		struct vp_transform t;
 
@@ -306,57 +320,50 @@ static void prepare_one(struct work *w, const struct vp_entry *en, struct slot *
 	}
 }
 
-static void *worker(void *arg)
+/* The image's records, or its failure reported; -1 stops the run: a
+ * failure under --strict, or a write that failed (the rest could not be
+ * delivered). */
+static int write_one(void *ctx, size_t item, size_t slot)
 {
-	struct work *w = arg;
-	struct vp_err e;
-	struct vp_image_cache *cache = vp_image_cache_new(&e);
+	struct work *w = ctx;
+	const struct options *o = w->o;
+	const struct vp_entry *en = &w->list->v[item];
+	const struct slot *s = &w->ring[slot];
 
-	if (!cache)
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		size_t i;
-		struct slot *s;
-
-		while (!w->stop && w->next < w->list->n && w->next >= w->written + w->window)
-			pthread_cond_wait(&w->slot_free, &w->mu);
-		if (w->stop || w->next >= w->list->n)
-			break;
-		i = w->next++;
-		s = &w->ring[i % w->window];
-		pthread_mutex_unlock(&w->mu);
-		prepare_one(w, &w->list->v[i], s, cache);
-		pthread_mutex_lock(&w->mu);
-		s->ready = 1;
-		pthread_cond_broadcast(&w->slot_ready);
+	errno = 0;
+	if (s->failed) {
+		w->failed++;
+		vp_warn("%s: %s", en->path, s->err.msg);
+		if (o->strict) {
+			w->stopped_strict = 1;
+			return -1;
+		}
+	} else if (!o->aug.copies) {
+		images_record_write(w->wr, en->path, en->path_len, en->label, o->spec.height,
+				    o->spec.width, s->pix, -1);
+	} else {
+		for (unsigned c = o->aug.keep_original ? 0 : 1; c <= o->aug.copies; c++)
+			images_record_write(w->wr, en->path, en->path_len, en->label,
+					    o->spec.height, o->spec.width,
+					    s->pix + c * w->image_bytes, (int64_t)c);
 	}
-	pthread_mutex_unlock(&w->mu);
-	vp_image_cache_free(cache);
+	if (ferror(w->out->f)) {
+		/* The errno of the failed write, gone by the time stdio is
+		 * asked again. */
+		w->write_errno = errno ? errno : -1;
+		return -1;
+	}
+	if (w->progress)
+		vp_progress("images", item + 1, w->list->n, 0);
+	return 0;
+}
+
+static void worker_end(void *ctx, int worker)
+{
+	struct work *w = ctx;
+
+	vp_image_cache_free(w->cache[worker]);
 	vp_image_thread_done();
-	return NULL;
-}
-
-static void stop_workers(struct work *w, pthread_t *tids, int n)
-{
-	pthread_mutex_lock(&w->mu);
-	w->stop = 1;
-	pthread_cond_broadcast(&w->slot_free);
-	pthread_mutex_unlock(&w->mu);
-	for (int i = 0; i < n; i++)
-		pthread_join(tids[i], NULL);
-}
-
-/* A failed write ends the run at once: the rest could not be delivered.
- * err is the errno of the failed write, gone by the time stdio is asked
- * again. */
-_Noreturn static void write_failed(struct vp_out *out, const char *name, int err,
-				   struct work *w, pthread_t *tids, int n)
-{
-	stop_workers(w, tids, n);
-	vp_out_abort(out);
-	vp_die(VP_EXIT_DATA, "%s: write error: %s", name ? name : "standard output",
-	       err ? strerror(err) : "unknown");
 }
 
 int main(int argc, char **argv)
@@ -367,9 +374,10 @@ int main(int argc, char **argv)
 	struct vp_writer wr;
 	struct vp_err e;
 	struct work w;
-	pthread_t *tids;
-	size_t failed = 0;
-	int progress, nthreads;
+	size_t window;
+	int nthreads;
+	static const struct vp_pipeline pipeline = { worker_begin, prepare_one, write_one,
+						     worker_end };
 
 	parse_options(argc, argv, &o);
 	/* libvips allocates and frees buffers of a few hundred KB for every
@@ -396,77 +404,45 @@ int main(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	w.o = &o;
 	w.list = &list;
+	w.wr = &wr;
+	w.out = &out;
 	w.image_bytes = (size_t)o.spec.width * o.spec.height * 3;
 	nthreads = o.com.threads < (int)list.n ? o.com.threads : list.n ? (int)list.n : 1;
 	/* Two images per thread ahead of the writer keep every thread busy;
 	 * with many copies of large images, fewer are held, down to one per
 	 * thread and the one being written. */
-	w.window = 2 * (size_t)nthreads + 2;
-	while (w.window > (size_t)nthreads + 1 &&
-	       w.window * (1 + o.aug.copies) * w.image_bytes > MAX_HELD_BYTES)
-		w.window--;
-	w.ring = vp_xcalloc(w.window, sizeof *w.ring);
-	for (size_t i = 0; i < w.window; i++)
+	window = 2 * (size_t)nthreads + 2;
+	while (window > (size_t)nthreads + 1 &&
+	       window * (1 + o.aug.copies) * w.image_bytes > MAX_HELD_BYTES)
+		window--;
+	w.ring = vp_xcalloc(window, sizeof *w.ring);
+	for (size_t i = 0; i < window; i++)
 		w.ring[i].pix = vp_xcalloc(1 + o.aug.copies, w.image_bytes);
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.slot_free, NULL);
-	pthread_cond_init(&w.slot_ready, NULL);
-	tids = vp_xcalloc((size_t)nthreads, sizeof *tids);
-	for (int i = 0; i < nthreads; i++)
-		if ((errno = pthread_create(&tids[i], NULL, worker, &w)))
-			vp_die(VP_EXIT_DATA, "cannot start a thread: %s", strerror(errno));
-
-	progress = vp_progress_enabled(o.com.progress);
-	if (progress)
+	w.cache = vp_xcalloc((size_t)nthreads, sizeof *w.cache);
+	w.progress = vp_progress_enabled(o.com.progress);
+	if (w.progress)
 		vp_progress("images", 0, list.n, 0); /* starts the rate's clock */
-	for (size_t i = 0; i < list.n; i++) {
-		struct slot *s = &w.ring[i % w.window];
-		const struct vp_entry *en = &list.v[i];
-
-		pthread_mutex_lock(&w.mu);
-		while (!s->ready)
-			pthread_cond_wait(&w.slot_ready, &w.mu);
-		pthread_mutex_unlock(&w.mu);
-		errno = 0;
-		if (s->failed) {
-			failed++;
-			vp_warn("%s: %s", en->path, s->err.msg);
-			if (o.strict) {
-				stop_workers(&w, tids, nthreads);
-				vp_out_abort(&out);
-				vp_die(VP_EXIT_DATA, "stopped at the first failure (--strict)");
-			}
-		} else if (!o.aug.copies) {
-			images_record_write(&wr, en->path, en->path_len, en->label, o.spec.height,
-					    o.spec.width, s->pix, -1);
-		} else {
-			for (unsigned c = o.aug.keep_original ? 0 : 1; c <= o.aug.copies; c++)
-				images_record_write(&wr, en->path, en->path_len, en->label,
-						    o.spec.height, o.spec.width,
-						    s->pix + c * w.image_bytes, (int64_t)c);
-		}
-		if (ferror(out.f))
-			write_failed(&out, o.com.output, errno, &w, tids, nthreads);
-		pthread_mutex_lock(&w.mu);
-		s->ready = 0;
-		w.written++;
-		pthread_cond_broadcast(&w.slot_free);
-		pthread_mutex_unlock(&w.mu);
-		if (progress)
-			vp_progress("images", i + 1, list.n, 0);
+	if (vp_pipeline_run(nthreads, list.n, window, &pipeline, &w, &e)) {
+		vp_out_abort(&out);
+		if (w.stopped_strict)
+			vp_die(VP_EXIT_DATA, "stopped at the first failure (--strict)");
+		if (w.write_errno)
+			vp_die(VP_EXIT_DATA, "%s: write error: %s",
+			       o.com.output ? o.com.output : "standard output",
+			       w.write_errno > 0 ? strerror(w.write_errno) : "unknown");
+		vp_die(VP_EXIT_DATA, "%s", e.msg);
 	}
-	if (progress)
+	if (w.progress)
 		vp_progress("images", list.n, list.n, 1);
-	stop_workers(&w, tids, nthreads);
 	vp_write_trailer(&wr);
 	if (vp_out_commit(&out, &e))
 		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (failed)
-		vp_die(VP_EXIT_DATA, "%zu of %zu images failed", failed, list.n);
-	for (size_t i = 0; i < w.window; i++)
+	if (w.failed)
+		vp_die(VP_EXIT_DATA, "%zu of %zu images failed", w.failed, list.n);
+	for (size_t i = 0; i < window; i++)
 		free(w.ring[i].pix);
 	free(w.ring);
-	free(tids);
+	free(w.cache);
 	vp_filelist_free(&list);
 	vp_image_shutdown();
 	return VP_EXIT_OK;

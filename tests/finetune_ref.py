@@ -14,6 +14,12 @@
       every parameter of topfit's model against the reference's, relative
       to its tensor's largest value, and each epoch's loss; prints the
       worst of each and exits 1 above 1e-4.
+  perturb IN.feat OUT.feat EPS SEED
+      the same records, every feature value multiplied by (1 + EPS * a
+      standard normal draw) in float64, then rounded to float32.
+  spread A.npz B.npz
+      how far two reference runs' final parameters lie apart, relative to
+      each tensor's largest value.
 """
 import hashlib
 import sys
@@ -160,9 +166,27 @@ def cmd_compare(tuned, ref, history, losses):
              else 1)
 
 
+def cmd_perturb(src, out, eps, seed):
+    rng = np.random.default_rng(int(seed))
+    with open(out, "wb") as f:
+        for o in read(src):
+            if "features" in o:
+                x = np.frombuffer(o["features"]["data"], "<f4").astype(np.float64)
+                o["features"]["data"] = (x * (1 + float(eps) * rng.standard_normal(x.shape))
+                                         ).astype("<f4").tobytes()
+            f.write(msgpack.packb(o))
+
+
+def cmd_spread(a, b):
+    a, b = np.load(a), np.load(b)
+    print("%.3g" % max(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()
+                       for k in b.files if not k.startswith("start_")))
+
+
 def main():
     a = sys.argv[1:]
-    {"data": cmd_data, "reference": cmd_reference, "compare": cmd_compare}[a[0]](*a[1:])
+    {"data": cmd_data, "reference": cmd_reference, "compare": cmd_compare,
+     "perturb": cmd_perturb, "spread": cmd_spread}[a[0]](*a[1:])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # exported from PyTorch to ONNX and run by ONNX Runtime (npm's
 # onnxruntime-node, all graph optimisations, 2 intra-op threads): 224x224
 # at batch 1 and 16, 64x64 at batch 64, every side on 2 threads, with the
-# OPENBLAS_* variables as the environment sets them and with them unset.
+# OPENBLAS_* variables as the environment sets them and with them unset
+# (once only, unset, when the environment sets neither).
 # Rates leave out start-up (loading weights, transforming kernels,
 # importing torch, loading the model): vggfeat's is the time of the images
 # minus the time of none; the peers are timed after a warm-up batch. The
@@ -134,7 +135,9 @@ best() { awk '$1 > r { r = $1 } $2 > m { m = $2 } END { print r, int(m / 1024) }
 # tens of percent from one minute to the next, and the best of several
 # turns is the figure least moved by it.
 rounds=${VGGFEAT_BENCH_ROUNDS:-3}
-for env in set unset; do
+envs="set unset"
+[ -n "${OPENBLAS_CORETYPE:-}${OPENBLAS_L2_SIZE:-}" ] || envs=unset
+for env in $envs; do
 	if [ "$env" = set ]; then run=""; else run="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"; fi
 	echo "$configs" | while read -r size batch n; do
 		setting="batch $batch, OPENBLAS_* $env"

@@ -410,25 +410,13 @@ static int open_input(const char *path, int hold, const char *tmpdir, off_t *sta
  * by_name keeps them in byte order for the lookup. */
 static long set_label(struct feat_set *s, const char *p, size_t len, struct vp_err *e)
 {
-	uint32_t lo = 0, hi = s->nnames;
+	uint32_t lo;
+	long found = vp_name_search(s->names, s->by_name, s->nnames, p, len, &lo);
 	char **names;
 	uint32_t *by_name;
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		const char *n = s->names[s->by_name[mid]];
-		size_t nlen = strlen(n);
-		int c = memcmp(n, p, nlen < len ? nlen : len);
-
-		if (!c)
-			c = (nlen > len) - (nlen < len);
-		if (!c)
-			return s->by_name[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	if (found >= 0)
+		return found;
 	if (s->nnames == FEAT_MAX_LABELS)
 		return vp_fail(e, "more than %d different labels", FEAT_MAX_LABELS);
 	if (!(names = realloc(s->names, (s->nnames + 1) * sizeof *names)))

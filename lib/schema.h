@@ -54,6 +54,13 @@ void vp_f32_from_le(float *v, size_t n);
 
 int vp_bytes_eq(const char *p, size_t n, const char *s);
 
+/* Binary search for the n bytes at p among the nnames strings names[],
+ * whose indices by_name[] lists in byte order. Returns the index of the
+ * name, or -1 with *at (when not NULL) set to where in by_name[] it
+ * would go. */
+long vp_name_search(char *const *names, const uint32_t *by_name, uint32_t nnames,
+		    const char *p, size_t n, uint32_t *at);
+
 /* Compare two objects (maps by key, whatever the order). Returns 0 when
  * equal; otherwise 1 and a description of the first difference, path
  * first: "provenance.weights.sha256: \"ab12...\" here, \"cd34...\" before". */

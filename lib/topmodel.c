@@ -65,26 +65,9 @@ static int classes_index(struct top_model *m, struct vp_err *e)
 
 long top_class_index(const struct top_model *m, const char *name, size_t len)
 {
-	uint32_t lo = 0, hi = m->nclass;
-
 	if (memchr(name, 0, len))
 		return -1;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		const char *c = m->classes[m->by_name[mid]];
-		size_t clen = strlen(c);
-		int cmp = memcmp(c, name, clen < len ? clen : len);
-
-		if (!cmp)
-			cmp = (clen > len) - (clen < len);
-		if (!cmp)
-			return (long)m->by_name[mid];
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return vp_name_search(m->classes, m->by_name, m->nclass, name, len, NULL);
 }
 
 int top_model_start(struct top_model *m, int input_rank, const uint32_t *input_shape,

@@ -24,20 +24,37 @@ PKG_CONFIG ?= pkg-config
 # against GSL's reference CBLAS.
 BLAS_PKG = openblas
 
-PKGS_STREAM = msgpack
-PKGS_IMAGE  = vips
-PKGS_VGG    = hdf5-serial jansson nettle $(BLAS_PKG)
-PKGS_TOP    = gsl $(BLAS_PKG)
-
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1))
 
-ALL_PKGS = $(PKGS_STREAM) $(PKGS_IMAGE) $(PKGS_VGG) gsl
-WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Itools \
-	$(call pkg_cflags,$(ALL_PKGS))
+# The library's layers, lowest first (HACKING.md, "Layers"). A module
+# includes headers of its own layer and of the layers its USES_ names,
+# nothing else: each layer is compiled with only those folders on the
+# include path, and `make check-layers` also reads every include.
+LAYERS       = base stream input kinds net top
+USES_base    =
+USES_stream  = base
+USES_input   = base
+USES_kinds   = base stream input
+USES_net     = base
+USES_top     = base stream kinds net
+# The packages each layer compiles against, and no other.
+PKGS_base    =
+PKGS_stream  = msgpack
+PKGS_input   = vips
+PKGS_kinds   = msgpack
+PKGS_net     = $(BLAS_PKG) hdf5-serial jansson nettle
+PKGS_top     = msgpack gsl $(BLAS_PKG)
 
-LIB_SRC = $(wildcard lib/*.c)
+ALL_PKGS = $(sort $(foreach l,$(LAYERS),$(PKGS_$(l))))
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN)
+LAYER_INCLUDES = $(foreach l,$(1) $(USES_$(1)),-Ilib/$(l))
+# Tools, unit tests and fuzzers see every layer.
+ALL_INCLUDES = $(foreach l,$(LAYERS),-Ilib/$(l)) -Itools
+TOOL_CFLAGS  = $(ALL_INCLUDES) $(call pkg_cflags,$(ALL_PKGS))
+
+LIB_SRC = $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.c))
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     = $(BUILD)/libvggpipe.a
 CLI_OBJ = $(BUILD)/tools/cli.o
@@ -51,7 +68,7 @@ PROGS   = $(TOOLS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
 # Libraries each program links, beyond the stream code every one uses.
 # Debian's gsl.pc names GSL's reference CBLAS; link GSL with OpenBLAS.
 BLAS_LIBS    = $(call pkg_libs,$(BLAS_PKG))
-LIBS_imgprep = $(call pkg_libs,$(PKGS_IMAGE)) -lpthread
+LIBS_imgprep = $(call pkg_libs,$(PKGS_input)) -lpthread
 LIBS_vggfeat = $(call pkg_libs,hdf5-serial jansson nettle) $(BLAS_LIBS) -lpthread
 LIBS_topfit  = $(call pkg_libs,hdf5-serial jansson nettle) -lgsl $(BLAS_LIBS) -lpthread
 LIBS_topeval = -lgsl $(BLAS_LIBS) -lpthread
@@ -59,14 +76,26 @@ LIBS_classify = -lgsl $(BLAS_LIBS) -lpthread
 
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-LIBS_unit = $(call pkg_libs,$(PKGS_STREAM) $(PKGS_IMAGE) hdf5-serial jansson nettle) \
+LIBS_unit = $(call pkg_libs,$(PKGS_stream) $(PKGS_input) hdf5-serial jansson nettle) \
 	-lgsl $(BLAS_LIBS) -lpthread -lm
 
 all: $(PROGS) $(UNIT_BIN)
 
-$(BUILD)/%.o: %.c
+define layer_rule
+$$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(call LAYER_INCLUDES,$(1)) $$(call pkg_cflags,$$(PKGS_$(1))) \
+		-MMD -MP -c -o $$@ $$<
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
+
+$(BUILD)/tools/%.o: tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
@@ -75,7 +104,7 @@ $(LIB): $(LIB_OBJ)
 $(OUT)/%: $(BUILD)/tools/%.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_OBJ) $(LIB) $(LIBS_$*) \
-		$(call pkg_libs,$(PKGS_STREAM)) -lm
+		$(call pkg_libs,$(PKGS_stream)) -lm
 
 $(SCRIPTS:%=$(OUT)/%): $(OUT)/%: tools/%
 	@mkdir -p $(OUT)
@@ -88,11 +117,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/tools/*.d $(BUILD)/tests/unit/*.d
 
+# Every quoted include of a library module names a header of its own
+# layer or of one its USES_ lists, by its bare name.
+check-layers:
+	@fail=0; $(foreach l,$(LAYERS),for f in lib/$(l)/*.[ch]; do \
+		for h in $$(sed -n 's/^#include "\(.*\)"/\1/p' $$f); do \
+			hit=; for a in $(l) $(USES_$(l)); do [ -f lib/$$a/$$h ] && hit=1; done; \
+			[ -n "$$hit" ] || { fail=1; echo "$$f: #include \"$$h\" is in" \
+				"neither $(l) nor a layer it uses ($(or $(USES_$(l)),none))"; }; \
+		done; done;) exit $$fail
+
 # Tests. VGGPIPE_BIN and VGGPIPE_BUILD tell the test scripts where the
 # programs under test live.
 PROVE ?= prove
 TESTS ?= tests/*.t
-check: all
+check: all check-layers
 	VGGPIPE_BIN=$(CURDIR)/$(OUT) VGGPIPE_BUILD=$(CURDIR)/$(BUILD) \
 		$(PROVE) --exec bash $(TESTS)
 
@@ -116,7 +155,7 @@ demo: all
 # replays the corpora and runs a fixed number of executions with a fixed
 # seed, so that it is repeatable.
 FUZZ_CC      ?= clang
-FUZZ_FLAGS    = -g -O1 -std=c11 -D_GNU_SOURCE -Ilib $(call pkg_cflags,$(ALL_PKGS)) \
+FUZZ_FLAGS    = -g -O1 -std=c11 -D_GNU_SOURCE $(TOOL_CFLAGS) \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS  = $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
 FUZZ_BINS     = $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -170,7 +209,7 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz $(OUT)
 
-.PHONY: all check check-asan bench demo fuzz fuzz-ci deps weights install clean
+.PHONY: all check check-layers check-asan bench demo fuzz fuzz-ci deps weights install clean
 .DELETE_ON_ERROR:
 # Object files are worth keeping between builds.
 .SECONDARY:

@@ -19,7 +19,7 @@
 #include <vips/vips.h>
 
 #include "augment.h"
-#include "image.h"
+#include "photo.h"
 
 struct input {
 	const uint8_t *p;
@@ -62,42 +62,42 @@ static double end(struct input *in, double limit)
 	return limit * ((double)(int)(b & 0x7f) - 64) / 64;
 }
 
-static struct vp_range range(struct input *in, double limit)
+static struct augment_range range(struct input *in, double limit)
 {
-	struct vp_range r;
+	struct augment_range r;
 
 	r.lo = end(in, limit);
 	r.hi = end(in, limit);
 	return r;
 }
 
-static int rect_inside(const struct vp_rect *r, int w, int h)
+static int rect_inside(const struct photo_rect *r, int w, int h)
 {
 	return r->left >= 0 && r->top >= 0 && r->width >= 1 && r->height >= 1 &&
 	       (long)r->left + r->width <= w && (long)r->top + r->height <= h;
 }
 
-static void check_fit(const struct vp_image_spec *sp, int orient, int w, int h)
+static void check_fit(const struct photo_spec *sp, int orient, int w, int h)
 {
-	struct vp_fit_plan p;
+	struct photo_fit_plan p;
 	int swap = orient >= 5;
 
-	vp_fit_plan(sp, orient, w, h, &p);
+	photo_fit_plan(sp, orient, w, h, &p);
 	if (p.tw != (swap ? sp->height : sp->width) || p.th != (swap ? sp->width : sp->height) ||
 	    !rect_inside(&p.crop, w, h) || !rect_inside(&p.place, p.tw, p.th))
 		abort();
 	/* Only crop cuts and only pad leaves a margin. */
-	if ((sp->fit != VP_FIT_CROP &&
+	if ((sp->fit != PHOTO_FIT_CROP &&
 	     (p.crop.width != w || p.crop.height != h)) ||
-	    (sp->fit != VP_FIT_PAD && (p.place.width != p.tw || p.place.height != p.th)))
+	    (sp->fit != PHOTO_FIT_PAD && (p.place.width != p.tw || p.place.height != p.th)))
 		abort();
 }
 
 /* A JPEG decoded smaller is still only ever reduced afterwards. */
-static void check_shrink(const struct vp_image_spec *sp, int orient, int w, int h)
+static void check_shrink(const struct photo_spec *sp, int orient, int w, int h)
 {
-	int s = vp_jpeg_shrink(sp, orient, w, h), sw, sh;
-	struct vp_fit_plan p;
+	int s = photo_jpeg_shrink(sp, orient, w, h), sw, sh;
+	struct photo_fit_plan p;
 
 	if (s != 1 && s != 2 && s != 4 && s != 8)
 		abort();
@@ -105,20 +105,20 @@ static void check_shrink(const struct vp_image_spec *sp, int orient, int w, int 
 		return;
 	sw = (w + s - 1) / s;
 	sh = (h + s - 1) / s;
-	vp_fit_plan(sp, orient, sw, sh, &p);
+	photo_fit_plan(sp, orient, sw, sh, &p);
 	if (p.crop.width < p.place.width || p.crop.height < p.place.height)
 		abort();
 }
 
 /* Every output pixel's sample, with the bilinear neighbours, lies in the
  * input extended by the margin. */
-static void check_affine(const struct vp_transform *t, int w, int h)
+static void check_affine(const struct photo_transform *t, int w, int h)
 {
-	struct vp_affine_plan p;
-	struct vp_err e;
+	struct photo_affine_plan p;
+	struct err e;
 	double det, L[4];
 
-	if (vp_affine_plan(t, w, h, &p, &e))
+	if (photo_affine_plan(t, w, h, &p, &e))
 		return;
 	det = p.A[0] * p.A[3] - p.A[1] * p.A[2];
 	if (!isfinite(det) || det == 0 || p.margin < 2 || p.margin > 1000003 ||
@@ -141,9 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	struct vp_image_spec sp = { 0 };
-	struct vp_augment a = { 0 };
-	struct vp_transform t;
+	struct photo_spec sp = { 0 };
+	struct augment a = { 0 };
+	struct photo_transform t;
 	int w, h, orient;
 	unsigned copy;
 
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sp.width = side(&in, 65535);
 	sp.height = side(&in, 65535);
 	orient = (int)(bytes(&in, 1) % 8) + 1;
-	sp.fit = (enum vp_fit)(bytes(&in, 1) % 3);
+	sp.fit = (enum photo_fit)(bytes(&in, 1) % 3);
 	check_fit(&sp, orient, w, h);
 	check_shrink(&sp, orient, w, h);
 
@@ -165,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a.flip_v = (int)bytes(&in, 1) & 1;
 	a.seed = bytes(&in, 8);
 	copy = (unsigned)bytes(&in, 4);
-	vp_augment_draw(&a, (const char *)in.p, in.left, copy, &t);
+	augment_draw(&a, (const char *)in.p, in.left, copy, &t);
 	check_affine(&t, sp.width, sp.height);
 	return 0;
 }

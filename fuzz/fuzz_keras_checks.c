@@ -58,7 +58,7 @@ static uint64_t dim(struct input *in)
 static void list(struct input *in, struct weights_names *l)
 {
 	unsigned chunks = byte(in) % 4 + 1;
-	struct vp_err e;
+	struct err e;
 
 	for (unsigned c = 0; c < chunks && l->n < MAX_NAMES; c++) {
 		unsigned k = byte(in), n = k % 64;
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct weights_names layer_names = { 0 }, weight_names[MAX_NAMES] = { { 0 } };
 	struct weights_keras_layer layers[MAX_NAMES];
 	struct weights_keras_ref conv[VGG16_CONVS];
-	struct vp_err e;
+	struct err e;
 	size_t n;
 
 	list(&in, &layer_names);

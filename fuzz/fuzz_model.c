@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	struct top_model m;
 	struct top_pass p;
-	struct vp_err e;
+	struct err e;
 	int fd = memfd_create("fuzz", MFD_CLOEXEC);
 	float *x;
 

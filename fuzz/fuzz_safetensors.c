@@ -12,10 +12,10 @@
 
 static void check(const char *text, uint64_t hlen, uint64_t size)
 {
-	struct vgg16_safetensors_table t;
-	struct vp_err e;
+	struct weights_safetensors_table t;
+	struct err e;
 
-	if (vgg16_safetensors_header(text, hlen, size, &t, &e))
+	if (weights_safetensors_header(text, hlen, size, &t, &e))
 		return;
 	for (int i = 0; i < VGG16_CONVS; i++) {
 		uint64_t kbytes = (uint64_t)9 * vgg16_convs[i].cin * vgg16_convs[i].cout * 4,

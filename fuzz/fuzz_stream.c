@@ -7,48 +7,55 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "feat.h"
+#include "images.h"
 #include "stream.h"
 
 /* Small limits so that the fuzzer reaches them quickly. */
-static const struct vp_limits limits = { .max_object_bytes = 1 << 16,
+static const struct msgin_limits limits = { .max_object_bytes = 1 << 16,
 					 .max_elements = 1 << 12 };
 
-static void read_as(int fd, const char *kind)
+static void read_as(int fd, const struct stream_kind *const *kinds)
 {
 	char path[64];
-	struct vp_stream s;
-	struct vp_err e;
+	struct stream s;
+	struct err e;
 	msgpack_object obj;
-	struct vp_record r;
+	struct stream_record r;
 	float *values;
 
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	if (vp_stream_open(&s, path, kind, &limits, &e))
+	if (stream_open(&s, path, kinds, &limits, &e))
 		return;
-	while (vp_stream_record(&s, &obj, &e) > 0) {
-		if (vp_record_parse(&s, &obj, &r, &e))
+	while (stream_record(&s, &obj, &e) > 0) {
+		if (stream_record_parse(&s, &obj, &r, &e))
 			break;
 		/* Touch every element, as the tools do. */
 		values = malloc(r.tensor.count * sizeof *values);
 		if (!values)
 			abort();
-		vp_tensor_to_f32(&r.tensor, values);
+		tensor_to_f32(&r.tensor, values);
 		free(values);
 	}
-	vp_stream_close(&s);
+	stream_close(&s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const kinds[] = { "images", "features", NULL };
+	static const struct stream_kind *const images[] = { &images_kind, NULL };
+	static const struct stream_kind *const features[] = { &feat_kind, NULL };
+	/* Every kind: the first header decides, as in vggdump. */
+	static const struct stream_kind *const any[] = { &images_kind, &feat_kind,
+							 &stream_kind_other, NULL };
 	int fd = memfd_create("fuzz", MFD_CLOEXEC);
 
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
-	for (int k = 0; k < 3; k++)
-		read_as(fd, kinds[k]);
+	read_as(fd, images);
+	read_as(fd, features);
+	read_as(fd, any);
 	close(fd);
 	return 0;
 }

@@ -163,7 +163,7 @@ is "$rc|$(wc -c <"$T/err")|$(head -1 "$T/out")|$(tail -1 "$T/out")" \
 	"0|0|Usage: imgprep [OPTION]... INPUT...|Exit status: 0 success, 1 an image or a write failed, 2 a usage error." \
 	"--help prints usage on stdout, whole, and nothing on stderr"
 run imgprep --version
-version=$(sed -n 's/^#define VP_VERSION "\(.*\)"$/\1/p' "$SRC_DIR/tools/cli.h")
+version=$(sed -n 's/^#define CLI_VERSION "\(.*\)"$/\1/p' "$SRC_DIR/tools/cli.h")
 is "$rc|$(wc -c <"$T/err")|$(cat "$T/out")" "0|0|imgprep (vggpipe) $version" "--version"
 try=$'\nTry \'imgprep --help\' for more information.'
 fails 2 "imgprep: unrecognized option '--frobnicate'$try" \

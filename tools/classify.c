@@ -19,7 +19,7 @@ enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
 
 struct options {
 	const char *model;
-	struct vp_common com;
+	struct cli_common com;
 	int format;
 	uint32_t top;
 	char **inputs;
@@ -46,7 +46,7 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
@@ -54,7 +54,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "csv", "tsv", "jsonl", "msgpack", NULL };
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
+		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "model", required_argument, NULL, 'm' },
 		{ "top", required_argument, NULL, 'k' },
 		{ "format", required_argument, NULL, 'f' },
@@ -63,19 +63,19 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	vp_common_init(&o->com);
-	while ((c = vp_getopt(argc, argv, "m:k:f:o:t:qhV", longopts)) != -1) {
-		if (vp_common_option(c, optarg, &o->com, usage))
+	cli_common_init(&o->com);
+	while ((c = cli_getopt(argc, argv, "m:k:f:o:t:qhV", longopts)) != -1) {
+		if (cli_common_option(c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
-		case 'k': o->top = (uint32_t)vp_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
-		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
-		default: vp_usage_try();
+		case 'k': o->top = (uint32_t)cli_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
+		case 'f': o->format = cli_opt_choice("--format", optarg, formats); break;
+		default: cli_usage_try();
 		}
 	}
 	if (!o->model)
-		vp_usage_error("--model FILE is required");
+		cli_usage_error("--model FILE is required");
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 }
@@ -175,8 +175,8 @@ int main(int argc, char **argv)
 	struct feat_reader r;
 	struct top_pass p;
 	struct emit em;
-	struct vp_out out;
-	struct vp_err e;
+	struct outfile out;
+	struct err e;
 	uint32_t *best;
 	uint64_t done = 0;
 	size_t rows;
@@ -184,21 +184,21 @@ int main(int argc, char **argv)
 	long n;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.com.progress);
+	progress = cli_progress_enabled(o.com.progress);
 	if (top_model_load(&m, o.model, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.top > m.nclass)
 		o.top = m.nclass;
-	if (vp_out_open(&out, o.com.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, o.com.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
-	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
+	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &obj_nil,
 			       m.input_rank, m.input_shape, &e) ||
 	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	/* The classes by probability: best[0] is the prediction. */
-	best = vp_xcalloc(o.top ? o.top : 1, sizeof *best);
+	best = cli_xcalloc(o.top ? o.top : 1, sizeof *best);
 	emit_init(&em, out.f, o.format == FMT_JSONL);
 	if (o.format == FMT_CSV || o.format == FMT_TSV)
 		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
@@ -216,17 +216,17 @@ int main(int argc, char **argv)
 		}
 		done += (uint64_t)n;
 		if (progress)
-			vp_progress("records", done, 0, 0);
+			cli_progress("records", done, 0, 0);
 	}
 	if (n < 0)
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (progress)
-		vp_progress("records", done, 0, 1);
-	if (emit_finish(&em, &e) || vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_progress("records", done, 0, 1);
+	if (emit_finish(&em, &e) || outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	free(best);
 	feat_reader_close(&r);
 	top_pass_free(&p, &m);
 	top_model_free(&m);
-	return VP_EXIT_OK;
+	return CLI_EXIT_OK;
 }

@@ -12,14 +12,69 @@
 #include "err.h"
 #include "threads.h"
 
-int vp_getopt(int argc, char **argv, const char *shortopts,
-	      const struct option *longopts)
+static void vwarn(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void cli_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(status);
+}
+
+void *cli_xcalloc(size_t n, size_t size)
+{
+	struct err e;
+	void *p = err_calloc(n, size, &e);
+
+	if (!p)
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	return p;
+}
+
+void *cli_xrealloc(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		cli_die(CLI_EXIT_DATA, "allocation of %zu x %zu bytes overflows", n, size);
+	p = realloc(p, n && size ? n * size : 1);
+	if (!p)
+		cli_die(CLI_EXIT_DATA, "out of memory allocating %zu x %zu bytes", n, size);
+	return p;
+}
+
+char *cli_xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		cli_die(CLI_EXIT_DATA, "out of memory");
+	return d;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
 {
 	argv[0] = program_invocation_short_name;
 	return getopt_long(argc, argv, shortopts, longopts, NULL);
 }
 
-void vp_usage_error(const char *fmt, ...)
+void cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -29,24 +84,24 @@ void vp_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n",
 		program_invocation_short_name);
-	exit(VP_EXIT_USAGE);
+	exit(CLI_EXIT_USAGE);
 }
 
-void vp_usage_try(void)
+void cli_usage_try(void)
 {
 	fprintf(stderr, "Try '%s --help' for more information.\n",
 		program_invocation_short_name);
-	exit(VP_EXIT_USAGE);
+	exit(CLI_EXIT_USAGE);
 }
 
-void vp_print_version(void)
+void cli_print_version(void)
 {
-	printf("%s (vggpipe) %s\n", program_invocation_short_name, VP_VERSION);
-	vp_close_stdout();
+	printf("%s (vggpipe) %s\n", program_invocation_short_name, CLI_VERSION);
+	cli_close_stdout();
 	exit(0);
 }
 
-long long vp_opt_int(const char *opt, const char *arg, long long min, long long max)
+long long cli_opt_int(const char *opt, const char *arg, long long min, long long max)
 {
 	char *end;
 	long long v;
@@ -54,13 +109,13 @@ long long vp_opt_int(const char *opt, const char *arg, long long min, long long 
 	errno = 0;
 	v = strtoll(arg, &end, 10);
 	if (errno || end == arg || *end)
-		vp_usage_error("%s: '%s' is not an integer", opt, arg);
+		cli_usage_error("%s: '%s' is not an integer", opt, arg);
 	if (v < min || v > max)
-		vp_usage_error("%s: %lld is out of range [%lld, %lld]", opt, v, min, max);
+		cli_usage_error("%s: %lld is out of range [%lld, %lld]", opt, v, min, max);
 	return v;
 }
 
-double vp_opt_double(const char *opt, const char *arg, double min, double max)
+double cli_opt_double(const char *opt, const char *arg, double min, double max)
 {
 	char *end;
 	double v;
@@ -68,13 +123,13 @@ double vp_opt_double(const char *opt, const char *arg, double min, double max)
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || !isfinite(v))
-		vp_usage_error("%s: '%s' is not a number", opt, arg);
+		cli_usage_error("%s: '%s' is not a number", opt, arg);
 	if (v < min || v > max)
-		vp_usage_error("%s: %g is out of range [%g, %g]", opt, v, min, max);
+		cli_usage_error("%s: %g is out of range [%g, %g]", opt, v, min, max);
 	return v;
 }
 
-int vp_opt_choice(const char *opt, const char *arg, const char *const *names)
+int cli_opt_choice(const char *opt, const char *arg, const char *const *names)
 {
 	char list[256] = "";
 
@@ -84,30 +139,30 @@ int vp_opt_choice(const char *opt, const char *arg, const char *const *names)
 		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 			 i ? ", " : "", names[i]);
 	}
-	vp_usage_error("%s: '%s' is not one of: %s", opt, arg, list);
+	cli_usage_error("%s: '%s' is not one of: %s", opt, arg, list);
 }
 
 static int default_threads(void)
 {
-	int n = vp_available_cores();
+	int n = threads_available();
 
-	return n > VP_MAX_THREADS ? VP_MAX_THREADS : n;
+	return n > THREADS_MAX ? THREADS_MAX : n;
 }
 
 static int opt_threads(const char *arg)
 {
-	return (int)vp_opt_int("--threads", arg, 1, VP_MAX_THREADS);
+	return (int)cli_opt_int("--threads", arg, 1, THREADS_MAX);
 }
 
-void vp_common_init(struct vp_common *c)
+void cli_common_init(struct cli_common *c)
 {
 	memset(c, 0, sizeof *c);
 	c->threads = default_threads();
 	c->algo = VGG16_AUTO;
-	c->progress = VP_PROGRESS_AUTO;
+	c->progress = CLI_PROGRESS_AUTO;
 }
 
-int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage)(void))
+int cli_common_option(int opt, const char *arg, struct cli_common *c, void (*usage)(void))
 {
 	/* In the order of enum vgg16_algo. */
 	static const char *const algos[] = { "im2col", "winograd", "auto", NULL };
@@ -115,28 +170,28 @@ int vp_common_option(int opt, const char *arg, struct vp_common *c, void (*usage
 	switch (opt) {
 	case 'o': c->output = arg; return 1;
 	case 't': c->threads = opt_threads(arg); return 1;
-	case 'q': c->progress = VP_PROGRESS_OFF; return 1;
-	case VP_OPT_PROGRESS: c->progress = VP_PROGRESS_ON; return 1;
-	case VP_OPT_ALGO:
-		c->algo = (enum vgg16_algo)vp_opt_choice("--algo", arg, algos);
+	case 'q': c->progress = CLI_PROGRESS_OFF; return 1;
+	case CLI_OPT_PROGRESS: c->progress = CLI_PROGRESS_ON; return 1;
+	case CLI_OPT_ALGO:
+		c->algo = (enum vgg16_algo)cli_opt_choice("--algo", arg, algos);
 		c->algo_set = 1;
 		return 1;
 	case 'h': usage(); return 1;
-	case 'V': vp_print_version();
+	case 'V': cli_print_version();
 	default: return 0;
 	}
 }
 
-enum nn_algo vp_top_algo(const struct vp_common *c)
+enum nn_algo vp_top_algo(const struct cli_common *c)
 {
 	return c->algo == VGG16_IM2COL ? NN_IM2COL : NN_WINOGRAD;
 }
 
-int vp_progress_enabled(enum vp_progress_mode mode)
+int cli_progress_enabled(enum cli_progress_mode mode)
 {
-	if (mode == VP_PROGRESS_AUTO)
+	if (mode == CLI_PROGRESS_AUTO)
 		return isatty(STDERR_FILENO);
-	return mode == VP_PROGRESS_ON;
+	return mode == CLI_PROGRESS_ON;
 }
 
 static double now_seconds(void)
@@ -147,7 +202,7 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void vp_progress(const char *what, uint64_t done, uint64_t total, int final)
+void cli_progress(const char *what, uint64_t done, uint64_t total, int final)
 {
 	/* Progress is a view on the terminal, not program state: a static
 	 * clock keeps the call sites to one line. The clock starts at the
@@ -174,10 +229,10 @@ void vp_progress(const char *what, uint64_t done, uint64_t total, int final)
 		fputc('\n', stderr);
 }
 
-void vp_close_stdout(void)
+void cli_close_stdout(void)
 {
 	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)
-		vp_die(VP_EXIT_DATA, "standard output: write error: %s",
-		       errno ? strerror(errno) : "unknown");
+		cli_die(CLI_EXIT_DATA, "standard output: write error: %s",
+			errno ? strerror(errno) : "unknown");
 }

@@ -15,10 +15,10 @@
 #include "cli.h"
 #include "err.h"
 #include "filelist.h"
-#include "image.h"
+#include "photo.h"
 #include "images.h"
 #include "outfile.h"
-#include "pack.h"
+#include "writer.h"
 #include "threads.h"
 
 #define MAX_SIDE 8192
@@ -26,13 +26,13 @@
 #define MAX_HELD_BYTES ((size_t)256 << 20)
 
 struct options {
-	struct vp_image_spec spec;
-	struct vp_augment aug;
+	struct photo_spec spec;
+	struct augment aug;
 	int flip;                /* index in images_flip_names */
 	int shuffle, strict, nul;
 	uint64_t seed;
 	unsigned shard_k, shard_n;
-	struct vp_common com;
+	struct cli_common com;
 	char **inputs;
 	int ninputs;
 };
@@ -78,11 +78,11 @@ _Noreturn static void usage(void)
 	       "An image that fails is reported and skipped; the exit status is then 1.\n"
 	       "Exit status: 0 success, 1 an image or a write failed, 2 a usage error.\n",
 	       program_invocation_short_name, DEFAULT_MAX_PIXELS);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
-static void parse_size(const char *arg, struct vp_image_spec *s)
+static void parse_size(const char *arg, struct photo_spec *s)
 {
 	char *end;
 	long w, h;
@@ -93,7 +93,7 @@ static void parse_size(const char *arg, struct vp_image_spec *s)
 	if (*end == 'x' && end > arg)
 		h = strtol(end + 1, &end, 10);
 	if (errno || *end || end == arg || w < 1 || w > MAX_SIDE || h < 1 || h > MAX_SIDE)
-		vp_usage_error("--size: '%s' is not WxH or N (sides from 1 to %d)", arg, MAX_SIDE);
+		cli_usage_error("--size: '%s' is not WxH or N (sides from 1 to %d)", arg, MAX_SIDE);
 	s->width = (int)w;
 	s->height = (int)h;
 }
@@ -118,28 +118,28 @@ static void parse_color(const char *arg, unsigned char rgb[3])
 		rgb[0] = (unsigned char)r, rgb[1] = (unsigned char)g, rgb[2] = (unsigned char)b;
 		return;
 	}
-	vp_usage_error("--background: '%s' is not a colour (white, black, gray, "
-		       "#RRGGBB or R,G,B)", arg);
+	cli_usage_error("--background: '%s' is not a colour (white, black, gray, "
+			"#RRGGBB or R,G,B)", arg);
 }
 
 /* "F" is [-F, F] (about 1 for a zoom: [1-F, 1+F]); "LO:HI" is [LO, HI]. */
-static struct vp_range parse_range(const char *opt, const char *arg, double limit,
+static struct augment_range parse_range(const char *opt, const char *arg, double limit,
 				   int zoom)
 {
 	char *colon = strchr(arg, ':');
-	struct vp_range r;
+	struct augment_range r;
 	double f;
 
 	if (colon) {
 		*colon = 0;
-		r.lo = vp_opt_double(opt, arg, zoom ? 0.01 : -limit, limit);
-		r.hi = vp_opt_double(opt, colon + 1, zoom ? 0.01 : -limit, limit);
+		r.lo = cli_opt_double(opt, arg, zoom ? 0.01 : -limit, limit);
+		r.hi = cli_opt_double(opt, colon + 1, zoom ? 0.01 : -limit, limit);
 		*colon = ':';
 		if (r.lo > r.hi)
-			vp_usage_error("%s: the range %s is empty", opt, arg);
+			cli_usage_error("%s: the range %s is empty", opt, arg);
 		return r;
 	}
-	f = vp_opt_double(opt, arg, 0, zoom ? 0.99 : limit);
+	f = cli_opt_double(opt, arg, 0, zoom ? 0.99 : limit);
 	r.lo = zoom ? 1 - f : -f;
 	r.hi = zoom ? 1 + f : f;
 	return r;
@@ -150,22 +150,22 @@ static void parse_shard(const char *arg, struct options *o)
 	char *slash = strchr(arg, '/');
 
 	if (!slash)
-		vp_usage_error("--shard: '%s' is not K/N", arg);
+		cli_usage_error("--shard: '%s' is not K/N", arg);
 	*slash = 0;
-	o->shard_n = (unsigned)vp_opt_int("--shard", slash + 1, 1, 1 << 20);
-	o->shard_k = (unsigned)vp_opt_int("--shard", arg, 1, o->shard_n);
+	o->shard_n = (unsigned)cli_opt_int("--shard", slash + 1, 1, 1 << 20);
+	o->shard_k = (unsigned)cli_opt_int("--shard", arg, 1, o->shard_n);
 	*slash = '/';
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
-		OPT_SHUFFLE = VP_OPT_TOOL, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
+		OPT_SHUFFLE = CLI_OPT_TOOL, OPT_SEED, OPT_SHARD, OPT_AUGMENT, OPT_KEEP,
 		OPT_ROTATION, OPT_SHIFT_X, OPT_SHIFT_Y, OPT_SHEAR, OPT_ZOOM, OPT_FLIP,
 		OPT_FILL, OPT_MAX_PIXELS, OPT_STRICT, OPT_ICC, OPT_FIT, OPT_BACKGROUND,
 	};
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN,
+		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN,
 		{ "size", required_argument, NULL, 's' },
 		{ "fit", required_argument, NULL, OPT_FIT },
 		{ "background", required_argument, NULL, OPT_BACKGROUND },
@@ -191,56 +191,56 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof *o);
 	o->spec.width = o->spec.height = 224;
-	o->spec.fit = VP_FIT_CROP;
+	o->spec.fit = PHOTO_FIT_CROP;
 	memset(o->spec.background, 255, 3);
 	o->spec.max_pixels = DEFAULT_MAX_PIXELS;
-	o->aug.zoom = (struct vp_range){ 1, 1 };
-	o->aug.fill = VP_FILL_NEAREST;
+	o->aug.zoom = (struct augment_range){ 1, 1 };
+	o->aug.fill = PHOTO_FILL_NEAREST;
 	o->shard_k = o->shard_n = 1;
-	vp_common_init(&o->com);
+	cli_common_init(&o->com);
 	/* -j: the threads' first spelling, kept for the scripts that use it. */
-	while ((c = vp_getopt(argc, argv, "s:0t:j:qo:hV", longopts)) != -1) {
-		if (vp_common_option(c == 'j' ? 't' : c, optarg, &o->com, usage))
+	while ((c = cli_getopt(argc, argv, "s:0t:j:qo:hV", longopts)) != -1) {
+		if (cli_common_option(c == 'j' ? 't' : c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
 		case 's': parse_size(optarg, &o->spec); break;
-		case OPT_FIT: o->spec.fit = (enum vp_fit)vp_opt_choice("--fit", optarg, images_fit_names); break;
+		case OPT_FIT: o->spec.fit = (enum photo_fit)cli_opt_choice("--fit", optarg, images_fit_names); break;
 		case OPT_BACKGROUND: parse_color(optarg, o->spec.background); break;
-		case OPT_ICC: o->spec.icc = (enum vp_icc)vp_opt_choice("--icc", optarg, images_icc_names); break;
+		case OPT_ICC: o->spec.icc = (enum photo_icc)cli_opt_choice("--icc", optarg, images_icc_names); break;
 		case '0': o->nul = 1; break;
 		case OPT_SHUFFLE: o->shuffle = 1; break;
-		case OPT_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case OPT_SEED: o->seed = (uint64_t)cli_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case OPT_SHARD: parse_shard(optarg, o); break;
-		case OPT_AUGMENT: o->aug.copies = (unsigned)vp_opt_int("--augment", optarg, 0, 1000); break;
+		case OPT_AUGMENT: o->aug.copies = (unsigned)cli_opt_int("--augment", optarg, 0, 1000); break;
 		case OPT_KEEP: o->aug.keep_original = 1; break;
 		case OPT_ROTATION: o->aug.rotation = parse_range("--rotation", optarg, 360, 0); break;
 		case OPT_SHIFT_X: o->aug.shift_x = parse_range("--shift-x", optarg, 1, 0); break;
 		case OPT_SHIFT_Y: o->aug.shift_y = parse_range("--shift-y", optarg, 1, 0); break;
 		case OPT_SHEAR: o->aug.shear = parse_range("--shear", optarg, 80, 0); break;
 		case OPT_ZOOM: o->aug.zoom = parse_range("--zoom", optarg, 10, 1); break;
-		case OPT_FLIP: o->flip = vp_opt_choice("--flip", optarg, images_flip_names); break;
-		case OPT_FILL: o->aug.fill = (enum vp_fill)vp_opt_choice("--fill", optarg, images_fill_names); break;
+		case OPT_FLIP: o->flip = cli_opt_choice("--flip", optarg, images_flip_names); break;
+		case OPT_FILL: o->aug.fill = (enum photo_fill)cli_opt_choice("--fill", optarg, images_fill_names); break;
 		case OPT_MAX_PIXELS:
-			o->spec.max_pixels = (uint64_t)vp_opt_int("--max-pixels", optarg, 1, INT64_MAX);
+			o->spec.max_pixels = (uint64_t)cli_opt_int("--max-pixels", optarg, 1, INT64_MAX);
 			break;
 		case OPT_STRICT: o->strict = 1; break;
-		default: vp_usage_try();
+		default: cli_usage_try();
 		}
 	}
 	o->aug.flip_h = o->flip & 1;
 	o->aug.flip_v = o->flip >> 1 & 1;
 	o->aug.seed = o->seed;
 	if (o->aug.keep_original && !o->aug.copies)
-		vp_usage_error("--keep-original needs --augment N");
+		cli_usage_error("--keep-original needs --augment N");
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 	if (!o->ninputs)
-		vp_usage_error("no input: give directories, image files, or - for a list of paths");
+		cli_usage_error("no input: give directories, image files, or - for a list of paths");
 }
 
-static void collect(const struct options *o, struct vp_filelist *l)
+static void collect(const struct options *o, struct filelist *l)
 {
-	struct vp_err e;
+	struct err e;
 	int read_stdin = 0;
 
 	for (int i = 0; i < o->ninputs; i++) {
@@ -250,42 +250,42 @@ static void collect(const struct options *o, struct vp_filelist *l)
 
 		if (!strcmp(in, "-")) {
 			if (read_stdin++)
-				vp_usage_error("- is given twice");
-			if (vp_filelist_read(l, stdin, o->nul ? 0 : '\n', &e))
-				vp_die(VP_EXIT_DATA, "%s", e.msg);
+				cli_usage_error("- is given twice");
+			if (filelist_read(l, stdin, o->nul ? 0 : '\n', &e))
+				cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		} else if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
-			if (vp_filelist_add_dir(l, in, &e))
-				vp_die(VP_EXIT_DATA, "%s", e.msg);
+			if (filelist_add_dir(l, in, &e))
+				cli_die(CLI_EXIT_DATA, "%s", e.msg);
 			if (l->loose > loose)
-				vp_warn("%s: %zu files beside the class folders skipped", in,
-					l->loose - loose);
-		} else if (vp_filelist_add_file(l, in, strlen(in), NULL, 0, &e)) {
-			vp_die(VP_EXIT_DATA, "%s: %s", in, e.msg);
+				cli_warn("%s: %zu files beside the class folders skipped", in,
+					 l->loose - loose);
+		} else if (filelist_add_file(l, in, strlen(in), NULL, 0, &e)) {
+			cli_die(CLI_EXIT_DATA, "%s: %s", in, e.msg);
 		}
 	}
 	if (o->shard_n > 1)
-		vp_filelist_shard(l, o->shard_k, o->shard_n);
-	if (o->shuffle && vp_filelist_shuffle(l, o->seed, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		filelist_shard(l, o->shard_k, o->shard_n);
+	if (o->shuffle && filelist_shuffle(l, o->seed, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 }
 
 /* One image's results, filled by a worker, emptied by the writer. */
 /* One image's results, filled by a worker, emptied by the writer. */
 struct slot {
 	int failed;
-	struct vp_err err;
+	struct err err;
 	unsigned char *pix; /* (1 + copies) images: the prepared one, then copies */
 };
 
 /* What the workers prepare and the writer writes, in input order. */
 struct work {
 	const struct options *o;
-	const struct vp_filelist *list;
+	const struct filelist *list;
 	size_t image_bytes;
 	struct slot *ring;
-	struct vp_image_cache **cache; /* each worker's */
-	struct vp_writer *wr;
-	struct vp_out *out;
+	struct photo_cache **cache; /* each worker's */
+	struct writer *wr;
+	struct outfile *out;
 	size_t failed;
 	int stopped_strict, write_errno, progress;
 };
@@ -293,28 +293,28 @@ struct work {
 static void worker_begin(void *ctx, int worker)
 {
 	struct work *w = ctx;
-	struct vp_err e;
+	struct err e;
 
-	if (!(w->cache[worker] = vp_image_cache_new(&e)))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (!(w->cache[worker] = photo_cache_new(&e)))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 }
 
 static void prepare_one(void *ctx, size_t item, size_t slot, int worker)
 {
 	struct work *w = ctx;
 	const struct options *o = w->o;
-	const struct vp_entry *en = &w->list->v[item];
+	const struct filelist_entry *en = &w->list->v[item];
 	struct slot *s = &w->ring[slot];
 
-	s->failed = vp_image_prepare(en->path, &o->spec, w->cache[worker], s->pix, &s->err) != 0;
+	s->failed = photo_prepare(en->path, &o->spec, w->cache[worker], s->pix, &s->err) != 0;
 	for (unsigned c = 1; c <= o->aug.copies && !s->failed; c++) {
-		struct vp_transform t;
+		struct photo_transform t;
 
-		vp_augment_draw(&o->aug, en->path + en->rel_off, en->path_len - en->rel_off,
-				c, &t);
-		if (vp_image_transform(s->pix, &o->spec, &t, o->aug.fill,
-				       s->pix + c * w->image_bytes, &s->err)) {
-			vp_context(&s->err, "copy %u: ", c);
+		augment_draw(&o->aug, en->path + en->rel_off, en->path_len - en->rel_off,
+			     c, &t);
+		if (photo_apply_transform(s->pix, &o->spec, &t, o->aug.fill,
+					  s->pix + c * w->image_bytes, &s->err)) {
+			err_context(&s->err, "copy %u: ", c);
 			s->failed = 1;
 		}
 	}
@@ -327,13 +327,13 @@ static int write_one(void *ctx, size_t item, size_t slot)
 {
 	struct work *w = ctx;
 	const struct options *o = w->o;
-	const struct vp_entry *en = &w->list->v[item];
+	const struct filelist_entry *en = &w->list->v[item];
 	const struct slot *s = &w->ring[slot];
 
 	errno = 0;
 	if (s->failed) {
 		w->failed++;
-		vp_warn("%s: %s", en->path, s->err.msg);
+		cli_warn("%s: %s", en->path, s->err.msg);
 		if (o->strict) {
 			w->stopped_strict = 1;
 			return -1;
@@ -354,7 +354,7 @@ static int write_one(void *ctx, size_t item, size_t slot)
 		return -1;
 	}
 	if (w->progress)
-		vp_progress("images", item + 1, w->list->n, 0);
+		cli_progress("images", item + 1, w->list->n, 0);
 	return 0;
 }
 
@@ -362,21 +362,21 @@ static void worker_end(void *ctx, int worker)
 {
 	struct work *w = ctx;
 
-	vp_image_cache_free(w->cache[worker]);
-	vp_image_thread_done();
+	photo_cache_free(w->cache[worker]);
+	photo_thread_done();
 }
 
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct vp_filelist list;
-	struct vp_out out;
-	struct vp_writer wr;
-	struct vp_err e;
+	struct filelist list;
+	struct outfile out;
+	struct writer wr;
+	struct err e;
 	struct work w;
 	size_t window;
 	int nthreads;
-	static const struct vp_pipeline pipeline = { worker_begin, prepare_one, write_one,
+	static const struct threads_pipeline pipeline = { worker_begin, prepare_one, write_one,
 						     worker_end };
 
 	parse_options(argc, argv, &o);
@@ -386,19 +386,19 @@ int main(int argc, char **argv)
 	 * are reused. The heap still only grows to the largest working set. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	if (vp_image_init(argv[0], &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	vp_filelist_init(&list);
+	if (photo_init(argv[0], &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	filelist_init(&list);
 	collect(&o, &list);
 	/* An empty shard is normal; no files at all is a mistake in the
 	 * command line, or a folder that is not what the user thinks. */
 	if (!list.n && o.shard_n == 1)
-		vp_die(VP_EXIT_DATA, "no image files in %s%s",
-		       strcmp(o.inputs[0], "-") ? o.inputs[0] : "the list on standard input",
-		       o.ninputs > 1 ? " and the other inputs" : "");
-	if (vp_out_open(&out, o.com.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	vp_writer_init(&wr, out.f);
+		cli_die(CLI_EXIT_DATA, "no image files in %s%s",
+			strcmp(o.inputs[0], "-") ? o.inputs[0] : "the list on standard input",
+			o.ninputs > 1 ? " and the other inputs" : "");
+	if (outfile_open(&out, o.com.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	writer_init(&wr, out.f);
 	images_header_write(&wr, &o.spec, list.classes, list.nclasses, &o.aug);
 
 	memset(&w, 0, sizeof w);
@@ -415,35 +415,35 @@ int main(int argc, char **argv)
 	while (window > (size_t)nthreads + 1 &&
 	       window * (1 + o.aug.copies) * w.image_bytes > MAX_HELD_BYTES)
 		window--;
-	w.ring = vp_xcalloc(window, sizeof *w.ring);
+	w.ring = cli_xcalloc(window, sizeof *w.ring);
 	for (size_t i = 0; i < window; i++)
-		w.ring[i].pix = vp_xcalloc(1 + o.aug.copies, w.image_bytes);
-	w.cache = vp_xcalloc((size_t)nthreads, sizeof *w.cache);
-	w.progress = vp_progress_enabled(o.com.progress);
+		w.ring[i].pix = cli_xcalloc(1 + o.aug.copies, w.image_bytes);
+	w.cache = cli_xcalloc((size_t)nthreads, sizeof *w.cache);
+	w.progress = cli_progress_enabled(o.com.progress);
 	if (w.progress)
-		vp_progress("images", 0, list.n, 0); /* starts the rate's clock */
-	if (vp_pipeline_run(nthreads, list.n, window, &pipeline, &w, &e)) {
-		vp_out_abort(&out);
+		cli_progress("images", 0, list.n, 0); /* starts the rate's clock */
+	if (threads_pipeline_run(nthreads, list.n, window, &pipeline, &w, &e)) {
+		outfile_abort(&out);
 		if (w.stopped_strict)
-			vp_die(VP_EXIT_DATA, "stopped at the first failure (--strict)");
+			cli_die(CLI_EXIT_DATA, "stopped at the first failure (--strict)");
 		if (w.write_errno)
-			vp_die(VP_EXIT_DATA, "%s: write error: %s",
-			       o.com.output ? o.com.output : "standard output",
-			       w.write_errno > 0 ? strerror(w.write_errno) : "unknown");
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+			cli_die(CLI_EXIT_DATA, "%s: write error: %s",
+				o.com.output ? o.com.output : "standard output",
+				w.write_errno > 0 ? strerror(w.write_errno) : "unknown");
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	}
 	if (w.progress)
-		vp_progress("images", list.n, list.n, 1);
-	vp_write_trailer(&wr);
-	if (vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_progress("images", list.n, list.n, 1);
+	writer_trailer(&wr);
+	if (writer_finish(&wr, &e) || outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (w.failed)
-		vp_die(VP_EXIT_DATA, "%zu of %zu images failed", w.failed, list.n);
+		cli_die(CLI_EXIT_DATA, "%zu of %zu images failed", w.failed, list.n);
 	for (size_t i = 0; i < window; i++)
 		free(w.ring[i].pix);
 	free(w.ring);
 	free(w.cache);
-	vp_filelist_free(&list);
-	vp_image_shutdown();
-	return VP_EXIT_OK;
+	filelist_free(&list);
+	photo_shutdown();
+	return CLI_EXIT_OK;
 }

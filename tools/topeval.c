@@ -20,7 +20,7 @@ enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 
 struct options {
 	const char *model;
-	struct vp_common com;
+	struct cli_common com;
 	int format, ignore_unknown;
 	char **inputs;
 	int ninputs;
@@ -47,16 +47,16 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "text", "json", "msgpack", NULL };
-	enum { O_IGNORE = VP_OPT_TOOL };
+	enum { O_IGNORE = CLI_OPT_TOOL };
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
+		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "model", required_argument, NULL, 'm' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "ignore-unknown", no_argument, NULL, O_IGNORE },
@@ -65,19 +65,19 @@ static void parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
-	vp_common_init(&o->com);
-	while ((c = vp_getopt(argc, argv, "m:f:o:t:qhV", longopts)) != -1) {
-		if (vp_common_option(c, optarg, &o->com, usage))
+	cli_common_init(&o->com);
+	while ((c = cli_getopt(argc, argv, "m:f:o:t:qhV", longopts)) != -1) {
+		if (cli_common_option(c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
-		case 'f': o->format = vp_opt_choice("--format", optarg, formats); break;
+		case 'f': o->format = cli_opt_choice("--format", optarg, formats); break;
 		case O_IGNORE: o->ignore_unknown = 1; break;
-		default: vp_usage_try();
+		default: cli_usage_try();
 		}
 	}
 	if (!o->model)
-		vp_usage_error("--model FILE is required");
+		cli_usage_error("--model FILE is required");
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 }
@@ -105,7 +105,7 @@ static void note_unknown(struct tally *t, const char *label)
 		if (!strcmp(t->unknown_names[i], label))
 			return;
 	if (t->nunknown_names < UNKNOWN_NAMES)
-		t->unknown_names[t->nunknown_names++] = vp_xstrdup(label);
+		t->unknown_names[t->nunknown_names++] = cli_xstrdup(label);
 }
 
 static void tally_batch(struct tally *t, const struct top_model *m, struct top_pass *p,
@@ -117,8 +117,8 @@ static void tally_batch(struct tally *t, const struct top_model *m, struct top_p
 		long c;
 
 		if (!row->has_label)
-			vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": no label (topeval needs "
-			       "labelled features)", row->file, row->record);
+			cli_die(CLI_EXIT_DATA, "%s: record %" PRIu64 ": no label (topeval needs "
+				"labelled features)", row->file, row->record);
 		t->records++;
 		c = top_class_index(m, row->label, row->label_len);
 		if (c < 0) {
@@ -239,7 +239,7 @@ static void emit_metrics(struct emit *em, const struct metrics *mt)
 static int structured_report(FILE *f, int json, const struct top_model *m,
 			     const struct tally *t, const struct metrics *per,
 			     const struct metrics *macro, const struct metrics *weighted,
-			     struct vp_err *e)
+			     struct err *e)
 {
 	struct emit em;
 	uint32_t rows = m->nclass + (t->unknown ? 1 : 0);
@@ -300,48 +300,48 @@ int main(int argc, char **argv)
 	struct top_pass p;
 	struct tally t = { 0 };
 	struct metrics *per, macro, weighted;
-	struct vp_out out;
-	struct vp_err e;
+	struct outfile out;
+	struct err e;
 	size_t rows;
 	long n;
 	int progress;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.com.progress);
+	progress = cli_progress_enabled(o.com.progress);
 	if (top_model_load(&m, o.model, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_out_open(&out, o.com.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, o.com.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	rows = top_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
-	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &vp_nil,
+	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &obj_nil,
 			       m.input_rank, m.input_shape, &e) ||
 	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
-	t.confusion = vp_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
+	t.confusion = cli_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
 	while ((n = feat_reader_fill(&r, &e)) > 0) {
 		top_forward(&m, &p, r.x, (size_t)n);
 		tally_batch(&t, &m, &p, &r, (size_t)n);
 		if (progress)
-			vp_progress("records", t.records, 0, 0);
+			cli_progress("records", t.records, 0, 0);
 	}
 	if (n < 0)
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (progress)
-		vp_progress("records", t.records, 0, 1);
+		cli_progress("records", t.records, 0, 1);
 	if (t.unknown && !o.ignore_unknown) {
 		char list[1024] = "";
 
 		for (int i = 0; i < t.nunknown_names; i++)
 			snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'",
 				 i ? ", " : "", t.unknown_names[i]);
-		vp_die(VP_EXIT_DATA, "%" PRIu64 " record%s with labels the model does not know: "
-		       "%s%s (--ignore-unknown counts them as errors)", t.unknown,
-		       t.unknown > 1 ? "s" : "", list,
-		       t.nunknown_names == UNKNOWN_NAMES ? ", ..." : "");
+		cli_die(CLI_EXIT_DATA, "%" PRIu64 " record%s with labels the model does not know: "
+			"%s%s (--ignore-unknown counts them as errors)", t.unknown,
+			t.unknown > 1 ? "s" : "", list,
+			t.nunknown_names == UNKNOWN_NAMES ? ", ..." : "");
 	}
-	per = vp_xcalloc(m.nclass, sizeof *per);
+	per = cli_xcalloc(m.nclass, sizeof *per);
 	for (uint32_t c = 0; c < m.nclass; c++)
 		class_metrics(&t, c, &per[c]);
 	averages(&t, per, &macro, &weighted);
@@ -349,9 +349,9 @@ int main(int argc, char **argv)
 		text_report(out.f, &m, &t, per, &macro, &weighted);
 	else if (structured_report(out.f, o.format == FMT_JSON, &m, &t, per, &macro,
 				   &weighted, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	feat_reader_close(&r);
 	top_pass_free(&p, &m);
 	top_model_free(&m);
@@ -359,5 +359,5 @@ int main(int argc, char **argv)
 	free(t.confusion);
 	for (int i = 0; i < t.nunknown_names; i++)
 		free(t.unknown_names[i]);
-	return VP_EXIT_OK;
+	return CLI_EXIT_OK;
 }

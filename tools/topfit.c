@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "err.h"
 #include "feat.h"
+#include "names.h"
 #include "outfile.h"
 #include "topmodel.h"
 #include "toptrain.h"
@@ -23,7 +24,7 @@
 
 struct options {
 	const char *valid, *history, *init, *weights;
-	struct vp_common com;
+	struct cli_common com;
 	uint32_t hidden[64];
 	int nhidden, hidden_set;
 	double dropout, lr, momentum, l2;
@@ -100,7 +101,7 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name, FINETUNE_WARMUP, WEIGHTS_KERAS_FILE);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
@@ -116,12 +117,12 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 		size_t len = strcspn(p, ",");
 
 		if (n == max)
-			vp_usage_error("--hidden: more than %d layers", max);
+			cli_usage_error("--hidden: more than %d layers", max);
 		if (len >= sizeof item)
-			vp_usage_error("--hidden: '%s' is not a list of widths", arg);
+			cli_usage_error("--hidden: '%s' is not a list of widths", arg);
 		memcpy(item, p, len);
 		item[len] = 0;
-		hidden[n++] = (uint32_t)vp_opt_int("--hidden", item, 1, 1 << 16);
+		hidden[n++] = (uint32_t)cli_opt_int("--hidden", item, 1, 1 << 16);
 		if (!p[len])
 			return n;
 		p += len + 1;
@@ -130,12 +131,12 @@ static int parse_hidden(const char *arg, uint32_t *hidden, int max)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { O_VALID = VP_OPT_TOOL, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
+	enum { O_VALID = CLI_OPT_TOOL, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
 	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
 	       O_HISTORY, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT, O_WARMUP,
 	       O_INIT_RANDOM };
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
+		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "valid", required_argument, NULL, O_VALID },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
 		{ "dropout", required_argument, NULL, O_DROPOUT },
@@ -172,9 +173,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->standardize = 1;
 	o->shuffle = 1;
 	o->warmup = FINETUNE_WARMUP;
-	vp_common_init(&o->com);
-	while ((c = vp_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
-		if (vp_common_option(c, optarg, &o->com, usage))
+	cli_common_init(&o->com);
+	while ((c = cli_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
+		if (cli_common_option(c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
 		case O_VALID: o->valid = optarg; break;
@@ -183,55 +184,55 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->hidden_set = 1;
 			break;
 		case O_DROPOUT:
-			o->dropout = vp_opt_double("--dropout", optarg, 0, 0.99);
+			o->dropout = cli_opt_double("--dropout", optarg, 0, 0.99);
 			o->dropout_set = 1;
 			break;
 		case O_BATCHNORM: o->batchnorm = 1; break;
 		case O_NO_STANDARDIZE: o->standardize = 0; break;
 		case O_OPTIMIZER:
-			o->optimizer = vp_opt_choice("--optimizer", optarg, optimizers);
+			o->optimizer = cli_opt_choice("--optimizer", optarg, optimizers);
 			o->optimizer_set = 1;
 			break;
-		case O_LR: o->lr = vp_opt_double("--lr", optarg, 1e-12, 100); o->lr_set = 1; break;
-		case O_MOMENTUM: o->momentum = vp_opt_double("--momentum", optarg, 0, 0.999999); break;
-		case O_EPOCHS: o->epochs = (uint32_t)vp_opt_int("--epochs", optarg, 1, 1000000); break;
+		case O_LR: o->lr = cli_opt_double("--lr", optarg, 1e-12, 100); o->lr_set = 1; break;
+		case O_MOMENTUM: o->momentum = cli_opt_double("--momentum", optarg, 0, 0.999999); break;
+		case O_EPOCHS: o->epochs = (uint32_t)cli_opt_int("--epochs", optarg, 1, 1000000); break;
 		case O_BATCH:
-			o->batch = (uint32_t)vp_opt_int("--batch", optarg, 1, 1 << 20);
+			o->batch = (uint32_t)cli_opt_int("--batch", optarg, 1, 1 << 20);
 			o->batch_set = 1;
 			break;
-		case O_L2: o->l2 = vp_opt_double("--l2", optarg, 0, 1e6); break;
+		case O_L2: o->l2 = cli_opt_double("--l2", optarg, 0, 1e6); break;
 		case O_BALANCE: o->balance = 1; break;
-		case O_PATIENCE: o->patience = (uint32_t)vp_opt_int("--patience", optarg, 0, 1000000); break;
+		case O_PATIENCE: o->patience = (uint32_t)cli_opt_int("--patience", optarg, 0, 1000000); break;
 		case O_NO_SHUFFLE: o->shuffle = 0; break;
-		case O_SEED: o->seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case O_SEED: o->seed = (uint64_t)cli_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_HISTORY: o->history = optarg; break;
-		case O_FINETUNE: o->finetune = 1 + vp_opt_choice("--finetune", optarg, blocks); break;
+		case O_FINETUNE: o->finetune = 1 + cli_opt_choice("--finetune", optarg, blocks); break;
 		case O_INIT: o->init = optarg; break;
 		case O_WARMUP:
-			o->warmup = (uint32_t)vp_opt_int("--warmup", optarg, 0, 1000000);
+			o->warmup = (uint32_t)cli_opt_int("--warmup", optarg, 0, 1000000);
 			o->warmup_set = 1;
 			break;
 		case 'w': o->weights = optarg; break;
 		case O_INIT_RANDOM:
 			o->random = 1;
-			o->weights_seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
+			o->weights_seed = (uint64_t)cli_opt_int("--init-random", optarg, 0, LLONG_MAX);
 			break;
-		default: vp_usage_try();
+		default: cli_usage_try();
 		}
 	}
 	if (o->patience && !o->valid)
-		vp_usage_error("--patience needs --valid");
+		cli_usage_error("--patience needs --valid");
 	if (!o->finetune && (o->init || o->weights || o->random || o->warmup_set ||
 			     o->com.algo_set))
-		vp_usage_error("--init, --warmup, --weights, --init-random and --algo are for "
-			       "--finetune");
+		cli_usage_error("--init, --warmup, --weights, --init-random and --algo are for "
+				"--finetune");
 	if (o->init && o->warmup_set)
-		vp_usage_error("--warmup trains a new top; with --init the top is MODEL's");
+		cli_usage_error("--warmup trains a new top; with --init the top is MODEL's");
 	if (o->random && o->weights)
-		vp_usage_error("--weights and --init-random exclude each other");
+		cli_usage_error("--weights and --init-random exclude each other");
 	if (o->init && (o->hidden_set || o->dropout_set || o->batchnorm || !o->standardize))
-		vp_usage_error("--hidden, --dropout, --batchnorm and --no-standardize shape a new "
-			       "top; with --init the top is MODEL's");
+		cli_usage_error("--hidden, --dropout, --batchnorm and --no-standardize shape a new "
+				"top; with --init the top is MODEL's");
 	if (o->finetune && !o->optimizer_set)
 		o->optimizer = 1;
 	if (o->finetune && !o->batch_set)
@@ -242,17 +243,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->ninputs = argc - optind;
 	for (int i = 0; i < o->ninputs; i++)
 		if (o->valid && !strcmp(o->inputs[i], o->valid))
-			vp_usage_error("%s is both a training and the validation file", o->valid);
+			cli_usage_error("%s is both a training and the validation file", o->valid);
 }
 
 /* Model classes are the training labels in byte order, so that the same
  * data gives the same model whatever the record order. */
 static char **sorted_classes(const struct feat_set *s)
 {
-	char **c = vp_xcalloc(s->nnames, sizeof *c);
+	char **c = cli_xcalloc(s->nnames, sizeof *c);
 
 	memcpy(c, s->names, s->nnames * sizeof *c);
-	qsort(c, s->nnames, sizeof *c, top_strcmp_p);
+	qsort(c, s->nnames, sizeof *c, names_cmp);
 	return c;
 }
 
@@ -261,13 +262,13 @@ static char **sorted_classes(const struct feat_set *s)
 static uint32_t *class_indices(const struct feat_set *s, char **classes, uint32_t nclass,
 			       const char *file)
 {
-	uint32_t *map = vp_xcalloc(s->nnames ? s->nnames : 1, sizeof *map);
-	uint32_t *y = vp_xcalloc(s->n ? s->n : 1, sizeof *y);
+	uint32_t *map = cli_xcalloc(s->nnames ? s->nnames : 1, sizeof *map);
+	uint32_t *y = cli_xcalloc(s->n ? s->n : 1, sizeof *y);
 	char missing[1024] = "";
 	size_t nmissing = 0;
 
 	for (uint32_t i = 0; i < s->nnames; i++) {
-		char **hit = bsearch(&s->names[i], classes, nclass, sizeof *classes, top_strcmp_p);
+		char **hit = bsearch(&s->names[i], classes, nclass, sizeof *classes, names_cmp);
 
 		if (hit) {
 			map[i] = (uint32_t)(hit - classes);
@@ -278,8 +279,8 @@ static uint32_t *class_indices(const struct feat_set *s, char **classes, uint32_
 			 nmissing > 1 ? ", " : "", s->names[i]);
 	}
 	if (nmissing)
-		vp_die(VP_EXIT_DATA, "%s: %zu validation class%s not in the training data: %s",
-		       file, nmissing, nmissing > 1 ? "es" : "", missing);
+		cli_die(CLI_EXIT_DATA, "%s: %zu validation class%s not in the training data: %s",
+			file, nmissing, nmissing > 1 ? "es" : "", missing);
 	for (size_t i = 0; i < s->n; i++)
 		y[i] = map[s->rec[i].label];
 	free(map);
@@ -308,9 +309,9 @@ static void warn_duplicate(const struct idref *a, const struct idref *b, size_t 
 	const struct feat_record *p = &a->set->rec[a->i], *q = &b->set->rec[b->i];
 
 	if ((*shown)++ < 5)
-		vp_warn("warning: duplicate id '%.*s' (%s record %" PRIu64 ", %s record %" PRIu64 ")",
-			(int)(q->id_len > 200 ? 200 : q->id_len), q->id, a->set->files[p->file],
-			p->record, b->set->files[q->file], q->record);
+		cli_warn("warning: duplicate id '%.*s' (%s record %" PRIu64 ", %s record %" PRIu64 ")",
+			 (int)(q->id_len > 200 ? 200 : q->id_len), q->id, a->set->files[p->file],
+			 p->record, b->set->files[q->file], q->record);
 }
 
 /* The same image twice in training (the same id and copy number), or in
@@ -319,7 +320,7 @@ static void warn_duplicate(const struct idref *a, const struct idref *b, size_t 
 static void warn_duplicates(const struct feat_set *train, const struct feat_set *valid)
 {
 	size_t n = train->n + (valid ? valid->n : 0), shown = 0;
-	struct idref *all = vp_xcalloc(n ? n : 1, sizeof *all);
+	struct idref *all = cli_xcalloc(n ? n : 1, sizeof *all);
 
 	for (size_t i = 0; i < train->n; i++)
 		all[i] = (struct idref){ train, i };
@@ -335,7 +336,7 @@ static void warn_duplicates(const struct feat_set *train, const struct feat_set 
 			warn_duplicate(&all[i - 1], &all[i], &shown);
 	}
 	if (shown > 5)
-		vp_warn("warning: %zu duplicate ids in all", shown);
+		cli_warn("warning: %zu duplicate ids in all", shown);
 	free(all);
 }
 
@@ -365,11 +366,11 @@ static void report_epoch(const struct top_history *h, void *arg)
 
 static void write_history(const char *path, const struct top_history *h)
 {
-	struct vp_out out;
-	struct vp_err e;
+	struct outfile out;
+	struct err e;
 
-	if (vp_out_open(&out, path, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, path, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	fputs("epoch\tloss\taccuracy\tval_loss\tval_accuracy\n", out.f);
 	for (uint32_t i = 0; i < h->n; i++) {
 		const struct top_epoch *ep = &h->epochs[i];
@@ -377,8 +378,8 @@ static void write_history(const char *path, const struct top_history *h)
 		fprintf(out.f, "%" PRIu32 "\t%.6g\t%.6g\t%.6g\t%.6g\n", i + 1, ep->loss,
 			ep->accuracy, ep->val_loss, ep->val_accuracy);
 	}
-	if (vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 }
 
 /* Predictions nearly all of one class while hardly more accurate than
@@ -393,11 +394,11 @@ static void write_history(const char *path, const struct top_history *h)
 static void warn_if_learned_nothing(const struct top_model *m, const struct top_data *d,
 				    const char *what, const struct options *o)
 {
-	uint64_t *predicted = vp_xcalloc(m->nclass, sizeof *predicted);
-	uint64_t *truth = vp_xcalloc(m->nclass, sizeof *truth), n = d->set->n;
+	uint64_t *predicted = cli_xcalloc(m->nclass, sizeof *predicted);
+	uint64_t *truth = cli_xcalloc(m->nclass, sizeof *truth), n = d->set->n;
 	uint32_t top = 0, common = 0;
 	double loss, accuracy, share, base;
-	struct vp_err e;
+	struct err e;
 
 	if (n < COLLAPSE_MIN_RECORDS ||
 	    top_evaluate(m, d, o->com.threads, vp_top_algo(&o->com), &loss, &accuracy, predicted,
@@ -414,11 +415,11 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 	if (base + CHANCE_MARGIN < 1 &&
 	    ((share >= COLLAPSED_SHARE && accuracy < base + COLLAPSED_MARGIN) ||
 	     accuracy <= base + CHANCE_MARGIN))
-		vp_warn("warning: the model learned nothing useful: on the %" PRIu64 " %s records "
-			"it answers '%s' %.0f%% of the time, with accuracy %.3f, where always "
-			"answering the most common class ('%s') scores %.3f; %s", n, what,
-			m->classes[top], 100 * share, accuracy, m->classes[common], base,
-			!o->standardize ? "standardisation is off (--no-standardize): try without it"
+		cli_warn("warning: the model learned nothing useful: on the %" PRIu64 " %s records "
+			 "it answers '%s' %.0f%% of the time, with accuracy %.3f, where always "
+			 "answering the most common class ('%s') scores %.3f; %s", n, what,
+			 m->classes[top], 100 * share, accuracy, m->classes[common], base,
+			 !o->standardize ? "standardisation is off (--no-standardize): try without it"
 					: "try a lower learning rate (--lr) or more epochs");
 out:
 	free(predicted);
@@ -427,7 +428,7 @@ out:
 
 static void progress_records(uint64_t n)
 {
-	vp_progress("records read", n, 0, 0);
+	cli_progress("records read", n, 0, 0);
 }
 
 /* Fine-tuning: the provenance the top model must have been trained on,
@@ -436,8 +437,8 @@ static void check_init_top(const struct top_model *init, const char *path,
 			   const struct feat_set *train, char **classes, uint32_t nclass)
 {
 	const msgpack_object *prov = &train->provenance.obj;
-	msgpack_object_kv *kv = vp_xcalloc(prov->via.map.size ? prov->via.map.size : 1,
-					   sizeof *kv);
+	msgpack_object_kv *kv = cli_xcalloc(prov->via.map.size ? prov->via.map.size : 1,
+					    sizeof *kv);
 	msgpack_object want = *prov;
 	uint32_t shape[3] = { train->shape[0] / 2, train->shape[1] / 2, train->shape[2] };
 	char diff[512];
@@ -445,33 +446,33 @@ static void check_init_top(const struct top_model *init, const char *path,
 	memcpy(kv, prov->via.map.ptr, prov->via.map.size * sizeof *kv);
 	for (uint32_t i = 0; i < prov->via.map.size; i++)
 		if (kv[i].key.type == MSGPACK_OBJECT_STR &&
-		    vp_bytes_eq(kv[i].key.via.str.ptr, kv[i].key.via.str.size, "layer"))
+		    names_eq(kv[i].key.via.str.ptr, kv[i].key.via.str.size, "layer"))
 			kv[i].val = (msgpack_object){ .type = MSGPACK_OBJECT_STR,
 				.via.str = { .size = sizeof FINETUNE_TOP_INPUT - 1,
 					     .ptr = FINETUNE_TOP_INPUT } };
 	want.via.map.ptr = kv;
-	if (vp_obj_diff(&want, init->provenance.set ? &init->provenance.obj : &vp_nil,
-			"provenance", diff, sizeof diff))
-		vp_die(VP_EXIT_DATA, "%s: a top model for other features than block 5 makes of "
-		       "these (\"here\" is the model, \"before\" what block 5 makes): %s", path, diff);
+	if (obj_diff(&want, init->provenance.set ? &init->provenance.obj : &obj_nil,
+		     "provenance", diff, sizeof diff))
+		cli_die(CLI_EXIT_DATA, "%s: a top model for other features than block 5 makes of "
+			"these (\"here\" is the model, \"before\" what block 5 makes): %s", path, diff);
 	free(kv);
 	if (init->input_rank != 3 || memcmp(init->input_shape, shape, sizeof shape)) {
 		char got[64], need[64];
 
-		vp_shape_text(init->input_rank, init->input_shape, got, sizeof got);
-		vp_shape_text(3, shape, need, sizeof need);
-		vp_die(VP_EXIT_DATA, "%s: a top model for features of shape %s; block 5 makes %s "
-		       "of these", path, got, need);
+		tensor_shape_text(init->input_rank, init->input_shape, got, sizeof got);
+		tensor_shape_text(3, shape, need, sizeof need);
+		cli_die(CLI_EXIT_DATA, "%s: a top model for features of shape %s; block 5 makes %s "
+			"of these", path, got, need);
 	}
 	for (uint32_t c = 0; c < nclass || c < init->nclass; c++)
 		if (c >= nclass || c >= init->nclass || strcmp(classes[c], init->classes[c]))
-			vp_die(VP_EXIT_DATA, "%s: a top model for other classes: its class %" PRIu32
-			       " is '%s', the training data's is '%s'", path, c + 1,
-			       c < init->nclass ? init->classes[c] : "(none)",
-			       c < nclass ? classes[c] : "(none)");
+			cli_die(CLI_EXIT_DATA, "%s: a top model for other classes: its class %" PRIu32
+				" is '%s', the training data's is '%s'", path, c + 1,
+				c < init->nclass ? init->classes[c] : "(none)",
+				c < nclass ? classes[c] : "(none)");
 	if (top_model_top_start(init))
-		vp_die(VP_EXIT_DATA, "%s: a model with convolutions; --init takes a top "
-		       "trained on %s features", path, FINETUNE_TOP_INPUT);
+		cli_die(CLI_EXIT_DATA, "%s: a model with convolutions; --init takes a top "
+			"trained on %s features", path, FINETUNE_TOP_INPUT);
 }
 
 /* The hyper-parameters a model file records, from the initial top whose
@@ -502,35 +503,35 @@ static void describe_top(const struct top_model *init, struct options *o)
 static void check_finetune_input(const struct feat_set *train, const struct vgg16_weights *w)
 {
 	const msgpack_object *prov = &train->provenance.obj;
-	const msgpack_object *layer = vp_map_get(prov, "layer"), *weights = vp_map_get(prov, "weights");
-	const msgpack_object *pooling = vp_map_get(prov, "pooling");
+	const msgpack_object *layer = obj_get(prov, "layer"), *weights = obj_get(prov, "weights");
+	const msgpack_object *pooling = obj_get(prov, "pooling");
 	const char *file = train->provenance_file;
 
 	if (!layer || layer->type != MSGPACK_OBJECT_STR ||
-	    !vp_bytes_eq(layer->via.str.ptr, layer->via.str.size, FINETUNE_INPUT))
-		vp_die(VP_EXIT_DATA, "%s: features cut at %.*s; fine-tuning block 5 needs %s "
-		       "features (vggfeat --layer %s)", file,
-		       layer && layer->type == MSGPACK_OBJECT_STR ? (int)(layer->via.str.size > 32 ? 32 : layer->via.str.size) : 9,
-		       layer && layer->type == MSGPACK_OBJECT_STR ? layer->via.str.ptr : "(unknown)",
-		       FINETUNE_INPUT, FINETUNE_INPUT);
+	    !names_eq(layer->via.str.ptr, layer->via.str.size, FINETUNE_INPUT))
+		cli_die(CLI_EXIT_DATA, "%s: features cut at %.*s; fine-tuning block 5 needs %s "
+			"features (vggfeat --layer %s)", file,
+			layer && layer->type == MSGPACK_OBJECT_STR ? (int)(layer->via.str.size > 32 ? 32 : layer->via.str.size) : 9,
+			layer && layer->type == MSGPACK_OBJECT_STR ? layer->via.str.ptr : "(unknown)",
+			FINETUNE_INPUT, FINETUNE_INPUT);
 	if (!pooling || pooling->type != MSGPACK_OBJECT_STR ||
-	    !vp_bytes_eq(pooling->via.str.ptr, pooling->via.str.size, "none"))
-		vp_die(VP_EXIT_DATA, "%s: globally pooled features; fine-tuning needs the maps "
-		       "(vggfeat --pool none)", file);
+	    !names_eq(pooling->via.str.ptr, pooling->via.str.size, "none"))
+		cli_die(CLI_EXIT_DATA, "%s: globally pooled features; fine-tuning needs the maps "
+			"(vggfeat --pool none)", file);
 	if (!weights || weights->type != MSGPACK_OBJECT_STR ||
-	    !vp_bytes_eq(weights->via.str.ptr, weights->via.str.size, w->id))
-		vp_die(VP_EXIT_DATA, "%s: features made with the weights %.*s, but block 5 would "
-		       "start from %s%s%s: give the weights the features were made with "
-		       "(--weights FILE or --init-random SEED)", file,
-		       weights && weights->type == MSGPACK_OBJECT_STR ? (int)(weights->via.str.size > 80 ? 80 : weights->via.str.size) : 9,
-		       weights && weights->type == MSGPACK_OBJECT_STR ? weights->via.str.ptr : "(unknown)",
-		       w->id, w->file[0] ? " of " : "", w->file);
+	    !names_eq(weights->via.str.ptr, weights->via.str.size, w->id))
+		cli_die(CLI_EXIT_DATA, "%s: features made with the weights %.*s, but block 5 would "
+			"start from %s%s%s: give the weights the features were made with "
+			"(--weights FILE or --init-random SEED)", file,
+			weights && weights->type == MSGPACK_OBJECT_STR ? (int)(weights->via.str.size > 80 ? 80 : weights->via.str.size) : 9,
+			weights && weights->type == MSGPACK_OBJECT_STR ? weights->via.str.ptr : "(unknown)",
+			w->id, w->file[0] ? " of " : "", w->file);
 	if (train->rank != 3 || train->shape[2] != 512 || train->shape[0] < 2 || train->shape[1] < 2) {
 		char got[64];
 
-		vp_shape_text(train->rank, train->shape, got, sizeof got);
-		vp_die(VP_EXIT_DATA, "%s: features of shape %s: block 5 takes [height, width, "
-		       "512] maps of at least 2x2", file, got);
+		tensor_shape_text(train->rank, train->shape, got, sizeof got);
+		cli_die(CLI_EXIT_DATA, "%s: features of shape %s: block 5 takes [height, width, "
+			"512] maps of at least 2x2", file, got);
 	}
 }
 
@@ -540,18 +541,18 @@ static void build_finetune(struct top_model *m, const struct options *o,
 			   const struct feat_set *train, const struct vgg16_weights *w,
 			   const struct top_model *init, char **classes, uint32_t nclass)
 {
-	struct vp_err e;
+	struct err e;
 	int top;
 
 	if (top_model_start(m, train->rank, train->shape, nclass, classes, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	for (int i = 0; i < VGG16_CONVS; i++)
 		if (vgg16_convs[i].block == 5 &&
 		    (top_model_add(m, TOP_CONV3X3, (uint32_t)vgg16_convs[i].cout, 0, &e) ||
 		     top_model_add(m, TOP_RELU, 0, 0, &e)))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (top_model_add(m, TOP_MAXPOOL2X2, 0, 0, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	top = m->nlayers;
 	if (init) {
 		for (int i = 0; i < init->nlayers; i++) {
@@ -559,23 +560,23 @@ static void build_finetune(struct top_model *m, const struct options *o,
 
 			if (top_model_add(m, l->kind, l->kind == TOP_DENSE ? l->out : l->cout,
 					  l->kind == TOP_BATCHNORM ? l->eps : l->rate, &e))
-				vp_die(VP_EXIT_DATA, "%s", e.msg);
+				cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		}
 	} else {
 		if ((o->standardize && top_model_add(m, TOP_STANDARDIZE, 0, 0, &e)))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		for (int h = 0; h < o->nhidden; h++)
 			if (top_model_add(m, TOP_DENSE, o->hidden[h], 0, &e) ||
 			    (o->batchnorm && top_model_add(m, TOP_BATCHNORM, 0, TOP_BN_EPS, &e)) ||
 			    top_model_add(m, TOP_RELU, 0, 0, &e) ||
 			    (o->dropout > 0 && top_model_add(m, TOP_DROPOUT, 0, (float)o->dropout, &e)))
-				vp_die(VP_EXIT_DATA, "%s", e.msg);
+				cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		if (top_model_add(m, TOP_DENSE, nclass, 0, &e) ||
 		    top_model_add(m, TOP_SOFTMAX, 0, 0, &e))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	}
 	if (top_model_finish(m, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	for (int i = 0, k = 0; i < VGG16_CONVS; i++) {
 		struct top_layer *l;
 
@@ -610,36 +611,36 @@ int main(int argc, char **argv)
 	struct top_model m, init;
 	struct top_history h;
 	struct vgg16_weights w;
-	struct vp_out out;
-	struct vp_err e;
+	struct outfile out;
+	struct err e;
 	struct epoch_report rep;
 	char **classes;
 	uint32_t *ty, *vy = NULL, nclass;
 	int progress;
 
 	parse_options(argc, argv, &o);
-	progress = vp_progress_enabled(o.com.progress);
+	progress = cli_progress_enabled(o.com.progress);
 	/* Opened first: a bad -o fails before the training, not after. */
-	if (vp_out_open(&out, o.com.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, o.com.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.finetune && weights_find(o.weights, o.random, o.weights_seed, &w, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.init && top_model_load(&init, o.init, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 
 	if (feat_set_load(&train, o.inputs, o.ninputs, !o.finetune, NULL, NULL,
 			  progress ? progress_records : NULL, &e) ||
 	    (o.valid && feat_set_load(&valid, &(char *){ (char *)o.valid }, 1, !o.finetune,
 				      &train, NULL, NULL, &e)))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (progress)
-		vp_progress("records read", train.n, 0, 1);
+		cli_progress("records read", train.n, 0, 1);
 	if (o.valid && !valid.n)
-		vp_die(VP_EXIT_DATA, "%s: no records to validate on", o.valid);
+		cli_die(CLI_EXIT_DATA, "%s: no records to validate on", o.valid);
 	if (train.nnames < 2)
-		vp_die(VP_EXIT_DATA, "the training data has %" PRIu32 " class%s (%zu records); "
-		       "a classifier needs at least two", train.nnames,
-		       train.nnames == 1 ? "" : "es", train.n);
+		cli_die(CLI_EXIT_DATA, "the training data has %" PRIu32 " class%s (%zu records); "
+			"a classifier needs at least two", train.nnames,
+			train.nnames == 1 ? "" : "es", train.n);
 	nclass = train.nnames;
 	classes = sorted_classes(&train);
 	ty = class_indices(&train, classes, nclass, "training");
@@ -651,7 +652,7 @@ int main(int argc, char **argv)
 			while (k < valid.n && vy[k] != c)
 				k++;
 			if (k == valid.n)
-				vp_warn("warning: class '%s' has no validation records", classes[c]);
+				cli_warn("warning: class '%s' has no validation records", classes[c]);
 		}
 	}
 	warn_duplicates(&train, o.valid ? &valid : NULL);
@@ -666,19 +667,19 @@ int main(int argc, char **argv)
 		/* Block 5 is the model's now; the rest of the base is not needed. */
 		vgg16_weights_free(&w);
 		if (progress)
-			vp_warn("fine-tuning block 5 on %zu records of %zu images, [%" PRIu32 ", %"
-				PRIu32 ", %" PRIu32 "] each, read from their files in batches",
-				train.n, train.images, train.shape[0], train.shape[1], train.shape[2]);
+			cli_warn("fine-tuning block 5 on %zu records of %zu images, [%" PRIu32 ", %"
+				 PRIu32 ", %" PRIu32 "] each, read from their files in batches",
+				 train.n, train.images, train.shape[0], train.shape[1], train.shape[2]);
 	} else {
 		if (top_model_build(&m, train.rank, train.shape, o.standardize, o.hidden,
 				    o.nhidden, o.batchnorm, o.dropout, nclass, classes, &e))
-			vp_die(VP_EXIT_DATA, "%s", e.msg);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		if (progress)
-			vp_warn("holding %zu training records x %" PRIu32 " features in memory (%.1f MB)",
-				train.n, train.dim, (double)train.n * train.dim * 4 / 1e6);
+			cli_warn("holding %zu training records x %" PRIu32 " features in memory (%.1f MB)",
+				 train.n, train.dim, (double)train.n * train.dim * 4 / 1e6);
 	}
 	if (top_model_set_provenance(&m, &train.provenance.obj, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	struct top_hparams hp = {
 		.optimizer = optimizers[o.optimizer], .lr = o.lr, .momentum = o.momentum,
 		.l2 = o.l2, .dropout = o.nhidden ? o.dropout : 0, .hidden = o.hidden,
@@ -695,24 +696,24 @@ int main(int argc, char **argv)
 
 	if (o.standardize && !o.init && m.layers[first].kind == TOP_STANDARDIZE &&
 	    top_fit_standardize(&m, first, &td, o.com.threads, vp_top_algo(&o.com), &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
 				     .epochs = o.epochs,
 				     .warmup = o.finetune && !o.init ? o.warmup : 0 };
 	if (top_train(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (progress && isfinite(h.start_loss) && h.best == h.warmup)
-		vp_warn("no tuning epoch beat the validation loss tuning started from (%.4f): "
-			"keeping that model", h.start_loss);
+		cli_warn("no tuning epoch beat the validation loss tuning started from (%.4f): "
+			 "keeping that model", h.start_loss);
 	else if (progress && h.n < o.epochs + rep.warmup)
-		vp_warn("stopped after epoch %" PRIu32 "; keeping epoch %" PRIu32,
-			h.n - h.warmup, h.best - h.warmup);
+		cli_warn("stopped after epoch %" PRIu32 "; keeping epoch %" PRIu32,
+			 h.n - h.warmup, h.best - h.warmup);
 	warn_if_learned_nothing(&m, o.valid ? &vd : &td, o.valid ? "validation" : "training",
 				&o);
 	if (o.history)
 		write_history(o.history, &h);
-	if (top_model_write(&m, &hp, &h, out.f, &e) || vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (top_model_write(&m, &hp, &h, out.f, &e) || outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	free(h.epochs);
 	free(classes);
 	free(ty);
@@ -723,5 +724,5 @@ int main(int argc, char **argv)
 	feat_set_free(&train);
 	if (o.valid)
 		feat_set_free(&valid);
-	return VP_EXIT_OK;
+	return CLI_EXIT_OK;
 }

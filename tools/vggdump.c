@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "emit.h"
 #include "err.h"
-#include "json.h"
+#include "feat.h"
+#include "images.h"
 #include "outfile.h"
-#include "pack.h"
 #include "stream.h"
 
 struct options {
@@ -39,27 +40,27 @@ _Noreturn static void usage(void)
 	       "printed with each invalid byte as \\udcXX.\n"
 	       "Exit status: 0 success, 1 a bad stream, 2 a usage error.\n",
 	       program_invocation_short_name);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC,
+		CLI_LONGOPTS_BASIC,
 		{ "data", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vp_common com;
+	struct cli_common com;
 	int c;
 
 	memset(o, 0, sizeof *o);
-	vp_common_init(&com);
-	while ((c = vp_getopt(argc, argv, "do:hV", longopts)) != -1) {
-		if (vp_common_option(c, optarg, &com, usage))
+	cli_common_init(&com);
+	while ((c = cli_getopt(argc, argv, "do:hV", longopts)) != -1) {
+		if (cli_common_option(c, optarg, &com, usage))
 			continue;
 		if (c != 'd')
-			vp_usage_try();
+			cli_usage_try();
 		o->full_data = 1;
 	}
 	o->output = com.output;
@@ -68,25 +69,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 }
 
 /* Floats of a stream are f32: 9 digits give them back exactly. */
-static void json_double(FILE *f, double v)
-{
-	vp_json_number(f, v, 9);
-}
+#define F32_DIGITS 9
 
-static void json_tensor(FILE *f, const struct vp_tensor *t, int full)
+static void tensor_summary(struct emit *t, const struct tensor *ts, int full)
 {
 	double min = INFINITY, max = -INFINITY, sum = 0;
 	size_t nonfinite = 0, finite = 0;
-	float *v = malloc((t->count ? t->count : 1) * sizeof *v);
+	float *v = cli_xcalloc(ts->count ? ts->count : 1, sizeof *v);
 
-	if (!v)
-		vp_die(VP_EXIT_DATA, "out of memory");
-	vp_tensor_to_f32(t, v);
-	fputs("{\"shape\":[", f);
-	for (int i = 0; i < t->rank; i++)
-		fprintf(f, "%s%" PRIu32, i ? "," : "", t->shape[i]);
-	fprintf(f, "],\"dtype\":\"%s\"", vp_dtype_name(t->dtype));
-	for (size_t i = 0; i < t->count; i++) {
+	tensor_to_f32(ts, v);
+	for (size_t i = 0; i < ts->count; i++) {
 		if (!isfinite(v[i])) {
 			nonfinite++;
 			continue;
@@ -96,140 +88,142 @@ static void json_tensor(FILE *f, const struct vp_tensor *t, int full)
 		min = v[i] < min ? v[i] : min;
 		max = v[i] > max ? v[i] : max;
 	}
+	emit_map(t, 2 + (finite ? 3 : 0) + (nonfinite > 0) + (full != 0));
+	emit_key(t, "shape");
+	emit_array(t, (uint32_t)ts->rank);
+	for (int i = 0; i < ts->rank; i++)
+		emit_uint(t, ts->shape[i]);
+	emit_end(t);
+	emit_key(t, "dtype");
+	emit_str(t, tensor_dtype_name(ts->dtype));
 	if (finite) {
-		fputs(",\"min\":", f);
-		json_double(f, min);
-		fputs(",\"max\":", f);
-		json_double(f, max);
-		fputs(",\"mean\":", f);
-		json_double(f, sum / (double)finite);
+		emit_key(t, "min");
+		emit_real(t, min, F32_DIGITS);
+		emit_key(t, "max");
+		emit_real(t, max, F32_DIGITS);
+		emit_key(t, "mean");
+		emit_real(t, sum / (double)finite, F32_DIGITS);
 	}
-	if (nonfinite)
-		fprintf(f, ",\"nonfinite\":%zu", nonfinite);
+	if (nonfinite) {
+		emit_key(t, "nonfinite");
+		emit_uint(t, nonfinite);
+	}
 	if (full) {
-		fputs(",\"data\":[", f);
-		for (size_t i = 0; i < t->count; i++) {
-			if (i)
-				fputc(',', f);
-			if (t->dtype == VP_U8)
-				fprintf(f, "%u", (unsigned)v[i]);
+		emit_key(t, "data");
+		emit_array(t, (uint32_t)ts->count);
+		for (size_t i = 0; i < ts->count; i++)
+			if (ts->dtype == TENSOR_U8)
+				emit_uint(t, (uint64_t)v[i]);
 			else
-				json_double(f, v[i]);
-		}
-		fputc(']', f);
+				emit_real(t, v[i], F32_DIGITS);
+		emit_end(t);
 	}
-	fputc('}', f);
+	emit_end(t);
 	free(v);
 }
 
-static void json_value(FILE *f, const msgpack_object *o, int full)
+static void value(struct emit *t, const msgpack_object *o, int full)
 {
-	struct vp_tensor t;
-	struct vp_err e;
+	struct tensor ts;
+	struct err e;
 
 	switch (o->type) {
-	case MSGPACK_OBJECT_NIL: fputs("null", f); break;
-	case MSGPACK_OBJECT_BOOLEAN: fputs(o->via.boolean ? "true" : "false", f); break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER: fprintf(f, "%" PRIu64, o->via.u64); break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(f, "%" PRId64, o->via.i64); break;
+	case MSGPACK_OBJECT_NIL: emit_real(t, NAN, F32_DIGITS); break;
+	case MSGPACK_OBJECT_BOOLEAN: emit_bool(t, o->via.boolean); break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: emit_uint(t, o->via.u64); break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: emit_int(t, o->via.i64); break;
 	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: json_double(f, o->via.f64); break;
-	case MSGPACK_OBJECT_STR: vp_json_string(f, o->via.str.ptr, o->via.str.size); break;
-	case MSGPACK_OBJECT_BIN: vp_json_string(f, o->via.bin.ptr, o->via.bin.size); break;
+	case MSGPACK_OBJECT_FLOAT64: emit_real(t, o->via.f64, F32_DIGITS); break;
+	case MSGPACK_OBJECT_STR: emit_bytes(t, o->via.str.ptr, o->via.str.size); break;
+	case MSGPACK_OBJECT_BIN: emit_bytes(t, o->via.bin.ptr, o->via.bin.size); break;
 	case MSGPACK_OBJECT_ARRAY:
-		fputc('[', f);
-		for (uint32_t i = 0; i < o->via.array.size; i++) {
-			if (i)
-				fputc(',', f);
-			json_value(f, &o->via.array.ptr[i], full);
-		}
-		fputc(']', f);
+		emit_array(t, o->via.array.size);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			value(t, &o->via.array.ptr[i], full);
+		emit_end(t);
 		break;
-	case MSGPACK_OBJECT_MAP: {
+	case MSGPACK_OBJECT_MAP:
 		/* A map that is a well-formed tensor is summarised. */
-		msgpack_object wrap_key = { .type = MSGPACK_OBJECT_STR,
-					    .via.str = { .size = 1, .ptr = "t" } };
-		msgpack_object_kv kv = { .key = wrap_key, .val = *o };
-		msgpack_object wrap = { .type = MSGPACK_OBJECT_MAP,
-					.via.map = { .size = 1, .ptr = &kv } };
-
-		if (vp_map_get(o, "dtype") && vp_map_get(o, "data") &&
-		    vp_get_tensor(&wrap, "t", 1, &t, &e) == 0) {
-			json_tensor(f, &t, full);
+		if (obj_get(o, "dtype") && obj_get(o, "data") && !tensor_parse(o, "t", &ts, &e)) {
+			tensor_summary(t, &ts, full);
 			break;
 		}
-		fputc('{', f);
+		emit_map(t, o->via.map.size);
 		for (uint32_t i = 0; i < o->via.map.size; i++) {
 			const msgpack_object *k = &o->via.map.ptr[i].key;
 
-			if (i)
-				fputc(',', f);
 			if (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) {
-				json_value(f, k, full);
+				value(t, k, full);
 			} else {
 				/* JSON keys are strings: quote the value's text. */
 				char text[128];
 
-				vp_obj_brief(k, text, sizeof text);
-				vp_json_string(f, text, strlen(text));
+				obj_brief(k, text, sizeof text);
+				emit_str(t, text);
 			}
-			fputc(':', f);
-			json_value(f, &o->via.map.ptr[i].val, full);
+			value(t, &o->via.map.ptr[i].val, full);
 		}
-		fputc('}', f);
+		emit_end(t);
 		break;
-	}
 	default:
-		fputs("null", f);
+		emit_real(t, NAN, F32_DIGITS);
 	}
 }
 
-static int dump(const char *path, FILE *out, int full)
+static int dump(const char *path, struct emit *out, int full)
 {
 	static const char *const names[] = {
-		[VP_EV_HEADER] = "header", [VP_EV_RECORD] = "record",
-		[VP_EV_TRAILER] = "trailer",
+		[STREAM_HEADER] = "header", [STREAM_RECORD] = "record",
+		[STREAM_TRAILER] = "trailer",
 	};
-	struct vp_stream s;
-	struct vp_err e;
+	/* Known kinds are checked for agreement between segments. */
+	static const struct stream_kind *const every_kind[] = {
+		&images_kind, &feat_kind, &stream_kind_other, NULL,
+	};
+	struct stream s;
+	struct err e;
 	msgpack_object obj;
-	enum vp_event ev;
+	enum stream_event ev;
 
-	if (vp_stream_open(&s, path, NULL, NULL, &e)) {
-		vp_warn("%s", e.msg);
+	if (stream_open(&s, path, every_kind, NULL, &e)) {
+		cli_warn("%s", e.msg);
 		return 1;
 	}
-	while ((ev = vp_stream_event(&s, &obj, &e)) > 0) {
-		fprintf(out, "{\"%s\":", names[ev]);
-		json_value(out, &obj, full);
-		fputs("}\n", out);
+	while ((ev = stream_event(&s, &obj, &e)) > 0) {
+		emit_map(out, 1);
+		emit_key(out, names[ev]);
+		value(out, &obj, full);
+		emit_end(out);
+		fputc('\n', out->f);
 	}
-	if (ev == VP_EV_ERROR)
-		vp_warn("%s", e.msg);
-	vp_stream_close(&s);
-	return ev == VP_EV_ERROR;
+	if (ev == STREAM_ERROR)
+		cli_warn("%s", e.msg);
+	stream_close(&s);
+	return ev == STREAM_ERROR;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct vp_out out;
-	struct vp_err e;
+	struct outfile out;
+	struct emit em;
+	struct err e;
 	int failed = 0;
 
 	parse_options(argc, argv, &o);
-	if (vp_out_open(&out, o.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, o.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	emit_init(&em, out.f, 1);
 	if (o.ninputs == 0)
-		failed = dump("-", out.f, o.full_data);
+		failed = dump("-", &em, o.full_data);
 	for (int i = 0; i < o.ninputs; i++)
-		failed |= dump(o.inputs[i], out.f, o.full_data);
+		failed |= dump(o.inputs[i], &em, o.full_data);
 	/* A file named by -o is replaced only by a complete dump. */
 	if (failed && o.output) {
-		vp_out_abort(&out);
-		return VP_EXIT_DATA;
+		outfile_abort(&out);
+		return CLI_EXIT_DATA;
 	}
-	if (vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	return failed ? VP_EXIT_DATA : VP_EXIT_OK;
+	if (emit_finish(&em, &e) || outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	return failed ? CLI_EXIT_DATA : CLI_EXIT_OK;
 }

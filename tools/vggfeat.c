@@ -16,7 +16,7 @@
 #include "images.h"
 #include "nn.h"
 #include "outfile.h"
-#include "pack.h"
+#include "writer.h"
 #include "stream.h"
 #include "vgg16.h"
 #include "weights.h"
@@ -29,7 +29,7 @@ static const char *const layer_names[] = {
 
 struct options {
 	const char *weights;
-	struct vp_common com;
+	struct cli_common com;
 	int blocks, batch;
 	int preprocess; /* -1: what the weights were trained with */
 	enum vgg16_pool pool;
@@ -63,15 +63,15 @@ _Noreturn static void usage(void)
 	       "\n"
 	       "Exit status: 0 success, 1 bad input or weights, 2 a usage error.\n",
 	       program_invocation_short_name, WEIGHTS_KERAS_FILE);
-	vp_close_stdout();
+	cli_close_stdout();
 	exit(0);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_INIT_RANDOM = VP_OPT_TOOL, OPT_PREPROCESS };
+	enum { OPT_INIT_RANDOM = CLI_OPT_TOOL, OPT_PREPROCESS };
 	static const struct option longopts[] = {
-		VP_LONGOPTS_BASIC, VP_LONGOPTS_RUN, VP_LONGOPTS_ALGO,
+		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "weights", required_argument, NULL, 'w' },
 		{ "init-random", required_argument, NULL, OPT_INIT_RANDOM },
 		{ "layer", required_argument, NULL, 'l' },
@@ -86,30 +86,30 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->blocks = VGG16_BLOCKS;
 	o->batch = 1;
 	o->preprocess = -1;
-	vp_common_init(&o->com);
-	while ((c = vp_getopt(argc, argv, "w:l:p:b:t:o:qhV", longopts)) != -1) {
-		if (vp_common_option(c, optarg, &o->com, usage))
+	cli_common_init(&o->com);
+	while ((c = cli_getopt(argc, argv, "w:l:p:b:t:o:qhV", longopts)) != -1) {
+		if (cli_common_option(c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
 		case 'w': o->weights = optarg; break;
 		case OPT_INIT_RANDOM:
 			o->random = 1;
-			o->seed = (uint64_t)vp_opt_int("--init-random", optarg, 0, LLONG_MAX);
+			o->seed = (uint64_t)cli_opt_int("--init-random", optarg, 0, LLONG_MAX);
 			break;
-		case 'l': o->blocks = 1 + vp_opt_choice("--layer", optarg, layer_names); break;
-		case 'p': o->pool = vp_opt_choice("--pool", optarg, vgg16_pool_names); break;
+		case 'l': o->blocks = 1 + cli_opt_choice("--layer", optarg, layer_names); break;
+		case 'p': o->pool = cli_opt_choice("--pool", optarg, vgg16_pool_names); break;
 		case OPT_PREPROCESS:
-			o->preprocess = vp_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
+			o->preprocess = cli_opt_choice("--preprocess", optarg, vgg16_preprocess_names);
 			break;
-		case 'b': o->batch = (int)vp_opt_int("--batch", optarg, 1, MAX_BATCH); break;
-		default: vp_usage_try();
+		case 'b': o->batch = (int)cli_opt_int("--batch", optarg, 1, MAX_BATCH); break;
+		default: cli_usage_try();
 		}
 	}
 	if (optind < argc)
-		vp_usage_error("unexpected argument '%s': the images come on standard input",
-			       argv[optind]);
+		cli_usage_error("unexpected argument '%s': the images come on standard input",
+				argv[optind]);
 	if (o->random && o->weights)
-		vp_usage_error("--weights and --init-random exclude each other");
+		cli_usage_error("--weights and --init-random exclude each other");
 }
 
 struct item {
@@ -124,7 +124,7 @@ struct run {
 	enum vgg16_preprocess preprocess;
 	const struct vgg16_weights *w;
 	struct vgg16 net;
-	struct vp_writer wr;
+	struct writer wr;
 	struct item items[MAX_BATCH];
 	int n, h, wd;
 	float *in, *out, *pooled;
@@ -135,7 +135,7 @@ struct run {
 
 static void flush(struct run *r)
 {
-	struct vp_err e;
+	struct err e;
 	int oh, ow, oc;
 	size_t per;
 
@@ -145,11 +145,11 @@ static void flush(struct run *r)
 	per = (size_t)oh * ow * oc;
 	if (per * r->n > r->out_cap) {
 		free(r->out);
-		r->out = vp_xcalloc(per * r->n, sizeof *r->out);
+		r->out = cli_xcalloc(per * r->n, sizeof *r->out);
 		r->out_cap = per * r->n;
 	}
 	if (vgg16_forward(&r->net, r->in, r->n, r->h, r->wd, r->out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	for (int i = 0; i < r->n; i++) {
 		struct item *it = &r->items[i];
 		const float *f = r->out + per * i;
@@ -171,17 +171,17 @@ static void flush(struct run *r)
 	r->done += (uint64_t)r->n;
 	r->n = 0;
 	if (r->progress)
-		vp_progress("images", r->done, 0, 0);
+		cli_progress("images", r->done, 0, 0);
 }
 
-static void header(struct run *r, const struct vp_stream *s, const msgpack_object *h)
+static void header(struct run *r, const struct stream *s, const msgpack_object *h)
 {
 	struct images_header in;
-	struct vp_err e;
+	struct err e;
 
 	if (images_header_read(h, &in, &e))
-		vp_die(VP_EXIT_DATA, "%s: header of segment %" PRIu64 ": %s", s->name,
-		       s->segments, e.msg);
+		cli_die(CLI_EXIT_DATA, "%s: header of segment %" PRIu64 ": %s", s->name,
+			s->segments, e.msg);
 	feat_header_write(&r->wr, &(struct feat_provenance){
 				  .backbone = "vgg16", .weights = r->w->id,
 				  .layer = layer_names[r->o->blocks - 1],
@@ -194,39 +194,39 @@ static void header(struct run *r, const struct vp_stream *s, const msgpack_objec
 
 static char *copy_bytes(const char *p, size_t n)
 {
-	char *s = vp_xcalloc(n + 1, 1);
+	char *s = cli_xcalloc(n + 1, 1);
 
 	memcpy(s, p, n);
 	return s;
 }
 
-static void record(struct run *r, const struct vp_stream *s, const msgpack_object *obj)
+static void record(struct run *r, const struct stream *s, const msgpack_object *obj)
 {
-	struct vp_record rec;
-	struct vp_err e;
+	struct stream_record rec;
+	struct err e;
 	struct item *it;
 	int h, w;
 	size_t floats;
 
-	if (vp_record_parse(s, obj, &rec, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (stream_record_parse(s, obj, &rec, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	h = (int)rec.tensor.shape[0];
 	w = (int)rec.tensor.shape[1];
 	if (h < VGG16_MIN_SIZE || w < VGG16_MIN_SIZE)
-		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d is smaller than "
-		       "%dx%d, the smallest VGG16 takes", s->name, s->records, w, h,
-		       VGG16_MIN_SIZE, VGG16_MIN_SIZE);
+		cli_die(CLI_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d is smaller than "
+			"%dx%d, the smallest VGG16 takes", s->name, s->records, w, h,
+			VGG16_MIN_SIZE, VGG16_MIN_SIZE);
 	if ((size_t)h * w > VGG16_MAX_PIXELS)
-		vp_die(VP_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d has more than "
-		       "the %zu pixels (4096x4096) vggfeat takes", s->name, s->records, w, h,
-		       VGG16_MAX_PIXELS);
+		cli_die(CLI_EXIT_DATA, "%s: record %" PRIu64 ": image %dx%d has more than "
+			"the %zu pixels (4096x4096) vggfeat takes", s->name, s->records, w, h,
+			VGG16_MAX_PIXELS);
 	if (r->n && (h != r->h || w != r->wd))
 		flush(r);
 	floats = (size_t)h * w * 3;
 	if ((size_t)(r->n + 1) * floats > r->in_cap) {
 		size_t cap = (size_t)r->o->batch * floats;
 
-		r->in = vp_xrealloc(r->in, cap, sizeof *r->in);
+		r->in = cli_xrealloc(r->in, cap, sizeof *r->in);
 		r->in_cap = cap;
 	}
 	r->h = h;
@@ -248,54 +248,54 @@ int main(int argc, char **argv)
 	struct options o;
 	struct vgg16_weights w;
 	struct run r;
-	struct vp_stream s;
-	struct vp_out out;
-	struct vp_err e;
+	struct stream s;
+	struct outfile out;
+	struct err e;
 	msgpack_object obj;
-	enum vp_event ev;
+	enum stream_event ev;
 
 	parse_options(argc, argv, &o);
 	memset(&r, 0, sizeof r);
 	r.o = &o;
 	r.w = &w;
 	if (weights_find(o.weights, o.random, o.seed, &w, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	r.preprocess = o.preprocess >= 0 ? (enum vgg16_preprocess)o.preprocess : w.preprocess;
-	r.progress = vp_progress_enabled(o.com.progress);
-	r.pooled = vp_xcalloc(512, sizeof *r.pooled);
+	r.progress = cli_progress_enabled(o.com.progress);
+	r.pooled = cli_xcalloc(512, sizeof *r.pooled);
 	if (vgg16_init(&r.net, &w, o.blocks, o.com.threads, &e) ||
 	    vgg16_set_algo(&r.net, o.com.algo, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_stream_open(&s, "-", "images", NULL, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	if (vp_out_open(&out, o.com.output, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	vp_writer_init(&r.wr, out.f);
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (stream_open(&s, "-", images_only, NULL, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (outfile_open(&out, o.com.output, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	writer_init(&r.wr, out.f);
 	/* Starts the progress clock, so that the first rate is not taken
 	 * from the first image alone. */
 	if (r.progress)
-		vp_progress("images", 0, 0, 0);
-	while ((ev = vp_stream_event(&s, &obj, &e)) > 0) {
-		if (ev == VP_EV_HEADER) {
+		cli_progress("images", 0, 0, 0);
+	while ((ev = stream_event(&s, &obj, &e)) > 0) {
+		if (ev == STREAM_HEADER) {
 			header(&r, &s, &obj);
-		} else if (ev == VP_EV_RECORD) {
+		} else if (ev == STREAM_RECORD) {
 			record(&r, &s, &obj);
 		} else {
 			flush(&r);
-			vp_write_trailer(&r.wr);
+			writer_trailer(&r.wr);
 		}
 	}
-	if (ev == VP_EV_ERROR)
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
+	if (ev == STREAM_ERROR)
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (r.progress)
-		vp_progress("images", r.done, 0, 1);
-	if (vp_out_commit(&out, &e))
-		vp_die(VP_EXIT_DATA, "%s", e.msg);
-	vp_stream_close(&s);
+		cli_progress("images", r.done, 0, 1);
+	if (writer_finish(&r.wr, &e) || outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	stream_close(&s);
 	vgg16_free(&r.net);
 	vgg16_weights_free(&w);
 	free(r.in);
 	free(r.out);
 	free(r.pooled);
-	return VP_EXIT_OK;
+	return CLI_EXIT_OK;
 }

@@ -1,6 +1,6 @@
 /* A minimal TAP producer for the C unit tests. */
-#ifndef VP_TAP_H
-#define VP_TAP_H
+#ifndef TESTS_TAP_H
+#define TESTS_TAP_H
 
 #include <stdarg.h>
 #include <stdio.h>

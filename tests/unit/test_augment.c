@@ -1,4 +1,4 @@
-/* Unit tests of lib/augment: what vp_augment_draw promises. Each draw
+/* Unit tests of lib/augment: what augment_draw promises. Each draw
  * lies in its range and uses all of it; a range of one value gives that
  * value exactly (the defaults must be the identity transform); a copy's
  * draws depend on (seed, relative path, copy number) alone, never on the
@@ -29,41 +29,41 @@
 
 #define REL "cat/001.jpg"
 
-static struct vp_augment knobs(void)
+static struct augment knobs(void)
 {
-	struct vp_augment a;
+	struct augment a;
 
 	memset(&a, 0, sizeof a);
 	a.copies = 4;
 	a.seed = 42;
-	a.rotation = (struct vp_range){ -30, 30 };
-	a.shift_x = (struct vp_range){ -0.1, 0.1 };
-	a.shift_y = (struct vp_range){ 0, 0.2 };
-	a.shear = (struct vp_range){ -10, 10 };
-	a.zoom = (struct vp_range){ 0.8, 1.2 };
+	a.rotation = (struct augment_range){ -30, 30 };
+	a.shift_x = (struct augment_range){ -0.1, 0.1 };
+	a.shift_y = (struct augment_range){ 0, 0.2 };
+	a.shear = (struct augment_range){ -10, 10 };
+	a.zoom = (struct augment_range){ 0.8, 1.2 };
 	a.flip_h = a.flip_v = 1;
-	a.fill = VP_FILL_NEAREST;
+	a.fill = PHOTO_FILL_NEAREST;
 	return a;
 }
 
-static struct vp_transform draw(const struct vp_augment *a, const char *rel, unsigned copy)
+static struct photo_transform draw(const struct augment *a, const char *rel, unsigned copy)
 {
-	struct vp_transform t;
+	struct photo_transform t;
 
 	/* Garbage first, so that a field the draw forgets to set shows. */
 	memset(&t, 0x5a, sizeof t);
-	vp_augment_draw(a, rel, strlen(rel), copy, &t);
+	augment_draw(a, rel, strlen(rel), copy, &t);
 	return t;
 }
 
-static int same_transform(const struct vp_transform *x, const struct vp_transform *y)
+static int same_transform(const struct photo_transform *x, const struct photo_transform *y)
 {
 	return x->rotation == y->rotation && x->shift_x == y->shift_x &&
 	       x->shift_y == y->shift_y && x->shear == y->shear && x->zoom_x == y->zoom_x &&
 	       x->zoom_y == y->zoom_y && x->flip_h == y->flip_h && x->flip_v == y->flip_v;
 }
 
-static void show(const char *what, const struct vp_transform *t)
+static void show(const char *what, const struct photo_transform *t)
 {
 	printf("#   %s: rotation %.17g shift %.17g %.17g shear %.17g zoom %.17g %.17g flip %d %d\n",
 	       what, t->rotation, t->shift_x, t->shift_y, t->shear, t->zoom_x, t->zoom_y,
@@ -81,18 +81,18 @@ static void test_pinned(void)
 {
 	static const struct {
 		unsigned copy;
-		struct vp_transform t;
+		struct photo_transform t;
 	} want[] = {
 		{ 1, { 1.8933755614270638, 0.04829521746003024, 0.0745449946009902,
 		       2.1310915269687882, 1.116780962658147, 0.885722624011155, 0, 1 } },
 		{ 2, { 19.477705206824048, -0.03153877008255823, 0.0746740396053788,
 		       7.478808152673068, 0.9265185068454279, 0.847436401803172, 0, 1 } },
 	};
-	struct vp_augment a = knobs();
+	struct augment a = knobs();
 
 	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-		struct vp_transform t = draw(&a, REL, want[i].copy);
-		const struct vp_transform *w = &want[i].t;
+		struct photo_transform t = draw(&a, REL, want[i].copy);
+		const struct photo_transform *w = &want[i].t;
 		int pass = near(t.rotation, w->rotation) && near(t.shift_x, w->shift_x) &&
 			   near(t.shift_y, w->shift_y) && near(t.shear, w->shear) &&
 			   near(t.zoom_x, w->zoom_x) && near(t.zoom_y, w->zoom_y) &&
@@ -110,19 +110,19 @@ static void test_pinned(void)
  * 1% of both ends (a draw using half its range, or one end of it, fails). */
 static void test_ranges(void)
 {
-	struct vp_augment a = knobs();
+	struct augment a = knobs();
 	const struct {
 		const char *name;
-		struct vp_range r;
-		size_t off; /* of the drawn field in struct vp_transform */
-		struct vp_range *knob;
+		struct augment_range r;
+		size_t off; /* of the drawn field in struct photo_transform */
+		struct augment_range *knob;
 	} p[] = {
-		{ "rotation", { 10, 20 }, offsetof(struct vp_transform, rotation), &a.rotation },
-		{ "shift_x", { -0.3, -0.1 }, offsetof(struct vp_transform, shift_x), &a.shift_x },
-		{ "shift_y", { -0.05, 0.25 }, offsetof(struct vp_transform, shift_y), &a.shift_y },
-		{ "shear", { -45, 5 }, offsetof(struct vp_transform, shear), &a.shear },
-		{ "zoom_x", { 0.5, 2 }, offsetof(struct vp_transform, zoom_x), &a.zoom },
-		{ "zoom_y", { 0.5, 2 }, offsetof(struct vp_transform, zoom_y), &a.zoom },
+		{ "rotation", { 10, 20 }, offsetof(struct photo_transform, rotation), &a.rotation },
+		{ "shift_x", { -0.3, -0.1 }, offsetof(struct photo_transform, shift_x), &a.shift_x },
+		{ "shift_y", { -0.05, 0.25 }, offsetof(struct photo_transform, shift_y), &a.shift_y },
+		{ "shear", { -45, 5 }, offsetof(struct photo_transform, shear), &a.shear },
+		{ "zoom_x", { 0.5, 2 }, offsetof(struct photo_transform, zoom_x), &a.zoom },
+		{ "zoom_y", { 0.5, 2 }, offsetof(struct photo_transform, zoom_y), &a.zoom },
 	};
 	char rel[32];
 
@@ -134,7 +134,7 @@ static void test_ranges(void)
 		for (unsigned f = 0; f < 200; f++) {
 			snprintf(rel, sizeof rel, "c/%03u.png", f);
 			for (unsigned c = 1; c <= 10; c++) {
-				struct vp_transform t = draw(&a, rel, c);
+				struct photo_transform t = draw(&a, rel, c);
 				double v;
 
 				memcpy(&v, (char *)&t + p[i].off, sizeof v);
@@ -155,14 +155,14 @@ static void test_ranges(void)
  * --flip would also be resampled. */
 static void test_fixed_values(void)
 {
-	struct vp_augment a;
+	struct augment a;
 	int exact = 1, fixed = 1;
 
 	memset(&a, 0, sizeof a);
 	a.seed = 7;
-	a.zoom = (struct vp_range){ 1, 1 };
+	a.zoom = (struct augment_range){ 1, 1 };
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform t = draw(&a, REL, c);
+		struct photo_transform t = draw(&a, REL, c);
 
 		if (t.rotation != 0 || t.shift_x != 0 || t.shift_y != 0 || t.shear != 0 ||
 		    t.zoom_x != 1 || t.zoom_y != 1 || t.flip_h || t.flip_v) {
@@ -173,10 +173,10 @@ static void test_fixed_values(void)
 	}
 	ok(exact, "the default ranges draw exactly the identity, and no flip when flips are off");
 
-	a.rotation = (struct vp_range){ 12.5, 12.5 };
-	a.zoom = (struct vp_range){ 0.75, 0.75 };
+	a.rotation = (struct augment_range){ 12.5, 12.5 };
+	a.zoom = (struct augment_range){ 0.75, 0.75 };
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform t = draw(&a, REL, c);
+		struct photo_transform t = draw(&a, REL, c);
 
 		fixed &= t.rotation == 12.5 && t.zoom_x == 0.75 && t.zoom_y == 0.75;
 	}
@@ -185,9 +185,9 @@ static void test_fixed_values(void)
 
 static void test_determinism(void)
 {
-	struct vp_augment a = knobs(), b = knobs();
-	struct vp_transform t1 = draw(&a, REL, 3), t2 = draw(&a, REL, 3);
-	struct vp_transform u;
+	struct augment a = knobs(), b = knobs();
+	struct photo_transform t1 = draw(&a, REL, 3), t2 = draw(&a, REL, 3);
+	struct photo_transform u;
 	int differ = 1;
 	const char longer[] = REL "/and/more";
 
@@ -198,7 +198,7 @@ static void test_determinism(void)
 	 * move them, so --augment 5 extends --augment 4. */
 	b.copies = 1000;
 	b.keep_original = 1;
-	b.fill = VP_FILL_WRAP;
+	b.fill = PHOTO_FILL_WRAP;
 	u = draw(&b, REL, 3);
 	ok(same_transform(&t1, &u), "copies, keep_original and fill do not change the draws");
 
@@ -211,15 +211,15 @@ static void test_determinism(void)
 
 	/* The path is the rel_len bytes given, as imgprep passes the
 	 * relative part of a longer path. */
-	vp_augment_draw(&a, longer, strlen(REL), 3, &u);
+	augment_draw(&a, longer, strlen(REL), 3, &u);
 	ok(same_transform(&t1, &u), "only rel_len bytes of the path count");
 
 	/* Copies of one image differ from each other in every drawn value. */
 	for (unsigned c = 1; c <= 50 && differ; c++) {
-		struct vp_transform x = draw(&a, REL, c);
+		struct photo_transform x = draw(&a, REL, c);
 
 		for (unsigned d = c + 1; d <= 50 && differ; d++) {
-			struct vp_transform y = draw(&a, REL, d);
+			struct photo_transform y = draw(&a, REL, d);
 
 			if (x.rotation == y.rotation || x.shift_x == y.shift_x ||
 			    x.shift_y == y.shift_y || x.shear == y.shear ||
@@ -234,7 +234,7 @@ static void test_determinism(void)
 	/* The two zoom factors are drawn separately, not one for both. */
 	differ = 0;
 	for (unsigned c = 1; c <= 50; c++) {
-		struct vp_transform x = draw(&a, REL, c);
+		struct photo_transform x = draw(&a, REL, c);
 
 		differ += x.zoom_x != x.zoom_y;
 	}
@@ -246,15 +246,15 @@ static void test_determinism(void)
  * stream is fixed. */
 static void test_independence(void)
 {
-	struct vp_augment unit, a = knobs(), b;
+	struct augment unit, a = knobs(), b;
 	int same = 1, flips = 1;
 
 	memset(&unit, 0, sizeof unit);
 	unit.seed = a.seed;
 	unit.rotation = unit.shift_x = unit.shift_y = unit.shear = unit.zoom =
-		(struct vp_range){ 0, 1 };
+		(struct augment_range){ 0, 1 };
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform u = draw(&unit, REL, c), t = draw(&a, REL, c);
+		struct photo_transform u = draw(&unit, REL, c), t = draw(&a, REL, c);
 
 		/* The same fraction of each range, in the same arithmetic. */
 		same &= t.rotation == a.rotation.lo + (a.rotation.hi - a.rotation.lo) * u.rotation &&
@@ -269,10 +269,10 @@ static void test_independence(void)
 	/* A knob left at its default (a range of one value) is still drawn,
 	 * or turning on --rotation would change every zoom. */
 	b = a;
-	b.rotation = b.shear = (struct vp_range){ 0, 0 };
+	b.rotation = b.shear = (struct augment_range){ 0, 0 };
 	same = 1;
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
+		struct photo_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
 
 		same &= u.rotation == 0 && u.shear == 0 && u.shift_x == t.shift_x &&
 			u.shift_y == t.shift_y && u.zoom_x == t.zoom_x && u.zoom_y == t.zoom_y &&
@@ -283,7 +283,7 @@ static void test_independence(void)
 	b = a;
 	b.flip_h = 0;
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
+		struct photo_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
 
 		flips &= u.flip_v == t.flip_v && !u.flip_h && u.rotation == t.rotation &&
 			 u.zoom_y == t.zoom_y;
@@ -293,7 +293,7 @@ static void test_independence(void)
 	b.flip_v = 0;
 	flips = 1;
 	for (unsigned c = 1; c <= 100; c++) {
-		struct vp_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
+		struct photo_transform t = draw(&a, REL, c), u = draw(&b, REL, c);
 
 		flips &= u.flip_h == t.flip_h && !u.flip_v;
 	}
@@ -302,11 +302,11 @@ static void test_independence(void)
 
 static void test_flips(void)
 {
-	struct vp_augment a = knobs();
+	struct augment a = knobs();
 	int h = 0, v = 0, both = 0, bools = 1;
 
 	for (unsigned c = 1; c <= 1000; c++) {
-		struct vp_transform t = draw(&a, REL, c);
+		struct photo_transform t = draw(&a, REL, c);
 
 		bools &= (t.flip_h == 0 || t.flip_h == 1) && (t.flip_v == 0 || t.flip_v == 1);
 		h += t.flip_h;

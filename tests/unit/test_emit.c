@@ -13,7 +13,7 @@
  * adds one key-value pair more than the map declares, open leaves the
  * array unclosed. */
 static int write_report(int json, int extra, int open, char **buf, size_t *len,
-			struct vp_err *e)
+			struct err *e)
 {
 	FILE *f = open_memstream(buf, len);
 	static const uint32_t shape[1] = { 2 };
@@ -35,7 +35,7 @@ static int write_report(int json, int extra, int open, char **buf, size_t *len,
 	emit_bool(&t, 1);
 	if (!json) {
 		emit_key(&t, "t");
-		emit_tensor(&t, VP_F32, 1, shape, data);
+		emit_tensor(&t, TENSOR_F32, 1, shape, data);
 	}
 	if (extra) {
 		emit_key(&t, "extra");
@@ -51,7 +51,7 @@ static int write_report(int json, int extra, int open, char **buf, size_t *len,
 
 int main(void)
 {
-	struct vp_err e;
+	struct err e;
 	char *buf;
 	size_t len, off = 0;
 	msgpack_zone zone;

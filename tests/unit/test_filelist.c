@@ -75,14 +75,14 @@ static void put_escaped(FILE *f, unsigned char c)
 		fputc(c, f);
 }
 
-static char *describe(const struct vp_filelist *l, size_t from)
+static char *describe(const struct filelist *l, size_t from)
 {
 	char *s = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&s, &n);
 
 	for (size_t i = from; i < l->n; i++) {
-		const struct vp_entry *en = &l->v[i];
+		const struct filelist_entry *en = &l->v[i];
 
 		for (size_t j = 0; j < en->path_len; j++) {
 			unsigned char c = (unsigned char)en->path[j];
@@ -102,7 +102,7 @@ static char *describe(const struct vp_filelist *l, size_t from)
 	return s;
 }
 
-static void is_entries(const struct vp_filelist *l, size_t from, const char *want,
+static void is_entries(const struct filelist *l, size_t from, const char *want,
 		       const char *what)
 {
 	char *got = describe(l, from);
@@ -118,7 +118,7 @@ static void is_str(const char *got, const char *want, const char *what)
 		printf("#   got:      '%s'\n#   expected: '%s'\n", got, want);
 }
 
-static char *joined_classes(const struct vp_filelist *l)
+static char *joined_classes(const struct filelist *l)
 {
 	static char buf[1024];
 	size_t n = 0;
@@ -177,12 +177,12 @@ static const char dataset_entries[] =
 
 static void test_class_folders(void)
 {
-	struct vp_filelist l, m;
-	struct vp_err e;
+	struct filelist l, m;
+	struct err e;
 	int rc;
 
-	vp_filelist_init(&l);
-	rc = vp_filelist_add_dir(&l, "data", &e);
+	filelist_init(&l);
+	rc = filelist_add_dir(&l, "data", &e);
 	ok(rc == 0, "a class-folder dataset is read");
 	is_entries(&l, 0, dataset_entries,
 		   "class by class in byte order, then by relative path in byte order; "
@@ -197,8 +197,8 @@ static void test_class_folders(void)
 
 	/* The same folder named another way: the relative parts, which the
 	 * shards, shuffles and augmentation hash, stay the same. */
-	vp_filelist_init(&m);
-	rc = vp_filelist_add_dir(&m, "./data/", &e);
+	filelist_init(&m);
+	rc = filelist_add_dir(&m, "./data/", &e);
 	{
 		int same = rc == 0 && m.n == l.n;
 
@@ -208,26 +208,26 @@ static void test_class_folders(void)
 			       !strcmp(m.v[i].path + 7, l.v[i].path + 5);
 		ok(same, "\"./data/\": paths ./data/cat/..., no doubled slash, the same relative parts");
 	}
-	vp_filelist_free(&m);
+	filelist_free(&m);
 
 	/* A second folder appends its entries; the class list merges. */
 	touch("more/cat/new.png");
 	touch("more/ant/1.png");
-	rc = vp_filelist_add_dir(&l, "more", &e);
+	rc = filelist_add_dir(&l, "more", &e);
 	ok(rc == 0, "a second folder is read into the same list");
 	is_entries(&l, 13, "more/|ant/1.png|ant\nmore/|cat/new.png|cat\n",
 		   "its entries come after the first folder's, sorted among themselves");
 	is_str(joined_classes(&l), "Zebra ant cat dog empty", "one sorted class list for both");
 	ok(l.v[14].label == l.v[1].label, "a class met twice is one class");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 	ok(l.n == 0 && l.v == NULL && l.nclasses == 0 && l.classes == NULL && l.loose == 0,
-	   "vp_filelist_free leaves an empty list");
+	   "filelist_free leaves an empty list");
 }
 
 static void test_flat_folder(void)
 {
-	struct vp_filelist l;
-	struct vp_err e;
+	struct filelist l;
+	struct err e;
 
 	touch("flat/b.png");
 	touch("flat/a.png");
@@ -236,42 +236,42 @@ static void test_flat_folder(void)
 	touch("flat/9.png");
 	touch("flat/.hidden.png");
 	link_to("nowhere", "flat/dangling.png");
-	vp_filelist_init(&l);
-	ok(vp_filelist_add_dir(&l, "flat", &e) == 0, "a folder without subfolders is read");
+	filelist_init(&l);
+	ok(filelist_add_dir(&l, "flat", &e) == 0, "a folder without subfolders is read");
 	is_entries(&l, 0,
 		   "flat/|10.png|-\nflat/|9.png|-\nflat/|B.png|-\nflat/|a.png|-\n"
 		   "flat/|b.png|-\nflat/|dangling.png|-\n",
 		   "its files, unlabelled, in byte order (10 before 9, B before a), hidden ones skipped");
 	ok(l.nclasses == 0 && l.loose == 0, "no classes and no loose files");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
 	mkdirs("void");
-	vp_filelist_init(&l);
-	ok(vp_filelist_add_dir(&l, "void", &e) == 0 && l.n == 0,
+	filelist_init(&l);
+	ok(filelist_add_dir(&l, "void", &e) == 0 && l.n == 0,
 	   "an empty folder is an empty list, not an error");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 }
 
 static void test_dir_errors(void)
 {
-	struct vp_filelist l;
-	struct vp_err e;
+	struct filelist l;
+	struct err e;
 	char want[1024];
 	int rc;
 
-	vp_filelist_init(&l);
-	rc = vp_filelist_add_dir(&l, "nothing", &e);
+	filelist_init(&l);
+	rc = filelist_add_dir(&l, "nothing", &e);
 	ok(rc == -1, "a missing folder fails");
 	is_str(e.msg, "nothing: No such file or directory", "the message names it and says why");
-	rc = vp_filelist_add_dir(&l, "flat/a.png", &e);
+	rc = filelist_add_dir(&l, "flat/a.png", &e);
 	is_str(rc ? e.msg : "", "flat/a.png: Not a directory", "a file given as a folder");
 
 	/* A bad class name is refused, and the folder's entries already
 	 * listed (class "good" sorts first) are taken back. */
 	touch("badname/good/1.png");
 	touch("badname/\xff/1.png");
-	vp_filelist_add_file(&l, "keep.png", 8, NULL, 0, &e);
-	rc = vp_filelist_add_dir(&l, "badname", &e);
+	filelist_add_file(&l, "keep.png", 8, NULL, 0, &e);
+	rc = filelist_add_dir(&l, "badname", &e);
 	is_str(rc ? e.msg : "",
 	       "badname: class name '\xff' is not valid UTF-8 (labels are strings)",
 	       "a class folder whose name is not UTF-8 is refused, named with its parent");
@@ -281,7 +281,7 @@ static void test_dir_errors(void)
 	 * refuses the path, with the path in the message. */
 	touch("loop/cls/1.png");
 	link_to(".", "loop/cls/self");
-	rc = vp_filelist_add_dir(&l, "loop", &e);
+	rc = filelist_add_dir(&l, "loop", &e);
 	snprintf(want, sizeof want, ": %s", strerror(ELOOP));
 	ok(rc == -1 && !strncmp(e.msg, "loop/cls/self/self/", 19) &&
 	   strlen(e.msg) > strlen(want) && !strcmp(e.msg + strlen(e.msg) - strlen(want), want),
@@ -303,27 +303,27 @@ static void test_dir_errors(void)
 		for (int i = 0; i < 64; i++)
 			strcat(want, "/d");
 		strcat(want, ": directories nested too deep (a symlink loop?)");
-		rc = vp_filelist_add_dir(&l, "deep", &e);
+		rc = filelist_add_dir(&l, "deep", &e);
 		is_str(rc ? e.msg : "", want, "folders 65 deep in a class are refused, named");
 	}
-	vp_filelist_free(&l);
+	filelist_free(&l);
 }
 
 static void test_add_file(void)
 {
-	struct vp_filelist l;
-	struct vp_err e;
+	struct filelist l;
+	struct err e;
 	int rc;
 
-	vp_filelist_init(&l);
-	vp_filelist_add_file(&l, "z.png", 5, NULL, 0, &e);
-	vp_filelist_add_file(&l, "a.png", 5, NULL, 0, &e);
-	vp_filelist_add_file(&l, "dir/x.pngXYZ", 9, "doggy", 3, &e);
-	vp_filelist_add_file(&l, "../up.png", 9, "cat", 3, &e);
-	vp_filelist_add_file(&l, "w.png", 5, "dog", 3, &e);
-	vp_filelist_add_file(&l, "v.png", 5, "ca", 2, &e);
-	vp_filelist_add_file(&l, "u.png", 5, "Ant", 3, &e);
-	vp_filelist_add_file(&l, "t.png", 5, "\xc3\xa9mu", 4, &e);
+	filelist_init(&l);
+	filelist_add_file(&l, "z.png", 5, NULL, 0, &e);
+	filelist_add_file(&l, "a.png", 5, NULL, 0, &e);
+	filelist_add_file(&l, "dir/x.pngXYZ", 9, "doggy", 3, &e);
+	filelist_add_file(&l, "../up.png", 9, "cat", 3, &e);
+	filelist_add_file(&l, "w.png", 5, "dog", 3, &e);
+	filelist_add_file(&l, "v.png", 5, "ca", 2, &e);
+	filelist_add_file(&l, "u.png", 5, "Ant", 3, &e);
+	filelist_add_file(&l, "t.png", 5, "\xc3\xa9mu", 4, &e);
 	is_entries(&l, 0,
 		   "|z.png|-\n|a.png|-\n|dir/x.png|dog\n|../up.png|cat\n|w.png|dog\n"
 		   "|v.png|ca\n|u.png|Ant\n|t.png|\\xc3\\xa9mu\n",
@@ -333,20 +333,20 @@ static void test_add_file(void)
 	       "labels make a sorted class list, each once (ca before cat)");
 	ok(l.v[2].label == l.v[4].label, "one label given twice is one interned class");
 
-	rc = vp_filelist_add_file(&l, "", 0, NULL, 0, &e);
+	rc = filelist_add_file(&l, "", 0, NULL, 0, &e);
 	is_str(rc ? e.msg : "", "empty path", "an empty path is refused");
-	rc = vp_filelist_add_file(&l, "x.png", 5, "", 0, &e);
+	rc = filelist_add_file(&l, "x.png", 5, "", 0, &e);
 	is_str(rc ? e.msg : "", "class name '' is empty", "an empty label is refused");
-	rc = vp_filelist_add_file(&l, "x.png", 5, "b\xff", 2, &e);
+	rc = filelist_add_file(&l, "x.png", 5, "b\xff", 2, &e);
 	is_str(rc ? e.msg : "", "class name 'b\xff' is not valid UTF-8 (labels are strings)",
 	       "a label that is not UTF-8 is refused");
 	ok(l.n == 8, "refused files are not added (%zu entries)", l.n);
-	vp_filelist_free(&l);
+	filelist_free(&l);
 }
 
 /* A list in memory, read as standard input would be. */
-static int read_list(struct vp_filelist *l, const char *text, size_t n, int sep,
-		     struct vp_err *e)
+static int read_list(struct filelist *l, const char *text, size_t n, int sep,
+		     struct err *e)
 {
 	FILE *f = fmemopen((void *)text, n, "r");
 	int rc;
@@ -355,7 +355,7 @@ static int read_list(struct vp_filelist *l, const char *text, size_t n, int sep,
 		printf("Bail out! fmemopen: %s\n", strerror(errno));
 		exit(2);
 	}
-	rc = vp_filelist_read(l, f, sep, e);
+	rc = filelist_read(l, f, sep, e);
 	fclose(f);
 	return rc;
 }
@@ -364,33 +364,33 @@ static int read_list(struct vp_filelist *l, const char *text, size_t n, int sep,
 
 static void test_read(void)
 {
-	struct vp_filelist l;
-	struct vp_err e;
+	struct filelist l;
+	struct err e;
 	int rc;
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "b.png\tdog\nsp ace.png\tcat\n\n\na.png\nx\ty.png\tdog\n", '\n', &e);
 	ok(rc == 0, "a list of paths is read");
 	is_entries(&l, 0, "|b.png|dog\n|sp ace.png|cat\n|a.png|-\n|x\\x09y.png|dog\n",
 		   "in order, TAB labels, no label, empty lines skipped, the last TAB separates");
 	is_str(joined_classes(&l), "cat dog", "the labels named make the class list");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "a.png\r\nb.png\tdog\r\nc.png", '\n', &e);
 	is_entries(&l, 0, "|a.png\\x0d|-\n|b.png|dog\\x0d\n|c.png|-\n",
 		   "a trailing CR stays part of the name (and of a label); "
 		   "the last line needs no newline");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "new\nline.png\0\0c.png\tcat\0d.png", 0, &e);
 	ok(rc == 0, "a NUL-separated list is read");
 	is_entries(&l, 0, "|new\\x0aline.png|-\n|c.png|cat\n|d.png|-\n",
 		   "NUL mode: a newline is part of a name, TAB labels, empty entries skipped");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "", '\n', &e);
 	ok(rc == 0 && l.n == 0, "an empty list is no entry and no error");
 
@@ -398,54 +398,54 @@ static void test_read(void)
 	is_str(rc ? e.msg : "", "standard input: line 2: empty path",
 	       "a line with a label but no path is refused, by its number");
 	is_entries(&l, 0, "|ok.png|-\n", "reading stops at the bad line");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "a.png\t\n", '\n', &e);
 	is_str(rc ? e.msg : "", "standard input: line 1: class name '' is empty",
 	       "a TAB with no label after it is refused");
 	rc = READ(&l, "a.png\t\xff\n", '\n', &e);
 	is_str(rc ? e.msg : "", "standard input: line 1: class name '\xff' is not valid UTF-8 "
 	       "(labels are strings)", "a label that is not UTF-8 is refused");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
 	/* The stream fails under the reader: a folder opened as a file. */
 	{
 		FILE *f = fopen("flat", "r");
 
-		vp_filelist_init(&l);
-		rc = f ? vp_filelist_read(&l, f, '\n', &e) : 0;
+		filelist_init(&l);
+		rc = f ? filelist_read(&l, f, '\n', &e) : 0;
 		is_str(rc ? e.msg : "", "standard input: read error: Is a directory",
 		       "a read error is reported with the system's reason");
 		if (f)
 			fclose(f);
-		vp_filelist_free(&l);
+		filelist_free(&l);
 	}
 
 	/* A NUL byte in a line-mode list: the man page says a path holds
 	 * any byte but NUL, so refusing it is right, but calling the path
 	 * empty sends the user looking for an empty line. */
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	rc = READ(&l, "dir/a\0b.png\n", '\n', &e);
 	ok(rc == -1, "a path with a NUL byte is refused");
 	is_str(rc ? e.msg : "", "standard input: line 1: path 'dir/a' holds a NUL byte, which no "
 	       "path may", "and the message says so, not that it is empty");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 }
 
 /* 300 relative paths "cls/000.jpg"... */
-static void many(struct vp_filelist *l, unsigned from, unsigned to)
+static void many(struct filelist *l, unsigned from, unsigned to)
 {
-	struct vp_err e;
+	struct err e;
 	char p[32];
 
 	for (unsigned i = from; i < to; i++) {
 		snprintf(p, sizeof p, "cls/%03u.jpg", i);
-		vp_filelist_add_file(l, p, strlen(p), i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &e);
+		filelist_add_file(l, p, strlen(p), i % 2 ? "odd" : "even", i % 2 ? 3 : 4, &e);
 	}
 }
 
-static unsigned number_of(const struct vp_entry *en)
+static unsigned number_of(const struct filelist_entry *en)
 {
 	return (unsigned)atoi(en->path + 4);
 }
@@ -462,11 +462,11 @@ static void test_shard(void)
 		int disjoint = 1, ordered = 1, labelled = 1, covering = 1, counts = 1;
 
 		for (unsigned k = 1; k <= n; k++) {
-			struct vp_filelist l;
+			struct filelist l;
 
-			vp_filelist_init(&l);
+			filelist_init(&l);
 			many(&l, 0, 300);
-			vp_filelist_shard(&l, k, n);
+			filelist_shard(&l, k, n);
 			for (size_t i = 0; i < l.n; i++) {
 				unsigned x = number_of(&l.v[i]);
 
@@ -479,7 +479,7 @@ static void test_shard(void)
 				counts &= l.n == count3[k - 1];
 			if (n == 7)
 				counts &= l.n == count7[k - 1];
-			vp_filelist_free(&l);
+			filelist_free(&l);
 		}
 		for (unsigned x = 0; x < 300; x++)
 			covering &= owner[x] != 0;
@@ -498,36 +498,36 @@ static void test_shard(void)
 
 	/* Stable: 100 more files move none of the first 300. */
 	{
-		struct vp_filelist a, b;
+		struct filelist a, b;
 		size_t j = 0;
 		int same = 1;
 
-		vp_filelist_init(&a);
-		vp_filelist_init(&b);
+		filelist_init(&a);
+		filelist_init(&b);
 		many(&a, 0, 300);
 		many(&b, 0, 400);
-		vp_filelist_shard(&a, 2, 3);
-		vp_filelist_shard(&b, 2, 3);
+		filelist_shard(&a, 2, 3);
+		filelist_shard(&b, 2, 3);
 		for (size_t i = 0; i < b.n; i++)
 			if (number_of(&b.v[i]) < 300)
 				same &= j < a.n && !strcmp(b.v[i].path, a.v[j++].path);
 		ok(same && j == a.n, "adding files moves no other file between shards");
-		vp_filelist_free(&a);
-		vp_filelist_free(&b);
+		filelist_free(&a);
+		filelist_free(&b);
 	}
 
 	/* The relative part decides, not the folder's name. */
 	{
-		struct vp_filelist a, b;
-		struct vp_err e;
+		struct filelist a, b;
+		struct err e;
 		int same;
 
-		vp_filelist_init(&a);
-		vp_filelist_init(&b);
-		vp_filelist_add_dir(&a, "data", &e);
-		vp_filelist_add_dir(&b, "./data/", &e);
-		vp_filelist_shard(&a, 2, 3);
-		vp_filelist_shard(&b, 2, 3);
+		filelist_init(&a);
+		filelist_init(&b);
+		filelist_add_dir(&a, "data", &e);
+		filelist_add_dir(&b, "./data/", &e);
+		filelist_shard(&a, 2, 3);
+		filelist_shard(&b, 2, 3);
 		/* shard_of(rel, 3) == 2 from the Python */
 		is_entries(&a, 0,
 			   "data/|cat/Z.png|cat\ndata/|cat/link.png|cat\n"
@@ -537,8 +537,8 @@ static void test_shard(void)
 		for (size_t i = 0; same && i < a.n; i++)
 			same = !strcmp(a.v[i].path + a.v[i].rel_off, b.v[i].path + b.v[i].rel_off);
 		ok(same, "the folder read as ./data/ has the same shard");
-		vp_filelist_free(&a);
-		vp_filelist_free(&b);
+		filelist_free(&a);
+		filelist_free(&b);
 	}
 }
 
@@ -551,40 +551,40 @@ static void test_shuffle(void)
 	static const char seed4[] =
 		"|08.png|-\n|04.png|-\n|00.png|-\n|03.png|-\n|05.png|-\n"
 		"|09.png|-\n|07.png|-\n|06.png|-\n|02.png|-\n|01.png|-\n";
-	struct vp_filelist l;
-	struct vp_err e;
+	struct filelist l;
+	struct err e;
 	char p[16];
 
-	vp_filelist_init(&l);
+	filelist_init(&l);
 	for (int i = 0; i < 10; i++) {
 		snprintf(p, sizeof p, "%02d.png", i);
-		vp_filelist_add_file(&l, p, strlen(p), NULL, 0, &e);
+		filelist_add_file(&l, p, strlen(p), NULL, 0, &e);
 	}
-	ok(vp_filelist_shuffle(&l, 3, &e) == 0, "a list is shuffled");
+	ok(filelist_shuffle(&l, 3, &e) == 0, "a list is shuffled");
 	is_entries(&l, 0, seed3, "seed 3: the pinned order");
-	ok(vp_filelist_shuffle(&l, 3, &e) == 0, "a shuffled list is shuffled again");
+	ok(filelist_shuffle(&l, 3, &e) == 0, "a shuffled list is shuffled again");
 	is_entries(&l, 0, seed3, "the order depends on the seed and the paths, not the list's order");
-	vp_filelist_shuffle(&l, 4, &e);
+	filelist_shuffle(&l, 4, &e);
 	is_entries(&l, 0, seed4, "seed 4: another pinned order");
 	/* 03.png, 09.png and 06.png are shard 2 of 3 (the Python's shard_of). */
-	vp_filelist_shard(&l, 2, 3);
-	vp_filelist_shuffle(&l, 3, &e);
+	filelist_shard(&l, 2, 3);
+	filelist_shuffle(&l, 3, &e);
 	is_entries(&l, 0, "|03.png|-\n|09.png|-\n|06.png|-\n",
 		   "a shuffled shard is the shuffled list with the other shards left out");
-	vp_filelist_free(&l);
+	filelist_free(&l);
 
 	/* Labels travel with their entries; the folder's name does not
 	 * change the order. */
 	{
-		struct vp_filelist a, b;
+		struct filelist a, b;
 		int same = 1, labelled = 1;
 
-		vp_filelist_init(&a);
-		vp_filelist_init(&b);
-		vp_filelist_add_dir(&a, "data", &e);
-		vp_filelist_add_dir(&b, "./data/", &e);
-		vp_filelist_shuffle(&a, 5, &e);
-		vp_filelist_shuffle(&b, 5, &e);
+		filelist_init(&a);
+		filelist_init(&b);
+		filelist_add_dir(&a, "data", &e);
+		filelist_add_dir(&b, "./data/", &e);
+		filelist_shuffle(&a, 5, &e);
+		filelist_shuffle(&b, 5, &e);
 		/* shuffled(rels, 5) from the Python */
 		is_entries(&a, 0,
 			   "data/|cat/\\xc3\\xa9.png|cat\ndata/|cat/\\xff.png|cat\n"
@@ -603,13 +603,13 @@ static void test_shuffle(void)
 		}
 		ok(a.n == 13 && same, "data and ./data/ shuffle to the same order of relative paths");
 		ok(labelled, "each entry keeps its own label through the shuffle");
-		vp_filelist_free(&a);
-		vp_filelist_free(&b);
+		filelist_free(&a);
+		filelist_free(&b);
 	}
 
-	vp_filelist_init(&l);
-	ok(vp_filelist_shuffle(&l, 1, &e) == 0 && l.n == 0, "an empty list (an empty shard) shuffles");
-	vp_filelist_free(&l);
+	filelist_init(&l);
+	ok(filelist_shuffle(&l, 1, &e) == 0 && l.n == 0, "an empty list (an empty shard) shuffles");
+	filelist_free(&l);
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -9,7 +9,7 @@
  *   numbers/Splitmix64") and 1477776061723855037 (rand_xoshiro's test
  *   "reference", produced with Vigna's splitmix64.c).
  * - FNV-1a 64 of "", "a" and "foobar" (the FNV reference test vectors):
- *   cbf29ce484222325, af63dc4c8601ec8c, 85944171f73967e8. vp_hash_bytes
+ *   cbf29ce484222325, af63dc4c8601ec8c, 85944171f73967e8. mix_hash_bytes
  *   is documented as FNV-1a then mixed; its values below come from this
  *   Python, which reproduces the published vectors above before use:
  *
@@ -47,7 +47,7 @@ static void test_splitmix64_reference(void)
 	int same = 1;
 
 	for (size_t i = 0; i < sizeof rosetta / sizeof *rosetta; i++) {
-		uint64_t got = vp_splitmix64(&s);
+		uint64_t got = mix_splitmix64(&s);
 
 		if (got != rosetta[i]) {
 			printf("#   seed 1234567, output %zu: %" PRIu64 ", want %" PRIu64 "\n",
@@ -58,12 +58,12 @@ static void test_splitmix64_reference(void)
 	ok(same, "SplitMix64 from 1234567: the five published outputs");
 	/* The state is the seed plus one increment per draw, nothing else:
 	 * anything keeping a stream position relies on it. */
-	ok(s == 1234567 + 5 * VP_MIX_GAMMA, "the state moves by the increment per draw");
+	ok(s == 1234567 + 5 * MIX_GAMMA, "the state moves by the increment per draw");
 
 	s = UINT64_C(1477776061723855037);
 	same = 1;
 	for (size_t i = 0; i < sizeof vigna / sizeof *vigna; i++) {
-		uint64_t got = vp_splitmix64(&s);
+		uint64_t got = mix_splitmix64(&s);
 
 		if (got != vigna[i]) {
 			printf("#   seed 1477776061723855037, output %zu: %" PRIu64
@@ -78,17 +78,17 @@ static void test_mix64(void)
 {
 	uint64_t s = 0;
 
-	/* vp_mix64(x) is documented as the output for state x: the first
+	/* mix_u64(x) is documented as the output for state x: the first
 	 * draw of the stream seeded with x. */
-	ok(vp_mix64(1234567) == UINT64_C(6457827717110365317),
-	   "vp_mix64(1234567) is the first output from 1234567");
-	ok(vp_mix64(1234567 + 2 * VP_MIX_GAMMA) == UINT64_C(9817491932198370423),
-	   "vp_mix64 two increments on is the third output");
-	ok(vp_mix64(0) == vp_splitmix64(&s) && vp_mix64(0) == UINT64_C(0xe220a8397b1dcdaf),
-	   "vp_mix64(0) is the first output from 0 (e220a8397b1dcdaf)");
+	ok(mix_u64(1234567) == UINT64_C(6457827717110365317),
+	   "mix_u64(1234567) is the first output from 1234567");
+	ok(mix_u64(1234567 + 2 * MIX_GAMMA) == UINT64_C(9817491932198370423),
+	   "mix_u64 two increments on is the third output");
+	ok(mix_u64(0) == mix_splitmix64(&s) && mix_u64(0) == UINT64_C(0xe220a8397b1dcdaf),
+	   "mix_u64(0) is the first output from 0 (e220a8397b1dcdaf)");
 	/* mix(2^64 - 1) from the Python above: the state wraps at 2^64. */
-	ok(vp_mix64(UINT64_MAX) == UINT64_C(0xe4d971771b652c20),
-	   "vp_mix64(2^64-1) is e4d971771b652c20");
+	ok(mix_u64(UINT64_MAX) == UINT64_C(0xe4d971771b652c20),
+	   "mix_u64(2^64-1) is e4d971771b652c20");
 }
 
 static void test_hash_bytes(void)
@@ -108,16 +108,16 @@ static void test_hash_bytes(void)
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		uint64_t got = vp_hash_bytes(cases[i].s, cases[i].n);
+		uint64_t got = mix_hash_bytes(cases[i].s, cases[i].n);
 
-		if (!ok(got == cases[i].want, "vp_hash_bytes(%s) is %016" PRIx64,
+		if (!ok(got == cases[i].want, "mix_hash_bytes(%s) is %016" PRIx64,
 			cases[i].shown, cases[i].want))
 			printf("#   got %016" PRIx64 "\n", got);
 	}
 	/* Only the n bytes given count: a relative path inside a longer
 	 * buffer hashes like the path alone. */
-	ok(vp_hash_bytes("foobar/and/more", 6) == vp_hash_bytes("foobar", 6),
-	   "vp_hash_bytes reads n bytes and no more");
+	ok(mix_hash_bytes("foobar/and/more", 6) == mix_hash_bytes("foobar", 6),
+	   "mix_hash_bytes reads n bytes and no more");
 }
 
 int main(void)

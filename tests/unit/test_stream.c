@@ -7,11 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "feat.h"
+#include "images.h"
 #include "msgin.h"
+#include "names.h"
 #include "outfile.h"
-#include "pack.h"
 #include "stream.h"
 #include "tap.h"
+#include "writer.h"
 
 static char tmpdir[] = "/tmp/vp-unit.XXXXXX";
 
@@ -20,7 +23,7 @@ struct buf {
 	char *p;
 	size_t n;
 	FILE *f;
-	struct vp_writer w;
+	struct writer w;
 };
 
 static void buf_open(struct buf *b)
@@ -28,7 +31,7 @@ static void buf_open(struct buf *b)
 	b->p = NULL;
 	b->n = 0;
 	b->f = open_memstream(&b->p, &b->n);
-	vp_writer_init(&b->w, b->f);
+	writer_init(&b->w, b->f);
 }
 
 static void buf_close(struct buf *b)
@@ -36,15 +39,17 @@ static void buf_close(struct buf *b)
 	fclose(b->f);
 }
 
-static void features_header_to(struct vp_writer *w, const char *weights)
+static void features_header_to(struct writer *w, const char *weights)
 {
-	vp_write_header(w, "features", 1);
-	vp_pack_cstr(&w->pk, "provenance");
-	msgpack_pack_map(&w->pk, 2);
-	vp_pack_cstr(&w->pk, "backbone");
-	vp_pack_cstr(&w->pk, "vgg16");
-	vp_pack_cstr(&w->pk, "weights");
-	vp_pack_cstr(&w->pk, weights);
+	writer_header(w, "features", 1);
+	emit_key(&w->emit, "provenance");
+	emit_map(&w->emit, 2);
+	emit_key(&w->emit, "backbone");
+	emit_str(&w->emit, "vgg16");
+	emit_key(&w->emit, "weights");
+	emit_str(&w->emit, weights);
+	emit_end(&w->emit);
+	emit_end(&w->emit);
 }
 
 static void features_header(struct buf *b, const char *weights)
@@ -55,15 +60,8 @@ static void features_header(struct buf *b, const char *weights)
 static void features_record(struct buf *b, const char *id, const char *label,
 			    const float *v, uint32_t n)
 {
-	vp_write_record(&b->w, label ? 3 : 2);
-	vp_pack_cstr(&b->w.pk, "id");
-	vp_pack_bytes(&b->w.pk, id, strlen(id));
-	if (label) {
-		vp_pack_cstr(&b->w.pk, "label");
-		vp_pack_cstr(&b->w.pk, label);
-	}
-	vp_pack_cstr(&b->w.pk, "features");
-	vp_pack_tensor(&b->w.pk, VP_F32, 1, &n, v);
+	writer_tensor_record(&b->w, id, strlen(id), label, label ? strlen(label) : 0, -1,
+			     "features", TENSOR_F32, 1, &n, v);
 }
 
 static char *write_file(const char *p, size_t n)
@@ -81,35 +79,47 @@ static char *write_file(const char *p, size_t n)
 	return path;
 }
 
-/* Read every record; returns the number read, or -1 with the message. */
-static long read_all(const char *p, size_t n, const char *kind, struct vp_err *e)
+/* The kinds a reader of kind accepts: NULL accepts any. */
+static const struct stream_kind *const *kinds_named(const char *kind)
 {
-	struct vp_stream s;
+	static const struct stream_kind *const images[] = { &images_kind, NULL };
+	static const struct stream_kind *const features[] = { &feat_kind, NULL };
+	static const struct stream_kind *const any[] = { &stream_kind_other, NULL };
+
+	if (!kind)
+		return any;
+	return !strcmp(kind, "images") ? images : features;
+}
+
+/* Read every record; returns the number read, or -1 with the message. */
+static long read_all(const char *p, size_t n, const char *kind, struct err *e)
+{
+	struct stream s;
 	msgpack_object obj;
-	struct vp_record r;
+	struct stream_record r;
 	long count = 0;
 	int rc;
 
 	e->msg[0] = 0;
-	if (vp_stream_open(&s, write_file(p, n), kind, NULL, e))
+	if (stream_open(&s, write_file(p, n), kinds_named(kind), NULL, e))
 		return -1;
-	while ((rc = vp_stream_record(&s, &obj, e)) > 0) {
-		if (vp_record_parse(&s, &obj, &r, e)) {
+	while ((rc = stream_record(&s, &obj, e)) > 0) {
+		if (stream_record_parse(&s, &obj, &r, e)) {
 			rc = -1;
 			break;
 		}
 		count++;
 	}
-	vp_stream_close(&s);
+	stream_close(&s);
 	return rc < 0 ? -1 : count;
 }
 
 static void test_round_trip(void)
 {
 	static const float v[3] = { 1.5f, -2.0f, 3.25f };
-	struct vp_stream s;
-	struct vp_err e;
-	struct vp_record r;
+	struct stream s;
+	struct err e;
+	struct stream_record r;
 	msgpack_object obj;
 	struct buf b;
 	float got[3];
@@ -119,26 +129,26 @@ static void test_round_trip(void)
 	features_header(&b, "sha256:aa");
 	features_record(&b, "a, \"quoted\" name.jpg", "cat", v, 3);
 	features_record(&b, bad_utf8, NULL, v, 3);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 
-	ok(vp_stream_open(&s, write_file(b.p, b.n), "features", NULL, &e) == 0, "open");
-	ok(vp_stream_event(&s, &obj, &e) == VP_EV_HEADER, "header first");
-	ok(vp_stream_event(&s, &obj, &e) == VP_EV_RECORD, "then a record");
-	ok(vp_record_parse(&s, &obj, &r, &e) == 0, "record parses");
+	ok(stream_open(&s, write_file(b.p, b.n), kinds_named("features"), NULL, &e) == 0, "open");
+	ok(stream_event(&s, &obj, &e) == STREAM_HEADER, "header first");
+	ok(stream_event(&s, &obj, &e) == STREAM_RECORD, "then a record");
+	ok(stream_record_parse(&s, &obj, &r, &e) == 0, "record parses");
 	ok(r.id_len == 20 && !memcmp(r.id, "a, \"quoted\" name.jpg", 20), "id round trip");
-	ok(r.label && vp_bytes_eq(r.label, r.label_len, "cat"), "label round trip");
-	vp_tensor_to_f32(&r.tensor, got);
+	ok(r.label && names_eq(r.label, r.label_len, "cat"), "label round trip");
+	tensor_to_f32(&r.tensor, got);
 	ok(r.tensor.rank == 1 && r.tensor.shape[0] == 3 && !memcmp(got, v, sizeof v),
 	   "f32 tensor round trip");
-	ok(vp_stream_event(&s, &obj, &e) == VP_EV_RECORD, "second record");
-	ok(vp_record_parse(&s, &obj, &r, &e) == 0 && r.label == NULL, "no label");
-	ok(vp_map_get(&obj, "id")->type == MSGPACK_OBJECT_BIN &&
+	ok(stream_event(&s, &obj, &e) == STREAM_RECORD, "second record");
+	ok(stream_record_parse(&s, &obj, &r, &e) == 0 && r.label == NULL, "no label");
+	ok(obj_get(&obj, "id")->type == MSGPACK_OBJECT_BIN &&
 	   r.id_len == strlen(bad_utf8) && !memcmp(r.id, bad_utf8, r.id_len),
 	   "a non-UTF-8 id is written as bin and read back byte for byte");
-	ok(vp_stream_event(&s, &obj, &e) == VP_EV_TRAILER, "trailer");
-	ok(vp_stream_event(&s, &obj, &e) == VP_EV_END, "clean end");
-	vp_stream_close(&s);
+	ok(stream_event(&s, &obj, &e) == STREAM_TRAILER, "trailer");
+	ok(stream_event(&s, &obj, &e) == STREAM_END, "clean end");
+	stream_close(&s);
 	free(b.p);
 }
 
@@ -146,13 +156,10 @@ static void test_round_trip(void)
 static void image_stream(struct buf *b, const uint32_t *shape, const unsigned char *px)
 {
 	buf_open(b);
-	vp_write_header(&b->w, "images", 0);
-	vp_write_record(&b->w, 2);
-	vp_pack_cstr(&b->w.pk, "id");
-	vp_pack_cstr(&b->w.pk, "x.png");
-	vp_pack_cstr(&b->w.pk, "image");
-	vp_pack_tensor(&b->w.pk, VP_U8, 3, shape, px);
-	vp_write_trailer(&b->w);
+	writer_header(&b->w, "images", 0);
+	emit_end(&b->w.emit);
+	writer_tensor_record(&b->w, "x.png", 5, NULL, 0, -1, "image", TENSOR_U8, 3, shape, px);
+	writer_trailer(&b->w);
 	buf_close(b);
 }
 
@@ -161,7 +168,7 @@ static void test_u8_images(void)
 	static const unsigned char px[2 * 2 * 3] = { 0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255 };
 	static const unsigned char px4[2 * 2 * 4] = { 0 };
 	static const uint32_t shape[3] = { 2, 2, 3 }, bad_shape[3] = { 2, 2, 4 };
-	struct vp_err e;
+	struct err e;
 	struct buf b;
 
 	image_stream(&b, shape, px);
@@ -180,7 +187,7 @@ static void test_u8_images(void)
 static void test_truncation_everywhere(void)
 {
 	static const float v[4] = { 1, 2, 3, 4 };
-	struct vp_err e;
+	struct err e;
 	struct buf b;
 	int bad = 0;
 
@@ -188,7 +195,7 @@ static void test_truncation_everywhere(void)
 	features_header(&b, "sha256:aa");
 	features_record(&b, "one", "a", v, 4);
 	features_record(&b, "two", "b", v, 4);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	for (size_t cut = 0; cut < b.n; cut++) {
 		if (read_all(b.p, cut, "features", &e) >= 0) {
@@ -212,19 +219,19 @@ static void test_truncation_everywhere(void)
 static void test_concatenation(void)
 {
 	static const float v[2] = { 1, 2 };
-	struct vp_err e;
+	struct err e;
 	struct buf b;
 
 	buf_open(&b);
 	features_header(&b, "sha256:aa");
 	features_record(&b, "one", "a", v, 2);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	features_header(&b, "sha256:aa");
 	features_record(&b, "two", "b", v, 2);
 	features_record(&b, "three", "b", v, 2);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	features_header(&b, "sha256:aa");
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "features", &e) == 3, "three segments read as one stream");
 	free(b.p);
@@ -232,10 +239,10 @@ static void test_concatenation(void)
 	buf_open(&b);
 	features_header(&b, "sha256:aa");
 	features_record(&b, "one", "a", v, 2);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	features_header(&b, "sha256:bb");
 	features_record(&b, "two", "b", v, 2);
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "features", &e) < 0, "segments of different provenance are refused");
 	ok_contains(e.msg, "provenance.weights: \"sha256:bb\" here, \"sha256:aa\" before",
@@ -248,7 +255,7 @@ static void test_concatenation(void)
 	features_header(&b, "sha256:aa");
 	features_record(&b, "one", "a", v, 2);
 	features_header(&b, "sha256:aa");
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "features", &e) < 0, "a segment without its trailer inside a stream fails");
 	ok_contains(e.msg, "cut short", "and says the segment was cut short");
@@ -257,15 +264,18 @@ static void test_concatenation(void)
 	/* Images: class lists may differ between shards, sizes may not. */
 	buf_open(&b);
 	for (int seg = 0; seg < 2; seg++) {
-		vp_write_header(&b.w, "images", 2);
-		vp_pack_cstr(&b.w.pk, "size");
-		msgpack_pack_array(&b.w.pk, 2);
-		msgpack_pack_int(&b.w.pk, 224);
-		msgpack_pack_int(&b.w.pk, 224);
-		vp_pack_cstr(&b.w.pk, "classes");
-		msgpack_pack_array(&b.w.pk, 1);
-		vp_pack_cstr(&b.w.pk, seg ? "dog" : "cat");
-		vp_write_trailer(&b.w);
+		writer_header(&b.w, "images", 2);
+		emit_key(&b.w.emit, "size");
+		emit_array(&b.w.emit, 2);
+		emit_uint(&b.w.emit, 224);
+		emit_uint(&b.w.emit, 224);
+		emit_end(&b.w.emit);
+		emit_key(&b.w.emit, "classes");
+		emit_array(&b.w.emit, 1);
+		emit_str(&b.w.emit, seg ? "dog" : "cat");
+		emit_end(&b.w.emit);
+		emit_end(&b.w.emit);
+		writer_trailer(&b.w);
 	}
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "images", &e) == 0, "image shards with different class lists agree");
@@ -275,14 +285,14 @@ static void test_concatenation(void)
 static void test_trailer_count(void)
 {
 	static const float v[2] = { 1, 2 };
-	struct vp_err e;
+	struct err e;
 	struct buf b;
 
 	buf_open(&b);
 	features_header(&b, "sha256:aa");
 	features_record(&b, "one", "a", v, 2);
 	b.w.segment_records = 5;
-	vp_write_trailer(&b.w);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "features", &e) < 0, "a trailer with the wrong count fails");
 	ok_contains(e.msg, "counts 5 records but the segment holds 1", "naming both counts");
@@ -293,47 +303,54 @@ static void test_trailer_count(void)
 static void expect_record_error(const char *what, void (*pack_record)(msgpack_packer *),
 				const char *phrase)
 {
-	struct vp_err e;
+	struct err e;
 	struct buf b;
 
 	buf_open(&b);
 	features_header(&b, "sha256:aa");
+	/* Written past the writer, which would not let a record miscount. */
 	b.w.segment_records++;
-	pack_record(&b.w.pk);
-	vp_write_trailer(&b.w);
+	pack_record(&b.w.emit.pk);
+	writer_trailer(&b.w);
 	buf_close(&b);
 	ok(read_all(b.p, b.n, "features", &e) < 0, "%s is refused", what);
 	ok_contains(e.msg, phrase, "%s: message names it", what);
 	free(b.p);
 }
 
+static void pack_cstr(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str(pk, strlen(s));
+	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
 static void tensor_head(msgpack_packer *pk, const char *dtype, int rank, const int64_t *dims)
 {
 	msgpack_pack_map(pk, 2);
-	vp_pack_cstr(pk, "id");
-	vp_pack_cstr(pk, "r");
-	vp_pack_cstr(pk, "features");
+	pack_cstr(pk, "id");
+	pack_cstr(pk, "r");
+	pack_cstr(pk, "features");
 	msgpack_pack_map(pk, 3);
-	vp_pack_cstr(pk, "dtype");
-	vp_pack_cstr(pk, dtype);
-	vp_pack_cstr(pk, "shape");
+	pack_cstr(pk, "dtype");
+	pack_cstr(pk, dtype);
+	pack_cstr(pk, "shape");
 	msgpack_pack_array(pk, (size_t)rank);
 	for (int i = 0; i < rank; i++)
 		msgpack_pack_int64(pk, dims[i]);
-	vp_pack_cstr(pk, "data");
+	pack_cstr(pk, "data");
 }
 
 static void rec_no_id(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 1);
-	vp_pack_cstr(pk, "label");
-	vp_pack_cstr(pk, "x");
+	pack_cstr(pk, "label");
+	pack_cstr(pk, "x");
 }
 
 static void rec_id_int(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 1);
-	vp_pack_cstr(pk, "id");
+	pack_cstr(pk, "id");
 	msgpack_pack_int(pk, 7);
 }
 
@@ -392,9 +409,9 @@ static void rec_short_data(msgpack_packer *pk)
 static void rec_tensor_not_map(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 2);
-	vp_pack_cstr(pk, "id");
-	vp_pack_cstr(pk, "r");
-	vp_pack_cstr(pk, "features");
+	pack_cstr(pk, "id");
+	pack_cstr(pk, "r");
+	pack_cstr(pk, "features");
 	msgpack_pack_array(pk, 0);
 }
 
@@ -414,8 +431,8 @@ static void test_bad_records(void)
 
 static void test_scanner_limits(void)
 {
-	struct vp_limits lim;
-	struct vp_err e;
+	struct msgin_limits lim;
+	struct err e;
 	size_t len, need;
 	static const unsigned char huge_array[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
 	static const unsigned char big_array[] = { 0xdd, 0x04, 0x00, 0x00, 0x00 };
@@ -424,35 +441,35 @@ static void test_scanner_limits(void)
 	static const unsigned char never[] = { 0xc1 };
 	unsigned char deep[64];
 
-	vp_limits_default(&lim);
-	ok(vp_msg_scan(huge_array, sizeof huge_array, &lim, &len, &need, &e) < 0,
+	msgin_limits_default(&lim);
+	ok(msgin_scan(huge_array, sizeof huge_array, &lim, &len, &need, &e) < 0,
 	   "dd ff ff ff ff is refused before any allocation");
 	ok_contains(e.msg, "limit of 4194304 elements", "naming the limit");
-	ok(vp_msg_scan(big_array, sizeof big_array, &lim, &len, &need, &e) < 0,
+	ok(msgin_scan(big_array, sizeof big_array, &lim, &len, &need, &e) < 0,
 	   "dd 04 00 00 00 (64 Mi elements, 1.5 GB for msgpack-c) is refused");
-	ok(vp_msg_scan(huge_map, sizeof huge_map, &lim, &len, &need, &e) < 0,
+	ok(msgin_scan(huge_map, sizeof huge_map, &lim, &len, &need, &e) < 0,
 	   "a map of 256 Mi pairs is refused");
-	ok(vp_msg_scan(huge_bin, sizeof huge_bin, &lim, &len, &need, &e) < 0,
+	ok(msgin_scan(huge_bin, sizeof huge_bin, &lim, &len, &need, &e) < 0,
 	   "a 4 GiB bin claim is refused");
 	ok_contains(e.msg, "exceeds the object size limit", "naming the size limit");
-	ok(vp_msg_scan(never, 1, &lim, &len, &need, &e) < 0, "0xc1 is refused");
+	ok(msgin_scan(never, 1, &lim, &len, &need, &e) < 0, "0xc1 is refused");
 	memset(deep, 0x91, sizeof deep); /* arrays of one array ... */
-	ok(vp_msg_scan(deep, sizeof deep, &lim, &len, &need, &e) < 0 &&
+	ok(msgin_scan(deep, sizeof deep, &lim, &len, &need, &e) < 0 &&
 	   strstr(e.msg, "nesting"), "deep nesting is refused");
 	lim.max_object_bytes = 100;
-	ok(vp_msg_scan(big_array, sizeof big_array, &lim, &len, &need, &e) < 0,
+	ok(msgin_scan(big_array, sizeof big_array, &lim, &len, &need, &e) < 0,
 	   "an array longer than the object size limit is refused");
-	ok(vp_msg_scan((const unsigned char *)"\x92\x01", 2, &lim, &len, &need, &e) == 0 &&
+	ok(msgin_scan((const unsigned char *)"\x92\x01", 2, &lim, &len, &need, &e) == 0 &&
 	   need == 3, "an incomplete array asks for one more byte");
-	ok(vp_msg_scan((const unsigned char *)"\xc4\x10", 2, &lim, &len, &need, &e) == 0 &&
+	ok(msgin_scan((const unsigned char *)"\xc4\x10", 2, &lim, &len, &need, &e) == 0 &&
 	   need == 18, "an incomplete bin asks for its whole payload");
-	ok(vp_msg_scan((const unsigned char *)"\x92\x01\x02\x03", 4, &lim, &len, &need, &e) == 1 &&
+	ok(msgin_scan((const unsigned char *)"\x92\x01\x02\x03", 4, &lim, &len, &need, &e) == 1 &&
 	   len == 3, "a complete array is measured");
 }
 
 static void test_not_a_stream(void)
 {
-	struct vp_err e;
+	struct err e;
 
 	ok(read_all("\x81\xa1x\x01", 4, NULL, &e) < 0, "a map without 'vggpipe' is not a stream");
 	ok_contains(e.msg, "not a vggpipe stream", "and is said to be");
@@ -465,8 +482,8 @@ static void test_not_a_stream(void)
 static void test_outfile(void)
 {
 	char target[96], content[32];
-	struct vp_out o;
-	struct vp_err e;
+	struct outfile o;
+	struct err e;
 	struct stat st;
 	FILE *f;
 
@@ -475,35 +492,35 @@ static void test_outfile(void)
 	fputs("previous", f);
 	fclose(f);
 
-	ok(vp_out_open(&o, target, &e) == 0, "open a target that exists");
+	ok(outfile_open(&o, target, &e) == 0, "open a target that exists");
 	fputs("half", o.f);
 	fflush(o.f);
 	f = fopen(target, "r");
 	content[fread(content, 1, sizeof content - 1, f)] = 0;
 	fclose(f);
 	ok(!strcmp(content, "previous"), "the target is untouched while writing");
-	vp_out_abort(&o);
+	outfile_abort(&o);
 	f = fopen(target, "r");
 	content[fread(content, 1, sizeof content - 1, f)] = 0;
 	fclose(f);
 	ok(!strcmp(content, "previous"), "an aborted write leaves the previous file");
 
-	ok(vp_out_open(&o, target, &e) == 0, "open again");
+	ok(outfile_open(&o, target, &e) == 0, "open again");
 	fputs("new content", o.f);
-	ok(vp_out_commit(&o, &e) == 0, "commit");
+	ok(outfile_commit(&o, &e) == 0, "commit");
 	f = fopen(target, "r");
 	content[fread(content, 1, sizeof content - 1, f)] = 0;
 	fclose(f);
 	ok(!strcmp(content, "new content"), "the committed file replaces the target");
 	ok(stat(target, &st) == 0 && S_ISREG(st.st_mode), "and is a regular file");
 
-	ok(vp_out_open(&o, "/dev/full", &e) == 0, "a device is written directly");
+	ok(outfile_open(&o, "/dev/full", &e) == 0, "a device is written directly");
 	fputs("x", o.f);
-	ok(vp_out_commit(&o, &e) < 0, "a full device fails the commit");
+	ok(outfile_commit(&o, &e) < 0, "a full device fails the commit");
 	ok_contains(e.msg, "/dev/full: write error: No space left on device", "with the reason");
 
 	snprintf(target, sizeof target, "%s/no/such/dir/x", tmpdir);
-	ok(vp_out_open(&o, target, &e) < 0, "a target in a missing directory fails at open");
+	ok(outfile_open(&o, target, &e) < 0, "a target in a missing directory fails at open");
 	ok_contains(e.msg, "No such file or directory", "with the reason");
 }
 
@@ -515,39 +532,24 @@ static int write_sample(const char *kind)
 	static const float f[6] = { 0.5f, -1.25f, 3e-8f, 65504.0f, -0.0f, 7.0f };
 	static const unsigned char px[1 * 2 * 3] = { 0, 127, 255, 1, 2, 3 };
 	static const uint32_t fshape[3] = { 1, 2, 3 }, ishape[3] = { 1, 2, 3 };
-	struct vp_writer w;
-	const char bad_utf8[] = "dir/caf\xe9 \"x\",y.jpg";
+	struct writer w;
+	const char bad_utf8[] = "dir/caf\xe9 \"x\",y.jpg", *utf8 = "d\xc3\xa9j\xc3\xa0 vu.png";
 
-	vp_writer_init(&w, stdout);
+	writer_init(&w, stdout);
 	if (!strcmp(kind, "images")) {
-		vp_write_header(&w, "images", 0);
-		vp_write_record(&w, 2);
-		vp_pack_cstr(&w.pk, "id");
-		vp_pack_cstr(&w.pk, "i");
-		vp_pack_cstr(&w.pk, "image");
-		vp_pack_tensor(&w.pk, VP_U8, 3, ishape, px);
-		vp_write_trailer(&w);
+		writer_header(&w, "images", 0);
+		emit_end(&w.emit);
+		writer_tensor_record(&w, "i", 1, NULL, 0, -1, "image", TENSOR_U8, 3, ishape, px);
+		writer_trailer(&w);
 		return fflush(stdout) != 0;
 	}
 	features_header_to(&w, "sha256:aa");
-	vp_write_record(&w, 3);
-	vp_pack_cstr(&w.pk, "id");
-	{
-		const char *utf8 = "d\xc3\xa9j\xc3\xa0 vu.png";
-
-		vp_pack_bytes(&w.pk, utf8, strlen(utf8));
-	}
-	vp_pack_cstr(&w.pk, "label");
-	vp_pack_cstr(&w.pk, "chat");
-	vp_pack_cstr(&w.pk, "features");
-	vp_pack_tensor(&w.pk, VP_F32, 3, fshape, f);
-	vp_write_record(&w, 2);
-	vp_pack_cstr(&w.pk, "id");
-	vp_pack_bytes(&w.pk, bad_utf8, strlen(bad_utf8));
-	vp_pack_cstr(&w.pk, "features");
-	vp_pack_tensor(&w.pk, VP_F32, 3, fshape, f);
-	vp_write_trailer(&w);
-	return fflush(stdout) != 0;
+	writer_tensor_record(&w, utf8, strlen(utf8), "chat", 4, -1, "features", TENSOR_F32, 3,
+			     fshape, f);
+	writer_tensor_record(&w, bad_utf8, strlen(bad_utf8), NULL, 0, -1, "features",
+			     TENSOR_F32, 3, fshape, f);
+	writer_trailer(&w);
+	return writer_finish(&w, &(struct err){ 0 }) || fflush(stdout) != 0;
 }
 
 int main(int argc, char **argv)

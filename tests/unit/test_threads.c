@@ -1,5 +1,5 @@
-/* Unit tests of the thread helpers: vp_parallel runs every task once on
- * any number of threads; vp_pipeline_run prepares every item once, never
+/* Unit tests of the thread helpers: threads_parallel runs every task once on
+ * any number of threads; threads_pipeline_run prepares every item once, never
  * more than the window ahead of the consumer, hands them over in order,
  * and stops when the consumer says so. */
 #include <stdatomic.h>
@@ -32,11 +32,11 @@ static void check_parallel(int threads)
 	int once = 1;
 
 	c->threads = threads;
-	vp_parallel(threads, TASKS, count_task, c);
+	threads_parallel(threads, TASKS, count_task, c);
 	for (int i = 0; i < TASKS; i++)
 		once = once && atomic_load(&c->runs[i]) == 1;
 	ok(once && atomic_load(&c->bad_thread) == 0,
-	   "vp_parallel on %d threads: every task once, thread numbers in range", threads);
+	   "threads_parallel on %d threads: every task once, thread numbers in range", threads);
 	free(c);
 }
 
@@ -92,13 +92,13 @@ static void line_end(void *ctx, int worker)
 
 static void check_pipeline(int threads, size_t stop_at)
 {
-	static const struct vp_pipeline ops = { line_begin, line_prepare, line_consume, line_end };
+	static const struct threads_pipeline ops = { line_begin, line_prepare, line_consume, line_end };
 	struct line *l = calloc(1, sizeof *l);
-	struct vp_err e;
+	struct err e;
 	int rc, in_order = 1, once = 1;
 
 	l->stop_at = stop_at;
-	rc = vp_pipeline_run(threads, ITEMS, WINDOW, &ops, l, &e);
+	rc = threads_pipeline_run(threads, ITEMS, WINDOW, &ops, l, &e);
 	for (size_t i = 0; i < l->norder; i++)
 		in_order = in_order && l->order[i] == i;
 	for (size_t i = 0; i < l->norder; i++)
@@ -126,10 +126,10 @@ int main(void)
 {
 	check_parallel(1);
 	check_parallel(3);
-	check_parallel(VP_MAX_THREADS + 5);
+	check_parallel(THREADS_MAX + 5);
 	check_pipeline(1, 0);
 	check_pipeline(4, 0);
 	check_pipeline(3, 123);
-	ok(vp_available_cores() >= 1, "at least one core available");
+	ok(threads_available() >= 1, "at least one core available");
 	return tap_done();
 }

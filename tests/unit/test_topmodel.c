@@ -68,7 +68,7 @@ static void check_model_gradient(const char *name, struct top_model *m, enum nn_
 				 int weighted, double l2)
 {
 	struct top_pass p;
-	struct vp_err e;
+	struct err e;
 	uint32_t y[N];
 	float cw[K] = { 0.5f, 2.0f, 1.25f }, *x, *grad, *scratch, *delta[2];
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937), *masks = gsl_rng_alloc(gsl_rng_mt19937);
@@ -148,7 +148,7 @@ static void check_gradient(const char *name, const uint32_t *hidden, int nhidden
 			   int batchnorm, double dropout, int weighted, double l2)
 {
 	struct top_model m;
-	struct vp_err e;
+	struct err e;
 	uint32_t shape[1] = { IN };
 
 	if (!ok(top_model_build(&m, 1, shape, 1, hidden, nhidden, batchnorm, dropout, K,
@@ -165,7 +165,7 @@ static void check_conv_gradient(enum nn_algo algo)
 {
 	static const uint32_t shape[3] = { 4, 6, 3 };
 	struct top_model m;
-	struct vp_err e;
+	struct err e;
 
 	if (!ok(top_model_start(&m, 3, shape, K, class_names, &e) == 0 &&
 		top_model_add(&m, TOP_CONV3X3, 4, 0, &e) == 0 &&
@@ -309,7 +309,7 @@ static void check_round_trip(void)
 	static const uint32_t shape[3] = { 4, 2, 3 };
 	char path[] = "/tmp/vp-topmodel.XXXXXX";
 	struct top_model m, back;
-	struct vp_err e;
+	struct err e;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
 	msgpack_object_kv kv = {
 		.key = { .type = MSGPACK_OBJECT_STR, .via.str = { .size = 8, .ptr = "backbone" } },

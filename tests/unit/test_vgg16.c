@@ -134,7 +134,7 @@ static void test_network(void)
 {
 	struct vgg16_weights a, b;
 	struct vgg16 net;
-	struct vp_err e;
+	struct err e;
 	double sum = 0, sq = 0;
 	size_t n = 9 * 3 * 64;
 	float *in = calloc(2 * 40 * 36 * 3, sizeof *in), out1[512 * 2], out2[512 * 2];

@@ -1,0 +1,596 @@
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "threads.h"
+#include "winograd.h"
+
+/* ---- matrix products ---- */
+
+/* Blocks of C per product, at most: enough for 1, 2, 3, 4 or 6 threads to
+ * end together; the least work worth a block of its own (about a tenth of
+ * a millisecond on one core); and the narrowest block, so that the GEMM
+ * kernels keep their full width. */
+#define GEMM_MAX_BLOCKS 12
+#define GEMM_MIN_BLOCK_FLOPS ((size_t)1 << 24)
+#define GEMM_MIN_BLOCK_COLS 64
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void set_blas_threads(void)
+{
+	openblas_set_num_threads(1);
+}
+
+void nn_blas_single_threaded(void)
+{
+	pthread_once(&blas_once, set_blas_threads);
+}
+
+struct gemm_job {
+	int ta, tb;
+	size_t m, n, k, rows, cols; /* rows x cols blocks */
+	float alpha, beta;
+	const float *a, *b;
+	float *c;
+};
+
+static void gemm_block(void *ctx, size_t task, int thread)
+{
+	const struct gemm_job *g = ctx;
+	size_t i = task / g->cols, j = task % g->cols;
+	size_t r0 = g->m * i / g->rows, r1 = g->m * (i + 1) / g->rows;
+	/* Column blocks start on multiples of 16, a whole vector register of
+	 * floats, so that no block's kernel works on a ragged edge but the
+	 * last. */
+	size_t c0 = g->n * j / g->cols / 16 * 16;
+	size_t c1 = j + 1 == g->cols ? g->n : g->n * (j + 1) / g->cols / 16 * 16;
+	const float *a = g->ta ? g->a + r0 : g->a + r0 * g->k;
+	const float *b = g->tb ? g->b + c0 * g->k : g->b + c0;
+
+	(void)thread;
+	if (r1 == r0 || c1 == c0)
+		return;
+	cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+		    g->tb ? CblasTrans : CblasNoTrans, (int)(r1 - r0), (int)(c1 - c0),
+		    (int)g->k, g->alpha, a, (int)(g->ta ? g->m : g->k), b,
+		    (int)(g->tb ? g->k : g->n), g->beta, g->c + r0 * g->n + c0, (int)g->n);
+}
+
+void nn_gemm(int threads, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+	     const float *a, const float *b, float beta, float *c)
+{
+	struct gemm_job g = { .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha,
+			      .beta = beta, .a = a, .b = b, .c = c, .rows = 1, .cols = 1 };
+	double flops = 2.0 * (double)m * (double)n * (double)k;
+	size_t want, best_cost = SIZE_MAX;
+
+	/* An empty product has nothing to compute (and OpenBLAS refuses
+	 * zero leading dimensions). */
+	if (!m || !n || !k)
+		return;
+	nn_blas_single_threaded();
+	want = flops >= (double)GEMM_MAX_BLOCKS * GEMM_MIN_BLOCK_FLOPS ? GEMM_MAX_BLOCKS
+		: flops < (double)GEMM_MIN_BLOCK_FLOPS ? 1 : (size_t)(flops / GEMM_MIN_BLOCK_FLOPS);
+	/* Each block packs its rows of A and its columns of B again: of the
+	 * splits into `want` blocks (or fewer, where the shape does not
+	 * allow that many), the one that packs least, which cuts the longer
+	 * side. */
+	for (; want > 1 && best_cost == SIZE_MAX; want--)
+		for (size_t rows = 1; rows <= want; rows++) {
+			size_t cols = want / rows, cost;
+
+			if (rows * cols != want || rows > m ||
+			    (cols > 1 && cols > n / GEMM_MIN_BLOCK_COLS))
+				continue;
+			cost = cols * m + rows * n;
+			if (cost < best_cost) {
+				best_cost = cost;
+				g.rows = rows;
+				g.cols = cols;
+			}
+		}
+	threads_parallel(threads, g.rows * g.cols, gemm_block, &g);
+}
+
+/* ---- dense layers ---- */
+
+void nn_dense_forward(int threads, const float *x, const float *w, const float *b,
+		      size_t n, uint32_t in, uint32_t out, float *y)
+{
+	for (size_t r = 0; r < n; r++)
+		memcpy(y + r * out, b, out * sizeof *y);
+	nn_gemm(threads, 0, 0, n, out, in, 1.0f, x, w, 1.0f, y);
+}
+
+void nn_dense_backward(int threads, const float *x, const float *w, const float *dy,
+		       size_t n, uint32_t in, uint32_t out, float *dx, float *dw, float *db)
+{
+	/* dw = x^T dy, db = the column sums of dy, dx = dy w^T */
+	nn_gemm(threads, 1, 0, in, out, n, 1.0f, x, dy, 0.0f, dw);
+	memset(db, 0, out * sizeof *db);
+	for (size_t r = 0; r < n; r++)
+		for (uint32_t j = 0; j < out; j++)
+			db[j] += dy[r * out + j];
+	if (dx)
+		nn_gemm(threads, 0, 1, n, in, out, 1.0f, dy, w, 0.0f, dx);
+}
+
+/* ---- batch normalisation ---- */
+
+void nn_batchnorm_forward(const float *x, const float *gamma, const float *beta,
+			  const float *mean, const float *var, float eps, size_t n,
+			  uint32_t c, float *batch_mean, float *batch_var, float *y)
+{
+	if (batch_mean) {
+		memset(batch_mean, 0, c * sizeof *batch_mean);
+		memset(batch_var, 0, c * sizeof *batch_var);
+		for (size_t r = 0; r < n; r++)
+			for (uint32_t j = 0; j < c; j++)
+				batch_mean[j] += x[r * c + j];
+		for (uint32_t j = 0; j < c; j++)
+			batch_mean[j] /= (float)n;
+		for (size_t r = 0; r < n; r++)
+			for (uint32_t j = 0; j < c; j++) {
+				float d = x[r * c + j] - batch_mean[j];
+
+				batch_var[j] += d * d;
+			}
+		for (uint32_t j = 0; j < c; j++)
+			batch_var[j] /= (float)n;
+		mean = batch_mean;
+		var = batch_var;
+	}
+	for (size_t r = 0; r < n; r++)
+		for (uint32_t j = 0; j < c; j++)
+			y[r * c + j] = gamma[j] * (x[r * c + j] - mean[j]) / sqrtf(var[j] + eps) +
+				       beta[j];
+}
+
+/* With xhat = (x - mean) istd, the batch statistics' own dependence on x
+ * gives dx = gamma istd / n (n dy - dbeta - xhat dgamma). */
+void nn_batchnorm_backward(const float *x, const float *gamma, float eps,
+			   const float *batch_mean, const float *batch_var,
+			   const float *dy, size_t n, uint32_t c, float *dx,
+			   float *dgamma, float *dbeta)
+{
+	memset(dgamma, 0, c * sizeof *dgamma);
+	memset(dbeta, 0, c * sizeof *dbeta);
+	for (size_t r = 0; r < n; r++)
+		for (uint32_t j = 0; j < c; j++) {
+			float xhat = (x[r * c + j] - batch_mean[j]) / sqrtf(batch_var[j] + eps);
+
+			dbeta[j] += dy[r * c + j];
+			dgamma[j] += dy[r * c + j] * xhat;
+		}
+	if (!dx)
+		return;
+	for (size_t r = 0; r < n; r++)
+		for (uint32_t j = 0; j < c; j++) {
+			float istd = 1 / sqrtf(batch_var[j] + eps);
+			float xhat = (x[r * c + j] - batch_mean[j]) * istd;
+
+			dx[r * c + j] = gamma[j] * istd / (float)n *
+					((float)n * dy[r * c + j] - dbeta[j] - xhat * dgamma[j]);
+		}
+}
+
+/* ---- elementwise layers ---- */
+
+void nn_relu_forward(const float *x, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void nn_relu_backward(const float *y, const float *dy, float *dx, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+void nn_dropout_forward(const float *x, const float *mask, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = x[i] * mask[i];
+}
+
+void nn_dropout_backward(const float *mask, const float *dy, float *dx, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = dy[i] * mask[i];
+}
+
+void nn_softmax_forward(const float *x, float *y, size_t n, uint32_t k)
+{
+	for (size_t r = 0; r < n; r++) {
+		const float *xr = x + r * k;
+		float *yr = y + r * k, max = xr[0];
+		double sum = 0;
+
+		for (uint32_t j = 1; j < k; j++)
+			max = xr[j] > max ? xr[j] : max;
+		for (uint32_t j = 0; j < k; j++) {
+			yr[j] = expf(xr[j] - max);
+			sum += yr[j];
+		}
+		for (uint32_t j = 0; j < k; j++)
+			yr[j] = (float)(yr[j] / sum);
+	}
+}
+
+/* dz = w_{y_i} (prob - onehot(y)) / n */
+void nn_softmax_xent_backward(const float *prob, const uint32_t *y, const float *class_w,
+			      float *dz, size_t n, uint32_t k)
+{
+	for (size_t r = 0; r < n; r++) {
+		float s = (class_w ? class_w[y[r]] : 1.0f) / (float)n;
+
+		for (uint32_t j = 0; j < k; j++)
+			dz[r * k + j] = s * (prob[r * k + j] - (j == y[r]));
+	}
+}
+
+void nn_standardize_forward(const float *x, const float *mean, const float *scale,
+			    size_t rows, uint32_t c, float *y)
+{
+	for (size_t r = 0; r < rows; r++)
+		for (uint32_t j = 0; j < c; j++)
+			y[r * c + j] = (x[r * c + j] - mean[j]) * scale[j];
+}
+
+void nn_standardize_backward(const float *dy, const float *scale, size_t rows, uint32_t c,
+			     float *dx)
+{
+	for (size_t r = 0; r < rows; r++)
+		for (uint32_t j = 0; j < c; j++)
+			dx[r * c + j] = dy[r * c + j] * scale[j];
+}
+
+/* ---- 3x3 convolution ---- */
+
+void nn_im2col3x3(const float *x, int h, int w, int c, size_t p0, size_t p1, float *col)
+{
+	size_t hw = (size_t)h * w, rowlen = (size_t)3 * c;
+
+	for (size_t p = p0; p < p1; p++) {
+		size_t img = p / hw, rem = p % hw;
+		int py = (int)(rem / w), px = (int)(rem % w);
+		const float *base = x + img * hw * c;
+
+		for (int ky = 0; ky < 3; ky++, col += rowlen) {
+			int yy = py + ky - 1;
+			const float *src = base + ((size_t)yy * w + px - 1) * c;
+
+			if (yy < 0 || yy >= h) {
+				memset(col, 0, rowlen * sizeof *col);
+			} else if (px > 0 && px < w - 1) {
+				/* The three columns of a window row are adjacent. */
+				memcpy(col, src, rowlen * sizeof *col);
+			} else {
+				for (int kx = 0; kx < 3; kx++) {
+					int xx = px + kx - 1;
+
+					if (xx < 0 || xx >= w)
+						memset(col + kx * c, 0, c * sizeof *col);
+					else
+						memcpy(col + kx * c, src + (size_t)kx * c,
+						       c * sizeof *col);
+				}
+			}
+		}
+	}
+}
+
+/* Four lanes: what the baseline x86-64 (SSE2) and AArch64 (NEON) do in
+ * one instruction; wider vectors are split into scalar code without AVX. */
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+
+/* y [m, n] (rows ldy apart) += bias [n], then ReLU when relu is set, while
+ * the strip is still in cache. Written with vectors because GCC's -O2
+ * leaves the plain loop scalar, and it was an eighth of the run time. */
+static void bias_relu_forward(float *y, size_t ldy, const float *bias, size_t m, int n,
+			      int relu)
+{
+	const vf4 zero = { 0 };
+
+	for (size_t r = 0; r < m; r++, y += ldy) {
+		int k = 0;
+
+		for (; k + 4 <= n; k += 4) {
+			vf4 v, b;
+
+			memcpy(&v, y + k, sizeof v);
+			memcpy(&b, bias + k, sizeof b);
+			v += b;
+			if (relu)
+				v = (vf4)((vi4)v & (v > zero));
+			memcpy(y + k, &v, sizeof v);
+		}
+		for (; k < n; k++) {
+			y[k] += bias[k];
+			if (relu && !(y[k] > 0))
+				y[k] = 0;
+		}
+	}
+}
+
+void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
+			const float *kernel, const float *bias, int relu, size_t p0,
+			size_t p1, int c0, int c1, float *col, float *y)
+{
+	size_t m = p1 - p0;
+	float *out = y + p0 * cout + c0;
+
+	nn_im2col3x3(x, h, w, cin, p0, p1, col);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c1 - c0,
+		    9 * cin, 1.0f, col, 9 * cin, kernel + c0, cout, 0.0f, out, cout);
+	bias_relu_forward(out, (size_t)cout, bias + c0, m, c1 - c0, relu);
+}
+
+size_t nn_conv3x3_col_floats(size_t n, int h, int w, int c)
+{
+	return n * (size_t)h * w * 9 * (size_t)c;
+}
+
+/* Pixels per im2col task: a few hundred rows of columns, small enough to
+ * spread over the threads and large enough to amortise claiming one. */
+#define IM2COL_TASK_PIXELS 64
+
+struct im2col_job {
+	const float *x;
+	int h, w, c;
+	size_t pixels;
+	float *col;
+};
+
+static void im2col_task(void *ctx, size_t task, int thread)
+{
+	const struct im2col_job *j = ctx;
+	size_t p0 = task * IM2COL_TASK_PIXELS;
+	size_t p1 = p0 + IM2COL_TASK_PIXELS < j->pixels ? p0 + IM2COL_TASK_PIXELS : j->pixels;
+
+	(void)thread;
+	nn_im2col3x3(j->x, j->h, j->w, j->c, p0, p1, j->col + p0 * 9 * (size_t)j->c);
+}
+
+/* x [n, h, w, c] -> col [n * h * w, 9 * c] on threads */
+static void im2col_batch(int threads, const float *x, size_t n, int h, int w, int c,
+			 float *col)
+{
+	struct im2col_job j = { .x = x, .h = h, .w = w, .c = c,
+				.pixels = n * (size_t)h * w, .col = col };
+
+	threads_parallel(threads, (j.pixels + IM2COL_TASK_PIXELS - 1) / IM2COL_TASK_PIXELS,
+		    im2col_task, &j);
+}
+
+/* The most floats the V and M of one strip of tiles may take (32 MB): a
+ * batch of fine-tuning's 9x9 maps is one strip. */
+#define WINOGRAD_STRIP_FLOATS ((size_t)8 << 20)
+/* Tiles per task of the input and output transforms, and input channels
+ * per task of the kernel transform. */
+#define TRANSFORM_TILES 8
+#define TRANSFORM_CHANNELS 64
+
+/* Tiles per strip: by the shape alone, never by the thread count. */
+static size_t winograd_strip(size_t n, int h, int w, int cin, int cout)
+{
+	size_t tiles = winograd_tiles((int)n, h, w);
+	size_t strip = winograd_strip_tiles(cin, cout, WINOGRAD_STRIP_FLOATS);
+
+	return strip < tiles ? strip : tiles ? tiles : 1;
+}
+
+size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
+{
+	if (algo == NN_IM2COL)
+		return nn_conv3x3_col_floats(n, h, w, cin);
+	return winograd_kernel_floats(cin, cout) +
+	       winograd_workspace_floats(cin, cout, winograd_strip(n, h, w, cin, cout));
+}
+
+struct winograd_job {
+	const float *kernel, *x;
+	float *ws, *y;
+	struct winograd_layer layer;
+	size_t s0, s1;
+};
+
+static void transform_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	int ci0 = (int)task * TRANSFORM_CHANNELS, cin = j->layer.cin;
+
+	(void)thread;
+	winograd_kernel_transform(j->kernel, cin, j->layer.cout, ci0,
+				  ci0 + TRANSFORM_CHANNELS < cin ? ci0 + TRANSFORM_CHANNELS : cin,
+				  (float *)j->layer.u);
+}
+
+static void input_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	size_t t0 = j->s0 + task * TRANSFORM_TILES;
+
+	(void)thread;
+	winograd_stage_input(&j->layer, j->x, j->s0, j->s1, t0,
+			     t0 + TRANSFORM_TILES < j->s1 ? t0 + TRANSFORM_TILES : j->s1, j->ws);
+}
+
+static void multiply_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+
+	(void)thread;
+	winograd_stage_multiply(&j->layer, j->s0, j->s1, (int)task, (int)task + 1, j->ws);
+}
+
+static void output_task(void *ctx, size_t task, int thread)
+{
+	const struct winograd_job *j = ctx;
+	size_t t0 = j->s0 + task * TRANSFORM_TILES;
+
+	(void)thread;
+	winograd_stage_output(&j->layer, j->s0, j->s1, t0,
+			      t0 + TRANSFORM_TILES < j->s1 ? t0 + TRANSFORM_TILES : j->s1, j->ws,
+			      j->y);
+}
+
+/* Strip by strip, each stage spread over the threads: the transforms by
+ * tiles, the GEMMs by point, one whole GEMM of the strip's tiles by every
+ * output channel each, so that each point's part of the transformed
+ * kernel is read and packed once. */
+static void winograd_batch_forward(int threads, const float *x, size_t n, int h, int w,
+				   int cin, int cout, const float *kernel, const float *bias,
+				   float *scratch, float *y)
+{
+	size_t tiles = winograd_tiles((int)n, h, w), strip = winograd_strip(n, h, w, cin, cout);
+	struct winograd_job j = { .kernel = kernel, .x = x, .y = y,
+				  .ws = scratch + winograd_kernel_floats(cin, cout) };
+
+	j.layer = (struct winograd_layer){ .h = h, .w = w, .cin = cin, .cout = cout,
+					   .u = scratch, .bias = bias };
+	threads_parallel(threads, ((size_t)cin + TRANSFORM_CHANNELS - 1) / TRANSFORM_CHANNELS,
+		    transform_task, &j);
+	for (j.s0 = 0; j.s0 < tiles; j.s0 = j.s1) {
+		size_t tasks;
+
+		j.s1 = j.s0 + strip < tiles ? j.s0 + strip : tiles;
+		tasks = (j.s1 - j.s0 + TRANSFORM_TILES - 1) / TRANSFORM_TILES;
+		threads_parallel(threads, tasks, input_task, &j);
+		threads_parallel(threads, WINOGRAD_POINTS, multiply_task, &j);
+		threads_parallel(threads, tasks, output_task, &j);
+	}
+}
+
+void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, size_t n,
+			      int h, int w, int cin, int cout, const float *kernel,
+			      const float *bias, float *scratch, float *y)
+{
+	size_t pixels = n * (size_t)h * w;
+
+	if (algo == NN_WINOGRAD) {
+		nn_blas_single_threaded();
+		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, bias, scratch, y);
+		return;
+	}
+	im2col_batch(threads, x, n, h, w, cin, scratch);
+	for (size_t p = 0; p < pixels; p++) {
+		if (bias)
+			memcpy(y + p * cout, bias, (size_t)cout * sizeof *y);
+		else
+			memset(y + p * cout, 0, (size_t)cout * sizeof *y);
+	}
+	nn_gemm(threads, 0, 0, pixels, (size_t)cout, (size_t)9 * cin, 1.0f, scratch, kernel,
+		1.0f, y);
+}
+
+void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, int w,
+				int cin, int cout, const float *dy, float *col,
+				float *dkernel, float *dbias)
+{
+	size_t pixels = n * (size_t)h * w;
+
+	memset(dbias, 0, (size_t)cout * sizeof *dbias);
+	for (size_t p = 0; p < pixels; p++)
+		for (int j = 0; j < cout; j++)
+			dbias[j] += dy[p * cout + j];
+	/* dkernel [9 cin, cout] = col(x)^T dy */
+	im2col_batch(threads, x, n, h, w, cin, col);
+	nn_gemm(threads, 1, 0, (size_t)9 * cin, (size_t)cout, pixels, 1.0f, col, dy, 0.0f,
+		dkernel);
+}
+
+void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped)
+{
+	/* flipped [ky, kx, co, ci] = kernel [2 - ky, 2 - kx, ci, co] */
+	for (int ky = 0; ky < 3; ky++)
+		for (int kx = 0; kx < 3; kx++) {
+			const float *src = kernel + (size_t)((2 - ky) * 3 + 2 - kx) * cin * cout;
+			float *dst = flipped + (size_t)(ky * 3 + kx) * cout * cin;
+
+			for (int ci = 0; ci < cin; ci++)
+				for (int co = 0; co < cout; co++)
+					dst[(size_t)co * cin + ci] = src[(size_t)ci * cout + co];
+		}
+}
+
+/* ---- pooling ---- */
+
+void nn_maxpool2x2_forward(const float *x, int h, int w, int c, size_t r0, size_t r1,
+			   float *y)
+{
+	size_t oh = (size_t)h / 2, ow = (size_t)w / 2;
+
+	for (size_t r = r0; r < r1; r++) {
+		size_t img = r / oh, oy = r % oh;
+		const float *top = x + ((img * h + 2 * oy) * w) * c;
+		const float *bot = top + (size_t)w * c;
+		float *d = y + r * ow * c;
+
+		for (size_t ox = 0; ox < ow; ox++, d += c) {
+			const float *a = top + 2 * ox * c, *b = bot + 2 * ox * c;
+
+			for (int k = 0; k < c; k++) {
+				float m = a[k] > a[c + k] ? a[k] : a[c + k];
+				float m2 = b[k] > b[c + k] ? b[k] : b[c + k];
+
+				d[k] = m > m2 ? m : m2;
+			}
+		}
+	}
+}
+
+void nn_maxpool2x2_backward(const float *x, const float *dy, size_t n, int h, int w,
+			    int c, float *dx)
+{
+	size_t oh = (size_t)h / 2, ow = (size_t)w / 2;
+
+	memset(dx, 0, n * (size_t)h * w * c * sizeof *dx);
+	for (size_t r = 0; r < n * oh; r++) {
+		size_t img = r / oh, oy = r % oh;
+		size_t top = (img * h + 2 * oy) * w, bot = top + (size_t)w;
+
+		for (size_t ox = 0; ox < ow; ox++) {
+			/* The window's pixels in row order. */
+			size_t at[4] = { top + 2 * ox, top + 2 * ox + 1, bot + 2 * ox,
+					 bot + 2 * ox + 1 };
+			const float *g = dy + (r * ow + ox) * c;
+
+			for (int k = 0; k < c; k++) {
+				int best = 0;
+
+				for (int i = 1; i < 4; i++)
+					if (x[at[i] * c + k] > x[at[best] * c + k])
+						best = i;
+				dx[at[best] * c + k] = g[k];
+			}
+		}
+	}
+}
+
+void nn_global_avgpool_forward(const float *x, size_t pixels, int c, float *y)
+{
+	/* Summed in double: a large map has too many terms for float. */
+	for (int k = 0; k < c; k++) {
+		double sum = 0;
+
+		for (size_t p = 0; p < pixels; p++)
+			sum += x[p * c + k];
+		y[k] = (float)(sum / (double)pixels);
+	}
+}
+
+void nn_global_maxpool_forward(const float *x, size_t pixels, int c, float *y)
+{
+	memcpy(y, x, (size_t)c * sizeof *y);
+	for (size_t p = 1; p < pixels; p++)
+		for (int k = 0; k < c; k++)
+			if (x[p * c + k] > y[k])
+				y[k] = x[p * c + k];
+}

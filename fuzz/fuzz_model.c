@@ -8,15 +8,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "topmodel.h"
+#include "model.h"
+#include "modelfile.h"
+#include "pass.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[64];
-	struct top_model m;
-	struct top_pass p;
+	struct model m;
+	struct pass p;
 	struct err e;
 	int fd = memfd_create("fuzz", MFD_CLOEXEC);
 	float *x;
@@ -24,18 +26,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	if (top_model_load(&m, path, &e) == 0) {
+	if (modelfile_load(&m, path, &e) == 0) {
 		/* The loader promised the layer chain agrees with itself: a
 		 * row of zeros through it touches every parameter. */
 		x = calloc(m.in_dim ? m.in_dim : 1, sizeof *x);
 		if (!x)
 			abort();
-		if (top_pass_init(&p, &m, 1, 1, NN_WINOGRAD, 0, &e) == 0) {
-			top_forward(&m, &p, x, 1);
-			top_pass_free(&p, &m);
+		if (pass_init(&p, &m, 1, 1, NN_WINOGRAD, PASS_INFERENCE, &e) == 0) {
+			pass_forward(&m, &p, x, 1);
+			pass_free(&p, &m);
 		}
 		free(x);
-		top_model_free(&m);
+		model_free(&m);
 	}
 	close(fd);
 	return 0;

@@ -23,7 +23,7 @@ fails() {
 	is "$rc|$(wc -c <"$T/out")|$(cat "$T/err")" "$_st|0|$_msg" "$_d"
 }
 
-# The shard and shuffle rules as the man page and lib/mix.h describe them
+# The shard and shuffle rules as the man page and lib/base/mix.h describe them
 # (FNV-1a 64 of the path relative to its input root, then SplitMix64's
 # output), written again here so that the checks say exactly which files a
 # shard holds and in which order a seed puts them:

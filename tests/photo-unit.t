@@ -1,5 +1,5 @@
 #!/bin/bash
 # The image adapter: its arithmetic apart from libvips, and images prepared
-# from two threads at once (tests/unit/test_image.c).
+# from two threads at once (tests/unit/test_photo.c).
 . "$(dirname "$0")/lib.sh"
-exec "$VGGPIPE_BUILD/tests/test_image"
+exec "$VGGPIPE_BUILD/tests/test_photo"

@@ -11,9 +11,11 @@
 #include "cli.h"
 #include "err.h"
 #include "emit.h"
-#include "feat.h"
+#include "featread.h"
 #include "outfile.h"
-#include "topmodel.h"
+#include "model.h"
+#include "modelfile.h"
+#include "pass.h"
 
 enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
 
@@ -69,7 +71,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
-		case 'k': o->top = (uint32_t)cli_opt_int("--top", optarg, 0, TOP_MAX_CLASSES); break;
+		case 'k': o->top = (uint32_t)cli_opt_int("--top", optarg, 0, MODEL_MAX_CLASSES); break;
 		case 'f': o->format = cli_opt_choice("--format", optarg, formats); break;
 		default: cli_usage_try();
 		}
@@ -122,7 +124,7 @@ static void text_header(FILE *f, char sep, uint32_t top)
 
 /* best: the classes by probability, best first; the prediction, then
  * the top of them. */
-static void text_row(FILE *f, int tsv, const struct top_model *m, const struct feat_row *row,
+static void text_row(FILE *f, int tsv, const struct model *m, const struct feat_row *row,
 		     const float *prob, const uint32_t *best, uint32_t top)
 {
 	void (*field)(FILE *, const char *, size_t) = tsv ? tsv_field : csv_field;
@@ -139,7 +141,7 @@ static void text_row(FILE *f, int tsv, const struct top_model *m, const struct f
 	fputc('\n', f);
 }
 
-static void structured_row(struct emit *em, const struct top_model *m,
+static void structured_row(struct emit *em, const struct model *m,
 			   const struct feat_row *row, const float *prob,
 			   const uint32_t *best, uint32_t top)
 {
@@ -171,9 +173,9 @@ static void structured_row(struct emit *em, const struct top_model *m,
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct top_model m;
+	struct model m;
 	struct feat_reader r;
-	struct top_pass p;
+	struct pass p;
 	struct emit em;
 	struct outfile out;
 	struct err e;
@@ -185,17 +187,17 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv, &o);
 	progress = cli_progress_enabled(o.com.progress);
-	if (top_model_load(&m, o.model, &e))
+	if (modelfile_load(&m, o.model, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.top > m.nclass)
 		o.top = m.nclass;
 	if (outfile_open(&out, o.com.output, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	rows = top_batch_rows(&m);
+	rows = model_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
 	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &obj_nil,
 			       m.input_rank, m.input_shape, &e) ||
-	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
+	    pass_init(&p, &m, rows, o.com.threads, o.com.algo, PASS_INFERENCE, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	/* The classes by probability: best[0] is the prediction. */
 	best = cli_xcalloc(o.top ? o.top : 1, sizeof *best);
@@ -203,11 +205,11 @@ int main(int argc, char **argv)
 	if (o.format == FMT_CSV || o.format == FMT_TSV)
 		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
 	while ((n = feat_reader_fill(&r, &e)) > 0) {
-		top_forward(&m, &p, r.x, (size_t)n);
+		pass_forward(&m, &p, r.x, (size_t)n);
 		for (long i = 0; i < n; i++) {
 			const float *prob = p.act[m.nlayers - 1] + (size_t)i * m.nclass;
 
-			top_row_topk(&m, &p, (size_t)i, o.top ? o.top : 1, best);
+			pass_row_topk(&m, &p, (size_t)i, o.top ? o.top : 1, best);
 			if (o.format == FMT_CSV || o.format == FMT_TSV)
 				text_row(out.f, o.format == FMT_TSV, &m, &r.rows[i], prob, best,
 					 o.top);
@@ -226,7 +228,7 @@ int main(int argc, char **argv)
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	free(best);
 	feat_reader_close(&r);
-	top_pass_free(&p, &m);
-	top_model_free(&m);
+	pass_free(&p, &m);
+	model_free(&m);
 	return CLI_EXIT_OK;
 }

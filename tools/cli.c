@@ -158,33 +158,25 @@ void cli_common_init(struct cli_common *c)
 {
 	memset(c, 0, sizeof *c);
 	c->threads = default_threads();
-	c->algo = VGG16_AUTO;
+	c->algo = NN_AUTO;
 	c->progress = CLI_PROGRESS_AUTO;
 }
 
 int cli_common_option(int opt, const char *arg, struct cli_common *c, void (*usage)(void))
 {
-	/* In the order of enum vgg16_algo. */
-	static const char *const algos[] = { "im2col", "winograd", "auto", NULL };
-
 	switch (opt) {
 	case 'o': c->output = arg; return 1;
 	case 't': c->threads = opt_threads(arg); return 1;
 	case 'q': c->progress = CLI_PROGRESS_OFF; return 1;
 	case CLI_OPT_PROGRESS: c->progress = CLI_PROGRESS_ON; return 1;
 	case CLI_OPT_ALGO:
-		c->algo = (enum vgg16_algo)cli_opt_choice("--algo", arg, algos);
+		c->algo = (enum nn_algo)cli_opt_choice("--algo", arg, nn_algo_names);
 		c->algo_set = 1;
 		return 1;
 	case 'h': usage(); return 1;
 	case 'V': cli_print_version();
 	default: return 0;
 	}
-}
-
-enum nn_algo vp_top_algo(const struct cli_common *c)
-{
-	return c->algo == VGG16_IM2COL ? NN_IM2COL : NN_WINOGRAD;
 }
 
 int cli_progress_enabled(enum cli_progress_mode mode)

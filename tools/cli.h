@@ -69,7 +69,7 @@ struct cli_common {
 	int threads;                 /* -t, 1 to THREADS_MAX; by default the
 				      * cores the process may run on (its CPU
 				      * affinity) */
-	enum vgg16_algo algo;        /* --algo; auto: each tool's measured choice */
+	enum nn_algo algo;        /* --algo; auto: each tool's measured choice */
 	int algo_set;
 	enum cli_progress_mode progress;
 };
@@ -78,9 +78,6 @@ void cli_common_init(struct cli_common *c);
 /* 1 when opt is one of the shared options, stored in c (--help runs
  * usage, --version prints and exits), else 0. */
 int cli_common_option(int opt, const char *arg, struct cli_common *c, void (*usage)(void));
-/* A top model's convolutions for the --algo given: auto is Winograd. */
-enum nn_algo vp_top_algo(const struct cli_common *c);
-
 /* Close stdout and check that everything written reached it. */
 void cli_close_stdout(void);
 

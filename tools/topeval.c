@@ -12,9 +12,11 @@
 #include "cli.h"
 #include "err.h"
 #include "emit.h"
-#include "feat.h"
+#include "featread.h"
 #include "outfile.h"
-#include "topmodel.h"
+#include "model.h"
+#include "modelfile.h"
+#include "pass.h"
 
 enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 
@@ -108,19 +110,19 @@ static void note_unknown(struct tally *t, const char *label)
 		t->unknown_names[t->nunknown_names++] = cli_xstrdup(label);
 }
 
-static void tally_batch(struct tally *t, const struct top_model *m, struct top_pass *p,
+static void tally_batch(struct tally *t, const struct model *m, struct pass *p,
 			const struct feat_reader *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct feat_row *row = &r->rows[i];
-		uint32_t pred = top_row_argmax(m, p, i);
+		uint32_t pred = pass_row_argmax(m, p, i);
 		long c;
 
 		if (!row->has_label)
 			cli_die(CLI_EXIT_DATA, "%s: record %" PRIu64 ": no label (topeval needs "
 				"labelled features)", row->file, row->record);
 		t->records++;
-		c = top_class_index(m, row->label, row->label_len);
+		c = model_class_index(m, row->label, row->label_len);
 		if (c < 0) {
 			t->unknown++;
 			note_unknown(t, row->label);
@@ -129,7 +131,7 @@ static void tally_batch(struct tally *t, const struct top_model *m, struct top_p
 		}
 		t->known++;
 		t->confusion[(size_t)c * t->k + pred]++;
-		t->loss_sum += top_row_xent(m, p, r->x, i, (uint32_t)c);
+		t->loss_sum += pass_row_xent(m, p, r->x, i, (uint32_t)c);
 	}
 }
 
@@ -184,7 +186,7 @@ static double accuracy(const struct tally *t)
 	return t->records ? (double)right / (double)t->records : NAN;
 }
 
-static void text_report(FILE *f, const struct top_model *m, const struct tally *t,
+static void text_report(FILE *f, const struct model *m, const struct tally *t,
 			const struct metrics *per, const struct metrics *macro,
 			const struct metrics *weighted)
 {
@@ -236,7 +238,7 @@ static void emit_metrics(struct emit *em, const struct metrics *mt)
 	emit_uint(em, mt->support);
 }
 
-static int structured_report(FILE *f, int json, const struct top_model *m,
+static int structured_report(FILE *f, int json, const struct model *m,
 			     const struct tally *t, const struct metrics *per,
 			     const struct metrics *macro, const struct metrics *weighted,
 			     struct err *e)
@@ -295,9 +297,9 @@ static int structured_report(FILE *f, int json, const struct top_model *m,
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct top_model m;
+	struct model m;
 	struct feat_reader r;
-	struct top_pass p;
+	struct pass p;
 	struct tally t = { 0 };
 	struct metrics *per, macro, weighted;
 	struct outfile out;
@@ -308,20 +310,20 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv, &o);
 	progress = cli_progress_enabled(o.com.progress);
-	if (top_model_load(&m, o.model, &e))
+	if (modelfile_load(&m, o.model, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (outfile_open(&out, o.com.output, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	rows = top_batch_rows(&m);
+	rows = model_batch_rows(&m);
 	if (feat_reader_open(&r, o.inputs, o.ninputs, rows, &e) ||
 	    feat_reader_expect(&r, m.provenance.set ? &m.provenance.obj : &obj_nil,
 			       m.input_rank, m.input_shape, &e) ||
-	    top_pass_init(&p, &m, rows, o.com.threads, vp_top_algo(&o.com), 0, &e))
+	    pass_init(&p, &m, rows, o.com.threads, o.com.algo, PASS_INFERENCE, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.confusion = cli_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
 	while ((n = feat_reader_fill(&r, &e)) > 0) {
-		top_forward(&m, &p, r.x, (size_t)n);
+		pass_forward(&m, &p, r.x, (size_t)n);
 		tally_batch(&t, &m, &p, &r, (size_t)n);
 		if (progress)
 			cli_progress("records", t.records, 0, 0);
@@ -353,8 +355,8 @@ int main(int argc, char **argv)
 	if (outfile_commit(&out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	feat_reader_close(&r);
-	top_pass_free(&p, &m);
-	top_model_free(&m);
+	pass_free(&p, &m);
+	model_free(&m);
 	free(per);
 	free(t.confusion);
 	for (int i = 0; i < t.nunknown_names; i++)

@@ -14,21 +14,26 @@
 
 #include "cli.h"
 #include "err.h"
-#include "feat.h"
+#include "featset.h"
+#include "finetune.h"
+#include "model.h"
+#include "modelfile.h"
 #include "names.h"
 #include "outfile.h"
-#include "topmodel.h"
-#include "toptrain.h"
+#include "train.h"
 #include "vgg16.h"
 #include "weights.h"
+
+#define MAX_HIDDEN 64
 
 struct options {
 	const char *valid, *history, *init, *weights;
 	struct cli_common com;
-	uint32_t hidden[64];
-	int nhidden, hidden_set;
-	double dropout, lr, momentum, l2;
-	int batchnorm, balance, optimizer, lr_set, standardize, shuffle;
+	uint32_t hidden[MAX_HIDDEN];
+	struct model_top top;        /* a new top's shape */
+	int hidden_set;
+	double lr, momentum, l2;
+	int balance, optimizer, lr_set, shuffle;
 	int optimizer_set, dropout_set, random, finetune, batch_set, warmup_set;
 	uint32_t epochs, batch, patience, warmup;
 	uint64_t seed, weights_seed;
@@ -36,13 +41,6 @@ struct options {
 	int ninputs;
 };
 
-static const char *const optimizers[] = { "adam", "sgd", "rmsprop", NULL };
-/* Learning rates that work for each optimiser out of the box (Keras'). */
-static const double default_lr[] = { 1e-3, 1e-2, 1e-3 };
-/* The blocks that can be fine-tuned, and the features they train on. */
-static const char *const blocks[] = { "block5", NULL };
-#define FINETUNE_INPUT "block4_pool"
-#define FINETUNE_TOP_INPUT "block5_pool"
 /* Chollet's fine-tuning of block 5: SGD at 1e-4 with momentum 0.9,
  * batches of 16, 50 epochs. A top trained from scratch first warms up
  * for this many epochs with the block frozen. */
@@ -164,13 +162,12 @@ static void parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof *o);
 	o->hidden[0] = 256;
-	o->nhidden = 1;
-	o->dropout = 0.5;
+	o->top = (struct model_top){ .hidden = o->hidden, .nhidden = 1, .dropout = 0.5,
+				     .standardize = 1 };
 	o->momentum = 0.9;
 	o->epochs = 50;
 	o->batch = 32;
 	o->seed = 1;
-	o->standardize = 1;
 	o->shuffle = 1;
 	o->warmup = FINETUNE_WARMUP;
 	cli_common_init(&o->com);
@@ -180,17 +177,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case O_VALID: o->valid = optarg; break;
 		case O_HIDDEN:
-			o->nhidden = parse_hidden(optarg, o->hidden, 64);
+			o->top.nhidden = parse_hidden(optarg, o->hidden, MAX_HIDDEN);
 			o->hidden_set = 1;
 			break;
 		case O_DROPOUT:
-			o->dropout = cli_opt_double("--dropout", optarg, 0, 0.99);
+			o->top.dropout = cli_opt_double("--dropout", optarg, 0, 0.99);
 			o->dropout_set = 1;
 			break;
-		case O_BATCHNORM: o->batchnorm = 1; break;
-		case O_NO_STANDARDIZE: o->standardize = 0; break;
+		case O_BATCHNORM: o->top.batchnorm = 1; break;
+		case O_NO_STANDARDIZE: o->top.standardize = 0; break;
 		case O_OPTIMIZER:
-			o->optimizer = cli_opt_choice("--optimizer", optarg, optimizers);
+			o->optimizer = cli_opt_choice("--optimizer", optarg, train_optimizer_names);
 			o->optimizer_set = 1;
 			break;
 		case O_LR: o->lr = cli_opt_double("--lr", optarg, 1e-12, 100); o->lr_set = 1; break;
@@ -206,7 +203,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_NO_SHUFFLE: o->shuffle = 0; break;
 		case O_SEED: o->seed = (uint64_t)cli_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case O_HISTORY: o->history = optarg; break;
-		case O_FINETUNE: o->finetune = 1 + cli_opt_choice("--finetune", optarg, blocks); break;
+		case O_FINETUNE:
+			o->finetune = 1 + cli_opt_choice("--finetune", optarg, finetune_blocks);
+			break;
 		case O_INIT: o->init = optarg; break;
 		case O_WARMUP:
 			o->warmup = (uint32_t)cli_opt_int("--warmup", optarg, 0, 1000000);
@@ -230,7 +229,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		cli_usage_error("--warmup trains a new top; with --init the top is MODEL's");
 	if (o->random && o->weights)
 		cli_usage_error("--weights and --init-random exclude each other");
-	if (o->init && (o->hidden_set || o->dropout_set || o->batchnorm || !o->standardize))
+	if (o->init && (o->hidden_set || o->dropout_set || o->top.batchnorm ||
+			!o->top.standardize))
 		cli_usage_error("--hidden, --dropout, --batchnorm and --no-standardize shape a new "
 				"top; with --init the top is MODEL's");
 	if (o->finetune && !o->optimizer_set)
@@ -238,7 +238,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (o->finetune && !o->batch_set)
 		o->batch = FINETUNE_BATCH;
 	if (!o->lr_set)
-		o->lr = o->finetune ? FINETUNE_LR : default_lr[o->optimizer];
+		o->lr = o->finetune ? FINETUNE_LR : train_default_lr[o->optimizer];
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 	for (int i = 0; i < o->ninputs; i++)
@@ -345,10 +345,10 @@ struct epoch_report {
 	uint32_t epochs, warmup;
 };
 
-static void report_epoch(const struct top_history *h, void *arg)
+static void report_epoch(const struct train_history *h, void *arg)
 {
 	const struct epoch_report *r = arg;
-	const struct top_epoch *ep = &h->epochs[h->n - 1];
+	const struct train_epoch *ep = &h->epochs[h->n - 1];
 	int warming = h->n <= r->warmup && h->warmup == 0;
 	uint32_t k = warming ? h->n : h->n - h->warmup;
 	double rate = ep->seconds > 0 ? (double)h->train_images / ep->seconds : 0;
@@ -364,7 +364,7 @@ static void report_epoch(const struct top_history *h, void *arg)
 	fprintf(stderr, ", %.1f images/s\n", rate);
 }
 
-static void write_history(const char *path, const struct top_history *h)
+static void write_history(const char *path, const struct train_history *h)
 {
 	struct outfile out;
 	struct err e;
@@ -373,7 +373,7 @@ static void write_history(const char *path, const struct top_history *h)
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	fputs("epoch\tloss\taccuracy\tval_loss\tval_accuracy\n", out.f);
 	for (uint32_t i = 0; i < h->n; i++) {
-		const struct top_epoch *ep = &h->epochs[i];
+		const struct train_epoch *ep = &h->epochs[i];
 
 		fprintf(out.f, "%" PRIu32 "\t%.6g\t%.6g\t%.6g\t%.6g\n", i + 1, ep->loss,
 			ep->accuracy, ep->val_loss, ep->val_accuracy);
@@ -391,7 +391,7 @@ static void write_history(const char *path, const struct top_history *h)
 #define CHANCE_MARGIN 0.01
 #define COLLAPSE_MIN_RECORDS 20
 
-static void warn_if_learned_nothing(const struct top_model *m, const struct top_data *d,
+static void warn_if_learned_nothing(const struct model *m, const struct train_data *d,
 				    const char *what, const struct options *o)
 {
 	uint64_t *predicted = cli_xcalloc(m->nclass, sizeof *predicted);
@@ -401,7 +401,7 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 	struct err e;
 
 	if (n < COLLAPSE_MIN_RECORDS ||
-	    top_evaluate(m, d, o->com.threads, vp_top_algo(&o->com), &loss, &accuracy, predicted,
+	    train_evaluate(m, d, o->com.threads, o->com.algo, &loss, &accuracy, predicted,
 			 &e))
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -419,7 +419,7 @@ static void warn_if_learned_nothing(const struct top_model *m, const struct top_
 			 "it answers '%s' %.0f%% of the time, with accuracy %.3f, where always "
 			 "answering the most common class ('%s') scores %.3f; %s", n, what,
 			 m->classes[top], 100 * share, accuracy, m->classes[common], base,
-			 !o->standardize ? "standardisation is off (--no-standardize): try without it"
+			 !o->top.standardize ? "standardisation is off (--no-standardize): try without it"
 					: "try a lower learning rate (--lr) or more epochs");
 out:
 	free(predicted);
@@ -431,185 +431,12 @@ static void progress_records(uint64_t n)
 	cli_progress("records read", n, 0, 0);
 }
 
-/* Fine-tuning: the provenance the top model must have been trained on,
- * the features' own at block5_pool. */
-static void check_init_top(const struct top_model *init, const char *path,
-			   const struct feat_set *train, char **classes, uint32_t nclass)
-{
-	const msgpack_object *prov = &train->provenance.obj;
-	msgpack_object_kv *kv = cli_xcalloc(prov->via.map.size ? prov->via.map.size : 1,
-					    sizeof *kv);
-	msgpack_object want = *prov;
-	uint32_t shape[3] = { train->shape[0] / 2, train->shape[1] / 2, train->shape[2] };
-	char diff[512];
-
-	memcpy(kv, prov->via.map.ptr, prov->via.map.size * sizeof *kv);
-	for (uint32_t i = 0; i < prov->via.map.size; i++)
-		if (kv[i].key.type == MSGPACK_OBJECT_STR &&
-		    names_eq(kv[i].key.via.str.ptr, kv[i].key.via.str.size, "layer"))
-			kv[i].val = (msgpack_object){ .type = MSGPACK_OBJECT_STR,
-				.via.str = { .size = sizeof FINETUNE_TOP_INPUT - 1,
-					     .ptr = FINETUNE_TOP_INPUT } };
-	want.via.map.ptr = kv;
-	if (obj_diff(&want, init->provenance.set ? &init->provenance.obj : &obj_nil,
-		     "provenance", diff, sizeof diff))
-		cli_die(CLI_EXIT_DATA, "%s: a top model for other features than block 5 makes of "
-			"these (\"here\" is the model, \"before\" what block 5 makes): %s", path, diff);
-	free(kv);
-	if (init->input_rank != 3 || memcmp(init->input_shape, shape, sizeof shape)) {
-		char got[64], need[64];
-
-		tensor_shape_text(init->input_rank, init->input_shape, got, sizeof got);
-		tensor_shape_text(3, shape, need, sizeof need);
-		cli_die(CLI_EXIT_DATA, "%s: a top model for features of shape %s; block 5 makes %s "
-			"of these", path, got, need);
-	}
-	for (uint32_t c = 0; c < nclass || c < init->nclass; c++)
-		if (c >= nclass || c >= init->nclass || strcmp(classes[c], init->classes[c]))
-			cli_die(CLI_EXIT_DATA, "%s: a top model for other classes: its class %" PRIu32
-				" is '%s', the training data's is '%s'", path, c + 1,
-				c < init->nclass ? init->classes[c] : "(none)",
-				c < nclass ? classes[c] : "(none)");
-	if (top_model_top_start(init))
-		cli_die(CLI_EXIT_DATA, "%s: a model with convolutions; --init takes a top "
-			"trained on %s features", path, FINETUNE_TOP_INPUT);
-}
-
-/* The hyper-parameters a model file records, from the initial top whose
- * layers the tuned model takes, not from options that did not shape it. */
-static void describe_top(const struct top_model *init, struct options *o)
-{
-	int last = init->nlayers - 1;
-
-	o->nhidden = 0;
-	o->dropout = 0;
-	o->batchnorm = 0;
-	o->standardize = init->layers[0].kind == TOP_STANDARDIZE;
-	/* Every dense layer but the one before the softmax is a hidden one. */
-	while (last > 0 && init->layers[last].kind != TOP_DENSE)
-		last--;
-	for (int i = 0; i < init->nlayers; i++) {
-		const struct top_layer *l = &init->layers[i];
-
-		if (l->kind == TOP_DENSE && i < last && o->nhidden < 64)
-			o->hidden[o->nhidden++] = l->out;
-		if (l->kind == TOP_DROPOUT)
-			o->dropout = l->rate;
-		o->batchnorm |= l->kind == TOP_BATCHNORM;
-	}
-}
-
-/* The features must be block4_pool of the weights the block starts from. */
-static void check_finetune_input(const struct feat_set *train, const struct vgg16_weights *w)
-{
-	const msgpack_object *prov = &train->provenance.obj;
-	const msgpack_object *layer = obj_get(prov, "layer"), *weights = obj_get(prov, "weights");
-	const msgpack_object *pooling = obj_get(prov, "pooling");
-	const char *file = train->provenance_file;
-
-	if (!layer || layer->type != MSGPACK_OBJECT_STR ||
-	    !names_eq(layer->via.str.ptr, layer->via.str.size, FINETUNE_INPUT))
-		cli_die(CLI_EXIT_DATA, "%s: features cut at %.*s; fine-tuning block 5 needs %s "
-			"features (vggfeat --layer %s)", file,
-			layer && layer->type == MSGPACK_OBJECT_STR ? (int)(layer->via.str.size > 32 ? 32 : layer->via.str.size) : 9,
-			layer && layer->type == MSGPACK_OBJECT_STR ? layer->via.str.ptr : "(unknown)",
-			FINETUNE_INPUT, FINETUNE_INPUT);
-	if (!pooling || pooling->type != MSGPACK_OBJECT_STR ||
-	    !names_eq(pooling->via.str.ptr, pooling->via.str.size, "none"))
-		cli_die(CLI_EXIT_DATA, "%s: globally pooled features; fine-tuning needs the maps "
-			"(vggfeat --pool none)", file);
-	if (!weights || weights->type != MSGPACK_OBJECT_STR ||
-	    !names_eq(weights->via.str.ptr, weights->via.str.size, w->id))
-		cli_die(CLI_EXIT_DATA, "%s: features made with the weights %.*s, but block 5 would "
-			"start from %s%s%s: give the weights the features were made with "
-			"(--weights FILE or --init-random SEED)", file,
-			weights && weights->type == MSGPACK_OBJECT_STR ? (int)(weights->via.str.size > 80 ? 80 : weights->via.str.size) : 9,
-			weights && weights->type == MSGPACK_OBJECT_STR ? weights->via.str.ptr : "(unknown)",
-			w->id, w->file[0] ? " of " : "", w->file);
-	if (train->rank != 3 || train->shape[2] != 512 || train->shape[0] < 2 || train->shape[1] < 2) {
-		char got[64];
-
-		tensor_shape_text(train->rank, train->shape, got, sizeof got);
-		cli_die(CLI_EXIT_DATA, "%s: features of shape %s: block 5 takes [height, width, "
-			"512] maps of at least 2x2", file, got);
-	}
-}
-
-/* Block 5 of w, then the top: init's layers and parameters, or a new top
- * as the options shape it. */
-static void build_finetune(struct top_model *m, const struct options *o,
-			   const struct feat_set *train, const struct vgg16_weights *w,
-			   const struct top_model *init, char **classes, uint32_t nclass)
-{
-	struct err e;
-	int top;
-
-	if (top_model_start(m, train->rank, train->shape, nclass, classes, &e))
-		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	for (int i = 0; i < VGG16_CONVS; i++)
-		if (vgg16_convs[i].block == 5 &&
-		    (top_model_add(m, TOP_CONV3X3, (uint32_t)vgg16_convs[i].cout, 0, &e) ||
-		     top_model_add(m, TOP_RELU, 0, 0, &e)))
-			cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	if (top_model_add(m, TOP_MAXPOOL2X2, 0, 0, &e))
-		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	top = m->nlayers;
-	if (init) {
-		for (int i = 0; i < init->nlayers; i++) {
-			const struct top_layer *l = &init->layers[i];
-
-			if (top_model_add(m, l->kind, l->kind == TOP_DENSE ? l->out : l->cout,
-					  l->kind == TOP_BATCHNORM ? l->eps : l->rate, &e))
-				cli_die(CLI_EXIT_DATA, "%s", e.msg);
-		}
-	} else {
-		if ((o->standardize && top_model_add(m, TOP_STANDARDIZE, 0, 0, &e)))
-			cli_die(CLI_EXIT_DATA, "%s", e.msg);
-		for (int h = 0; h < o->nhidden; h++)
-			if (top_model_add(m, TOP_DENSE, o->hidden[h], 0, &e) ||
-			    (o->batchnorm && top_model_add(m, TOP_BATCHNORM, 0, TOP_BN_EPS, &e)) ||
-			    top_model_add(m, TOP_RELU, 0, 0, &e) ||
-			    (o->dropout > 0 && top_model_add(m, TOP_DROPOUT, 0, (float)o->dropout, &e)))
-				cli_die(CLI_EXIT_DATA, "%s", e.msg);
-		if (top_model_add(m, TOP_DENSE, nclass, 0, &e) ||
-		    top_model_add(m, TOP_SOFTMAX, 0, 0, &e))
-			cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	}
-	if (top_model_finish(m, &e))
-		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	for (int i = 0, k = 0; i < VGG16_CONVS; i++) {
-		struct top_layer *l;
-
-		if (vgg16_convs[i].block != 5)
-			continue;
-		l = &m->layers[2 * k++];
-		memcpy(l->weights, w->kernel[i], (size_t)9 * l->c * l->cout * sizeof *l->weights);
-		memcpy(l->bias, w->bias[i], l->cout * sizeof *l->bias);
-	}
-	/* The initial top's tensors, in the same order as its layers. */
-	for (int i = 0; init && i < init->nlayers; i++) {
-		const struct top_layer *from = &init->layers[i];
-		struct top_layer *to = &m->layers[top + i];
-		const float *src[] = { from->weights, from->bias, from->gamma, from->beta,
-				       from->mean, from->var, from->scale };
-		float *dst[] = { to->weights, to->bias, to->gamma, to->beta, to->mean, to->var,
-				 to->scale };
-		size_t len[] = { from->kind == TOP_DENSE ? (size_t)from->in * from->out : 0,
-				 from->kind == TOP_DENSE ? from->out : 0, from->c, from->c,
-				 from->c, from->c, from->c };
-
-		for (int k = 0; k < 7; k++)
-			if (src[k])
-				memcpy(dst[k], src[k], len[k] * sizeof *dst[k]);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct feat_set train, valid;
-	struct top_model m, init;
-	struct top_history h;
+	struct model m, init;
+	struct train_history h;
 	struct vgg16_weights w;
 	struct outfile out;
 	struct err e;
@@ -625,7 +452,7 @@ int main(int argc, char **argv)
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.finetune && weights_find(o.weights, o.random, o.weights_seed, &w, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	if (o.init && top_model_load(&init, o.init, &e))
+	if (o.init && modelfile_load(&init, o.init, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 
 	if (feat_set_load(&train, o.inputs, o.ninputs, !o.finetune, NULL, NULL,
@@ -657,13 +484,14 @@ int main(int argc, char **argv)
 	}
 	warn_duplicates(&train, o.valid ? &valid : NULL);
 
+	if (o.init)
+		model_describe_top(&init, o.hidden, MAX_HIDDEN, &o.top);
 	if (o.finetune) {
-		check_finetune_input(&train, &w);
-		if (o.init) {
-			check_init_top(&init, o.init, &train, classes, nclass);
-			describe_top(&init, &o);
-		}
-		build_finetune(&m, &o, &train, &w, o.init ? &init : NULL, classes, nclass);
+		if (finetune_check_input(&train, &w, &e) ||
+		    (o.init && finetune_check_init(&init, o.init, &train, classes, nclass, &e)) ||
+		    finetune_build(&m, &train, &w, o.init ? &init : NULL, &o.top, classes, nclass,
+				   &e))
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		/* Block 5 is the model's now; the rest of the base is not needed. */
 		vgg16_weights_free(&w);
 		if (progress)
@@ -671,36 +499,35 @@ int main(int argc, char **argv)
 				 PRIu32 ", %" PRIu32 "] each, read from their files in batches",
 				 train.n, train.images, train.shape[0], train.shape[1], train.shape[2]);
 	} else {
-		if (top_model_build(&m, train.rank, train.shape, o.standardize, o.hidden,
-				    o.nhidden, o.batchnorm, o.dropout, nclass, classes, &e))
+		if (model_build(&m, train.rank, train.shape, &o.top, nclass, classes, &e))
 			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		if (progress)
 			cli_warn("holding %zu training records x %" PRIu32 " features in memory (%.1f MB)",
 				 train.n, train.dim, (double)train.n * train.dim * 4 / 1e6);
 	}
-	if (top_model_set_provenance(&m, &train.provenance.obj, &e))
+	if (model_set_provenance(&m, &train.provenance.obj, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	struct top_hparams hp = {
-		.optimizer = optimizers[o.optimizer], .lr = o.lr, .momentum = o.momentum,
-		.l2 = o.l2, .dropout = o.nhidden ? o.dropout : 0, .hidden = o.hidden,
-		.nhidden = o.nhidden, .batchnorm = o.batchnorm, .balance = o.balance,
-		.standardize = o.standardize, .shuffle = o.shuffle,
+	struct train_hparams hp = {
+		.optimizer = (enum train_optimizer)o.optimizer, .lr = o.lr, .momentum = o.momentum,
+		.l2 = o.l2, .dropout = o.top.nhidden ? o.top.dropout : 0, .hidden = o.hidden,
+		.nhidden = o.top.nhidden, .batchnorm = o.top.batchnorm, .balance = o.balance,
+		.standardize = o.top.standardize, .shuffle = o.shuffle,
 		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
-		.threads = (uint32_t)o.com.threads, .algo = vp_top_algo(&o.com), .seed = o.seed,
-		.finetune = o.finetune ? blocks[o.finetune - 1] : NULL, .init = o.init,
-		.warmup = o.warmup, .warmup_optimizer = optimizers[0],
-		.warmup_lr = default_lr[0],
+		.threads = (uint32_t)o.com.threads, .algo = o.com.algo, .seed = o.seed,
+		.finetune = o.finetune ? finetune_blocks[o.finetune - 1] : NULL, .init = o.init,
+		.warmup = o.warmup, .warmup_optimizer = TRAIN_ADAM,
+		.warmup_lr = train_default_lr[TRAIN_ADAM],
 	};
-	struct top_data td = { .set = &train, .y = ty }, vd = { .set = &valid, .y = vy };
-	int first = top_model_top_start(&m);
+	struct train_data td = { .set = &train, .y = ty }, vd = { .set = &valid, .y = vy };
+	int first = model_top_start(&m);
 
-	if (o.standardize && !o.init && m.layers[first].kind == TOP_STANDARDIZE &&
-	    top_fit_standardize(&m, first, &td, o.com.threads, vp_top_algo(&o.com), &e))
+	if (o.top.standardize && !o.init && m.layers[first].kind == LAYER_STANDARDIZE &&
+	    train_fit_standardize(&m, first, &td, o.com.threads, o.com.algo, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
 				     .epochs = o.epochs,
 				     .warmup = o.finetune && !o.init ? o.warmup : 0 };
-	if (top_train(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
+	if (train_run(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (progress && isfinite(h.start_loss) && h.best == h.warmup)
 		cli_warn("no tuning epoch beat the validation loss tuning started from (%.4f): "
@@ -712,15 +539,15 @@ int main(int argc, char **argv)
 				&o);
 	if (o.history)
 		write_history(o.history, &h);
-	if (top_model_write(&m, &hp, &h, out.f, &e) || outfile_commit(&out, &e))
+	if (modelfile_write(&m, &hp, &h, out.f, &e) || outfile_commit(&out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	free(h.epochs);
 	free(classes);
 	free(ty);
 	free(vy);
-	top_model_free(&m);
+	model_free(&m);
 	if (o.init)
-		top_model_free(&init);
+		model_free(&init);
 	feat_set_free(&train);
 	if (o.valid)
 		feat_set_free(&valid);

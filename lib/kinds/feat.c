@@ -1,20 +1,15 @@
 #include "feat.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "names.h"
-
-const char *const feat_agreement_keys[] = { "provenance", NULL };
+/* The header key every segment of a stream must share. */
+static const char *const agreement_keys[] = { "provenance", NULL };
 
 const struct stream_kind feat_kind = {
-	.name = "features", .agreement_keys = feat_agreement_keys, .tensor_key = "features",
+	.name = "features", .agreement_keys = agreement_keys, .tensor_key = "features",
 	.dtype = TENSOR_F32,
 };
 
@@ -93,25 +88,21 @@ int feat_provenance_check(const msgpack_object *want, const msgpack_object *got,
 	return 0;
 }
 
-int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size_t cap,
-		     struct err *e)
+int feat_provenance_agree(const msgpack_object *want, const char *want_file,
+			  const msgpack_object *got, const char *got_file, struct err *e)
 {
-	static char *const stdin_path[] = { "-" };
-
-	memset(r, 0, sizeof *r);
-	r->paths = npaths ? paths : stdin_path;
-	r->npaths = npaths ? npaths : 1;
-	r->cap = cap;
-	if (!(r->rows = err_calloc(cap, sizeof *r->rows, e)) ||
-	    !(r->s = err_calloc(1, sizeof *r->s, e))) {
-		feat_reader_close(r);
-		return -1;
-	}
-	return 0;
+	if (feat_provenance_check(want, got, e) == 0)
+		return 0;
+	if (want_file)
+		return err_context(e, "%s: features made differently from those of %s "
+				   "(\"here\" is %s, \"before\" is %s): ", got_file, want_file,
+				   got_file, want_file);
+	return err_context(e, "%s: these features were not made like the model's "
+			   "(\"here\" is the features, \"before\" the model): ", got_file);
 }
 
 /* The floats of a record of this shape, at most UINT32_MAX. */
-static int shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct err *e)
+int feat_shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct err *e)
 {
 	size_t d = 1;
 
@@ -126,8 +117,8 @@ static int shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct err 
 
 /* A record's shape against the reference: the first record's, or the
  * model's. */
-static int check_shape(const char *name, uint64_t at, const struct tensor *t, int rank,
-		       const uint32_t *shape, int of_model, struct err *e)
+int feat_check_shape(const char *name, uint64_t at, const struct tensor *t, int rank,
+		     const uint32_t *shape, int of_model, struct err *e)
 {
 	char want[64], got[64];
 
@@ -143,7 +134,7 @@ static int check_shape(const char *name, uint64_t at, const struct tensor *t, in
 }
 
 /* The record's features into x [dim], every one finite. */
-static int read_finite(const char *name, uint64_t at, const struct stream_record *r, float *x,
+int feat_read_finite(const char *name, uint64_t at, const struct stream_record *r, float *x,
 		       uint32_t dim, struct err *e)
 {
 	tensor_to_f32(&r->tensor, x);
@@ -157,7 +148,7 @@ static int read_finite(const char *name, uint64_t at, const struct stream_record
 
 /* The provenance map of a stream's header: required, since nothing can be
  * checked against what is not there. */
-static int stream_provenance(const struct stream *st, const msgpack_object **prov,
+int feat_stream_provenance(const struct stream *st, const msgpack_object **prov,
 			     struct err *e)
 {
 	const msgpack_object *p = obj_get(&st->first_header, "provenance");
@@ -166,578 +157,5 @@ static int stream_provenance(const struct stream *st, const msgpack_object **pro
 		return err_fail(e, "%s: header: key 'provenance': %s", st->name,
 				p ? "expected a map" : "missing");
 	*prov = p;
-	return 0;
-}
-
-static int set_shape(struct feat_reader *r, int rank, const uint32_t *shape,
-		     struct err *e)
-{
-	uint32_t dim = 0;
-
-	if (shape_dim(rank, shape, &dim, e))
-		return -1;
-	free(r->x);
-	if (!(r->x = err_calloc(r->cap, (size_t)dim * sizeof *r->x, e)))
-		return -1;
-	r->rank = rank;
-	memcpy(r->shape, shape, (size_t)rank * sizeof *shape);
-	r->dim = dim;
-	return 0;
-}
-
-int feat_reader_expect(struct feat_reader *r, const msgpack_object *provenance, int rank,
-		       const uint32_t *shape, struct err *e)
-{
-	free(r->provenance_file);
-	r->provenance_file = NULL;
-	if (obj_hold(&r->provenance, provenance, e))
-		return -1;
-	return set_shape(r, rank, shape, e);
-}
-
-void feat_reader_close(struct feat_reader *r)
-{
-	if (r->s && r->open)
-		stream_close(r->s);
-	free(r->s);
-	if (r->rows)
-		for (size_t i = 0; i < r->cap; i++) {
-			free(r->rows[i].id);
-			free(r->rows[i].label);
-		}
-	free(r->rows);
-	free(r->x);
-	free(r->provenance_file);
-	obj_release(&r->provenance);
-	memset(r, 0, sizeof *r);
-}
-
-/* The stream's provenance against the reference, or as the reference. */
-static int check_provenance(struct feat_reader *r, struct err *e)
-{
-	const msgpack_object *got = NULL;
-
-	if (stream_provenance(r->s, &got, e))
-		return -1;
-	if (!r->provenance.set) {
-		if (obj_hold(&r->provenance, got, e))
-			return -1;
-		if (!(r->provenance_file = strdup(r->s->name)))
-			return err_fail(e, "out of memory");
-		return 0;
-	}
-	if (feat_provenance_check(&r->provenance.obj, got, e) == 0)
-		return 0;
-	if (r->provenance_file)
-		return err_context(e, "%s: features made differently from those of %s "
-				   "(\"here\" is %s, \"before\" is %s): ", r->s->name,
-				   r->provenance_file, r->s->name, r->provenance_file);
-	return err_context(e, "%s: these features were not made like the model's "
-			   "(\"here\" is the features, \"before\" the model): ", r->s->name);
-}
-
-static int keep_bytes(char **dst, size_t *cap, const char *p, size_t n, struct err *e)
-{
-	if (n + 1 > *cap) {
-		char *q = realloc(*dst, n + 1);
-
-		if (!q)
-			return err_fail(e, "out of memory");
-		*dst = q;
-		*cap = n + 1;
-	}
-	memcpy(*dst, p, n);
-	(*dst)[n] = 0;
-	return 0;
-}
-
-static int read_row(struct feat_reader *r, const struct stream_record *rec, size_t i,
-		    struct err *e)
-{
-	const struct tensor *t = &rec->tensor;
-	struct feat_row *row = &r->rows[i];
-	const char *name = r->s->name;
-	uint64_t at = r->s->records;
-	float *x;
-
-	if (!r->rank && set_shape(r, t->rank, t->shape, e))
-		return err_context(e, "%s: record %" PRIu64 ": ", name, at);
-	x = r->x + i * r->dim;
-	if (check_shape(name, at, t, r->rank, r->shape, !r->provenance_file, e) ||
-	    read_finite(name, at, rec, x, r->dim, e))
-		return -1;
-	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
-		return -1;
-	row->id_len = rec->id_len;
-	row->has_label = rec->label != NULL;
-	row->label_len = rec->label ? rec->label_len : 0;
-	if (keep_bytes(&row->label, &row->label_cap, rec->label ? rec->label : "",
-		       row->label_len, e))
-		return -1;
-	row->copy = rec->copy;
-	row->file = strcmp(r->paths[r->next - 1], "-") ? r->paths[r->next - 1] : "stdin";
-	row->record = at;
-	return 0;
-}
-
-long feat_reader_fill(struct feat_reader *r, struct err *e)
-{
-	size_t n = 0;
-	struct stream_record rec;
-	msgpack_object obj;
-
-	while (n < r->cap) {
-		int rc;
-
-		if (!r->open) {
-			if (r->next == r->npaths)
-				break;
-			if (stream_open(r->s, r->paths[r->next++], feat_only, NULL, e))
-				return -1;
-			r->open = 1;
-			r->checked = 0;
-		}
-		rc = stream_record(r->s, &obj, e);
-		if (rc < 0)
-			return -1;
-		if (r->s->have_header && !r->checked) {
-			if (check_provenance(r, e))
-				return -1;
-			r->checked = 1;
-		}
-		if (rc == 0) {
-			stream_close(r->s);
-			r->open = 0;
-			continue;
-		}
-		if (stream_record_parse(r->s, &obj, &rec, e) || read_row(r, &rec, n, e))
-			return -1;
-		n++;
-	}
-	return (long)n;
-}
-
-/* ---- labelled sets ---- */
-
-void feat_set_free(struct feat_set *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->rec[i].id);
-	free(s->rec);
-	for (uint32_t i = 0; i < s->nnames; i++)
-		free(s->names[i]);
-	free(s->names);
-	free(s->by_name);
-	free(s->x);
-	for (int i = 0; i < s->nfiles; i++) {
-		if (s->fd && s->fd[i] > STDIN_FILENO)
-			close(s->fd[i]);
-		free(s->files[i]);
-	}
-	free(s->fd);
-	free(s->files);
-	free(s->first);
-	free(s->members);
-	free(s->provenance_file);
-	obj_release(&s->provenance);
-	memset(s, 0, sizeof *s);
-}
-
-/* Copy in to an unnamed file in dir, ready to be read from its start. */
-static int spool(int in, const char *name, const char *dir, struct err *e)
-{
-	enum { CHUNK = 1 << 20 };
-	char path[4096], *buf;
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	ssize_t got;
-
-	if (fd < 0) {
-		/* A file system without O_TMPFILE: a name, removed at once. */
-		snprintf(path, sizeof path, "%s/.vggpipe-spool.XXXXXX", dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd < 0)
-			return err_fail(e, "%s: cannot make a temporary file in %s: %s", name, dir,
-					strerror(errno));
-		unlink(path);
-	}
-	if (!(buf = err_calloc(CHUNK, 1, e)))
-		goto fail;
-	while ((got = read(in, buf, CHUNK)) != 0) {
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			err_fail(e, "%s: %s", name, strerror(errno));
-			goto fail;
-		}
-		for (ssize_t done = 0; done < got;) {
-			ssize_t put = write(fd, buf + done, (size_t)(got - done));
-
-			if (put < 0 && errno == EINTR)
-				continue;
-			if (put < 0) {
-				err_fail(e, "%s: copying to a temporary file in %s: %s", name, dir,
-					 strerror(errno));
-				goto fail;
-			}
-			done += put;
-		}
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		err_fail(e, "%s: %s", name, strerror(errno));
-		goto fail;
-	}
-	free(buf);
-	return fd;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* The descriptor a set reads path from: the file itself when it can be
- * read again at any offset, else (an indexed set from a pipe) a spooled
- * copy. *start is the offset its stream begins at. */
-static int open_input(const char *path, int hold, const char *tmpdir, off_t *start,
-		      struct err *e)
-{
-	const char *name = strcmp(path, "-") ? path : "stdin";
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	struct stat st;
-	int copy;
-
-	if (fd < 0)
-		return err_fail(e, "%s: %s", path, strerror(errno));
-	*start = 0;
-	if (hold)
-		return fd;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (*start = lseek(fd, 0, SEEK_CUR)) >= 0)
-		return fd;
-	*start = 0;
-	copy = spool(fd, name, tmpdir ? tmpdir : getenv("TMPDIR") && *getenv("TMPDIR") ?
-			       getenv("TMPDIR") : "/tmp", e);
-	if (fd > STDIN_FILENO)
-		close(fd);
-	return copy;
-}
-
-/* A label's index, new ones numbered in order of first appearance;
- * by_name keeps them in byte order for the lookup. */
-static long set_label(struct feat_set *s, const char *p, size_t len, struct err *e)
-{
-	uint32_t lo;
-	long found = names_search(s->names, s->by_name, s->nnames, p, len, &lo);
-	char **names;
-	uint32_t *by_name;
-
-	if (found >= 0)
-		return found;
-	if (s->nnames == FEAT_MAX_LABELS)
-		return err_fail(e, "more than %d different labels", FEAT_MAX_LABELS);
-	if (!(names = realloc(s->names, (s->nnames + 1) * sizeof *names)))
-		return err_fail(e, "out of memory");
-	s->names = names;
-	if (!(by_name = realloc(s->by_name, (s->nnames + 1) * sizeof *by_name)))
-		return err_fail(e, "out of memory");
-	s->by_name = by_name;
-	if (!(s->names[s->nnames] = strndup(p, len)))
-		return err_fail(e, "out of memory");
-	memmove(by_name + lo + 1, by_name + lo, (s->nnames - lo) * sizeof *by_name);
-	by_name[lo] = s->nnames;
-	return s->nnames++;
-}
-
-static int set_grow(struct feat_set *s, size_t *cap, int hold, struct err *e)
-{
-	size_t want = *cap ? *cap * 2 : 256;
-	struct feat_record *rec;
-	float *x;
-
-	if (hold && want > SIZE_MAX / sizeof(float) / s->dim)
-		return err_fail(e, "too many records to hold in memory");
-	if (!(rec = realloc(s->rec, want * sizeof *rec)))
-		return err_fail(e, "out of memory for the index of %zu records", want);
-	s->rec = rec;
-	if (hold) {
-		if (!(x = realloc(s->x, want * s->dim * sizeof *x)))
-			return err_fail(e, "out of memory holding %zu records of %" PRIu32
-					" features (%.1f MB)", want, s->dim,
-					(double)want * s->dim * 4 / 1e6);
-		s->x = x;
-	}
-	*cap = want;
-	return 0;
-}
-
-static int set_record(struct feat_set *s, const struct stream *st, const struct stream_record *r,
-		      int hold, size_t *cap, float *scratch, struct err *e)
-{
-	const struct tensor *t = &r->tensor;
-	struct feat_record *rec;
-	float *x;
-	long label;
-
-	if (!r->label)
-		return err_fail(e, "%s: record %" PRIu64 ": no label (training and validation "
-				"need labelled features)", st->name, st->records);
-	if (!r->label_len || memchr(r->label, 0, r->label_len))
-		return err_fail(e, "%s: record %" PRIu64 ": the label is empty or holds a NUL byte",
-				st->name, st->records);
-	if (check_shape(st->name, st->records, t, s->rank, s->shape, 0, e) ||
-	    (s->n == *cap && set_grow(s, cap, hold, e)))
-		return -1;
-	x = hold ? s->x + s->n * s->dim : scratch;
-	if (read_finite(st->name, st->records, r, x, s->dim, e))
-		return -1;
-	if ((label = set_label(s, r->label, r->label_len, e)) < 0)
-		return err_context(e, "%s: record %" PRIu64 ": ", st->name, st->records);
-	rec = &s->rec[s->n];
-	*rec = (struct feat_record){ .id_len = r->id_len, .copy = r->copy,
-				     .label = (uint32_t)label, .file = (uint32_t)(s->nfiles - 1),
-				     .record = st->records,
-				     .offset = stream_offset_of(st, t->data) };
-	if (!(rec->id = malloc(r->id_len + 1)))
-		return err_fail(e, "out of memory");
-	memcpy(rec->id, r->id, r->id_len);
-	rec->id[r->id_len] = 0;
-	s->n++;
-	return 0;
-}
-
-/* The stream's provenance must be the reference's (like's, or the
- * first stream's, which becomes the reference). */
-static int set_provenance(struct feat_set *s, const struct feat_set *like,
-			  const struct stream *st, struct err *e)
-{
-	const struct feat_set *ref = like ? like : s;
-	const msgpack_object *got = NULL;
-
-	if (stream_provenance(st, &got, e))
-		return -1;
-	if (!ref->provenance.set) {
-		if (obj_hold(&s->provenance, got, e))
-			return -1;
-		return (s->provenance_file = strdup(st->name)) ? 0 : err_fail(e, "out of memory");
-	}
-	if (feat_provenance_check(&ref->provenance.obj, got, e))
-		return err_context(e, "%s: features made differently from those of %s "
-				   "(\"here\" is %s, \"before\" is %s): ", st->name,
-				   ref->provenance_file, st->name, ref->provenance_file);
-	return like && !s->provenance.set ? obj_hold(&s->provenance, got, e) : 0;
-}
-
-static int set_shape_from(struct feat_set *s, const struct feat_set *like,
-			  const struct tensor *t, float **scratch, struct err *e)
-{
-	uint32_t dim = 0;
-
-	if (like && (t->rank != like->rank ||
-		     memcmp(t->shape, like->shape, (size_t)t->rank * sizeof *t->shape))) {
-		char want[64], got[64];
-
-		tensor_shape_text(like->rank, like->shape, want, sizeof want);
-		tensor_shape_text(t->rank, t->shape, got, sizeof got);
-		return err_fail(e, "features of shape %s, those of %s are %s", got,
-				like->provenance_file, want);
-	}
-	if (shape_dim(t->rank, t->shape, &dim, e))
-		return -1;
-	s->rank = t->rank;
-	memcpy(s->shape, t->shape, (size_t)t->rank * sizeof *t->shape);
-	s->dim = dim;
-	return (*scratch = err_calloc(dim, sizeof **scratch, e)) ? 0 : -1;
-}
-
-static int load_one(struct feat_set *s, const char *path, int hold, const struct feat_set *like,
-		    const char *tmpdir, size_t *cap, float **scratch,
-		    void (*progress)(uint64_t), struct err *e)
-{
-	const char *name = strcmp(path, "-") ? path : "stdin";
-	struct stream st;
-	struct stream_record r;
-	msgpack_object obj;
-	off_t start;
-	int fd, rc, checked = 0, *fds;
-	char **files;
-
-	if ((fd = open_input(path, hold, tmpdir, &start, e)) < 0)
-		return -1;
-	fds = realloc(s->fd, (size_t)(s->nfiles + 1) * sizeof *fds);
-	files = fds ? realloc(s->files, (size_t)(s->nfiles + 1) * sizeof *files) : NULL;
-	if (fds)
-		s->fd = fds;
-	if (files)
-		s->files = files;
-	if (!files || !(s->files[s->nfiles] = strdup(name))) {
-		if (fd > STDIN_FILENO)
-			close(fd);
-		return err_fail(e, "out of memory");
-	}
-	/* Kept open when indexed: the batches are read from it. */
-	s->fd[s->nfiles++] = hold ? -1 : fd;
-	if (stream_open_fd(&st, fd, name, feat_only, NULL, e))
-		goto fail;
-	while ((rc = stream_record(&st, &obj, e)) > 0) {
-		if (!checked && set_provenance(s, like, &st, e))
-			break;
-		checked = 1;
-		if (stream_record_parse(&st, &obj, &r, e))
-			break;
-		if (!s->rank && set_shape_from(s, like, &r.tensor, scratch, e)) {
-			err_context(e, "%s: record %" PRIu64 ": ", name, st.records);
-			break;
-		}
-		if (set_record(s, &st, &r, hold, cap, *scratch, e))
-			break;
-		s->rec[s->n - 1].offset += (uint64_t)start;
-		if (progress && st.records % 256 == 0)
-			progress(s->n);
-	}
-	if (rc == 0 && !checked && set_provenance(s, like, &st, e))
-		rc = -1;
-	stream_close(&st);
-	if (rc == 0)
-		goto done;
-fail:
-	if (hold && fd > STDIN_FILENO)
-		close(fd);
-	return -1;
-done:
-	if (hold && fd > STDIN_FILENO)
-		close(fd);
-	return 0;
-}
-
-static int same_id(const struct feat_record *a, const struct feat_record *b)
-{
-	return a->id_len == b->id_len && !memcmp(a->id, b->id, a->id_len);
-}
-
-/* Records by id, then by position: an image's copies end up together, in
- * stream order. */
-static int cmp_by_id(const void *a, const void *b, void *arg)
-{
-	const struct feat_record *rec = arg;
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	size_t li = rec[i].id_len, lj = rec[j].id_len;
-	int c = memcmp(rec[i].id, rec[j].id, li < lj ? li : lj);
-
-	if (c)
-		return c;
-	if (li != lj)
-		return li < lj ? -1 : 1;
-	return (i > j) - (i < j);
-}
-
-struct run {
-	size_t head, start, len; /* first record; its place and length in by_id */
-};
-
-static int cmp_run_head(const void *a, const void *b)
-{
-	const struct run *x = a, *y = b;
-
-	return (x->head > y->head) - (x->head < y->head);
-}
-
-/* Images: the runs of one id, in the order of their first records. */
-static int set_group(struct feat_set *s, struct err *e)
-{
-	size_t n = s->n ? s->n : 1, nimg = 0;
-	size_t *by_id = err_calloc(n, sizeof *by_id, e);
-	struct run *runs = by_id ? err_calloc(n, sizeof *runs, e) : NULL;
-	int rc = -1;
-
-	if (!runs || !(s->members = err_calloc(n, sizeof *s->members, e)))
-		goto out;
-	for (size_t i = 0; i < s->n; i++)
-		by_id[i] = i;
-	qsort_r(by_id, s->n, sizeof *by_id, cmp_by_id, s->rec);
-	for (size_t i = 0; i < s->n; i++) {
-		if (i && same_id(&s->rec[by_id[i - 1]], &s->rec[by_id[i]])) {
-			runs[nimg - 1].len++;
-			continue;
-		}
-		runs[nimg++] = (struct run){ .head = by_id[i], .start = i, .len = 1 };
-	}
-	qsort(runs, nimg, sizeof *runs, cmp_run_head);
-	if (!(s->first = err_calloc(nimg + 1, sizeof *s->first, e)))
-		goto out;
-	for (size_t i = 0, k = 0; i < nimg; i++) {
-		s->first[i] = k;
-		memcpy(s->members + k, by_id + runs[i].start, runs[i].len * sizeof *by_id);
-		k += runs[i].len;
-		s->first[i + 1] = k;
-	}
-	s->images = nimg;
-	rc = 0;
-out:
-	free(by_id);
-	free(runs);
-	return rc;
-}
-
-int feat_set_load(struct feat_set *s, char *const *paths, int npaths, int hold,
-		  const struct feat_set *like, const char *tmpdir,
-		  void (*progress)(uint64_t records), struct err *e)
-{
-	static char *const stdin_path[] = { "-" };
-	size_t cap = 0;
-	float *scratch = NULL;
-
-	memset(s, 0, sizeof *s);
-	if (!npaths) {
-		paths = stdin_path;
-		npaths = 1;
-	}
-	for (int i = 0; i < npaths; i++)
-		if (load_one(s, paths[i], hold, like, tmpdir, &cap, &scratch, progress, e))
-			goto fail;
-	free(scratch);
-	if (progress)
-		progress(s->n);
-	if (set_group(s, e))
-		goto fail;
-	return 0;
-fail:
-	free(scratch);
-	feat_set_free(s);
-	return -1;
-}
-
-int feat_set_read(const struct feat_set *s, const size_t *idx, size_t n, float *x,
-		  struct err *e)
-{
-	size_t bytes = (size_t)s->dim * sizeof *x;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct feat_record *r = &s->rec[idx[i]];
-		float *row = x + i * s->dim;
-		size_t done = 0;
-
-		if (s->x) {
-			memcpy(row, s->x + idx[i] * s->dim, bytes);
-			continue;
-		}
-		while (done < bytes) {
-			ssize_t got = pread(s->fd[r->file], (char *)row + done, bytes - done,
-					    (off_t)(r->offset + done));
-
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0)
-				return err_fail(e, "%s: record %" PRIu64 ": %s", s->files[r->file],
-						r->record, got < 0 ? strerror(errno) :
-						"the file is shorter than when it was read");
-			done += (size_t)got;
-		}
-		tensor_f32_from_le(row, s->dim);
-		/* The file was checked when it was indexed; one changed since
-		 * must not feed a NaN into training. */
-		for (uint32_t k = 0; k < s->dim; k++)
-			if (!isfinite(row[k]))
-				return err_fail(e, "%s: record %" PRIu64 ": feature %" PRIu32 " is not "
-						"finite (has the file changed since it was read?)",
-						s->files[r->file], r->record, k);
-	}
 	return 0;
 }

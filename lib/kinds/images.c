@@ -7,7 +7,9 @@ const char *const images_fill_names[] = { "constant", "nearest", "reflect", "wra
 const char *const images_flip_names[] = { "none", "h", "v", "hv", NULL };
 const char *const images_icc_names[] = { "use", "ignore", NULL };
 
-const char *const images_agreement_keys[] = { "size", "fit", "icc", NULL };
+/* The header keys every segment of a stream must share: two images of
+ * another size, fit or colour handling are not one data set. */
+static const char *const agreement_keys[] = { "size", "fit", "icc", NULL };
 
 static int check_image(const struct tensor *t, struct err *e)
 {
@@ -17,7 +19,7 @@ static int check_image(const struct tensor *t, struct err *e)
 }
 
 const struct stream_kind images_kind = {
-	.name = "images", .agreement_keys = images_agreement_keys, .tensor_key = "image",
+	.name = "images", .agreement_keys = agreement_keys, .tensor_key = "image",
 	.dtype = TENSOR_U8, .check_tensor = check_image,
 };
 

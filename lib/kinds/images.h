@@ -22,9 +22,6 @@ extern const char *const images_fill_names[];
 extern const char *const images_flip_names[];
 extern const char *const images_icc_names[];
 
-/* The header keys every segment of a stream must share: two images of
- * another size, fit or colour handling are not one data set. */
-extern const char *const images_agreement_keys[];
 /* The kind as the stream layer reads it. */
 extern const struct stream_kind images_kind;
 /* The list stream_open takes to read images and nothing else. */

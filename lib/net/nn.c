@@ -110,11 +110,14 @@ void nn_dense_backward(int threads, const float *x, const float *w, const float 
 		       size_t n, uint32_t in, uint32_t out, float *dx, float *dw, float *db)
 {
 	/* dw = x^T dy, db = the column sums of dy, dx = dy w^T */
-	nn_gemm(threads, 1, 0, in, out, n, 1.0f, x, dy, 0.0f, dw);
-	memset(db, 0, out * sizeof *db);
-	for (size_t r = 0; r < n; r++)
-		for (uint32_t j = 0; j < out; j++)
-			db[j] += dy[r * out + j];
+	if (dw)
+		nn_gemm(threads, 1, 0, in, out, n, 1.0f, x, dy, 0.0f, dw);
+	if (db) {
+		memset(db, 0, out * sizeof *db);
+		for (size_t r = 0; r < n; r++)
+			for (uint32_t j = 0; j < out; j++)
+				db[j] += dy[r * out + j];
+	}
 	if (dx)
 		nn_gemm(threads, 0, 1, n, in, out, 1.0f, dy, w, 0.0f, dx);
 }
@@ -176,6 +179,14 @@ void nn_batchnorm_backward(const float *x, const float *gamma, float eps,
 			dx[r * c + j] = gamma[j] * istd / (float)n *
 					((float)n * dy[r * c + j] - dbeta[j] - xhat * dgamma[j]);
 		}
+}
+
+void nn_batchnorm_inference_backward(const float *dy, const float *gamma, const float *var,
+				     float eps, size_t n, uint32_t c, float *dx)
+{
+	for (size_t r = 0; r < n; r++)
+		for (uint32_t j = 0; j < c; j++)
+			dx[r * c + j] = dy[r * c + j] * gamma[j] / sqrtf(var[j] + eps);
 }
 
 /* ---- elementwise layers ---- */
@@ -252,7 +263,11 @@ void nn_standardize_backward(const float *dy, const float *scale, size_t rows, u
 
 /* ---- 3x3 convolution ---- */
 
-void nn_im2col3x3(const float *x, int h, int w, int c, size_t p0, size_t p1, float *col)
+/* col [(p1 - p0), 3, 3, c] from x [n, h, w, c]: row r holds the 3x3
+ * window around pixel p0 + r of the batch (stride 1, zero padding 1),
+ * zeros where it leaves the image. The (ky, kx, ci) order of a row is the
+ * row order of an HWIO kernel. */
+static void im2col3x3(const float *x, int h, int w, int c, size_t p0, size_t p1, float *col)
 {
 	size_t hw = (size_t)h * w, rowlen = (size_t)3 * c;
 
@@ -326,7 +341,7 @@ void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
 	size_t m = p1 - p0;
 	float *out = y + p0 * cout + c0;
 
-	nn_im2col3x3(x, h, w, cin, p0, p1, col);
+	im2col3x3(x, h, w, cin, p0, p1, col);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, c1 - c0,
 		    9 * cin, 1.0f, col, 9 * cin, kernel + c0, cout, 0.0f, out, cout);
 	bias_relu_forward(out, (size_t)cout, bias + c0, m, c1 - c0, relu);
@@ -355,7 +370,7 @@ static void im2col_task(void *ctx, size_t task, int thread)
 	size_t p1 = p0 + IM2COL_TASK_PIXELS < j->pixels ? p0 + IM2COL_TASK_PIXELS : j->pixels;
 
 	(void)thread;
-	nn_im2col3x3(j->x, j->h, j->w, j->c, p0, p1, j->col + p0 * 9 * (size_t)j->c);
+	im2col3x3(j->x, j->h, j->w, j->c, p0, p1, j->col + p0 * 9 * (size_t)j->c);
 }
 
 /* x [n, h, w, c] -> col [n * h * w, 9 * c] on threads */
@@ -474,7 +489,7 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
 {
 	size_t pixels = n * (size_t)h * w;
 
-	if (algo == NN_WINOGRAD) {
+	if (algo != NN_IM2COL) {
 		nn_blas_single_threaded();
 		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, bias, scratch, y);
 		return;

@@ -28,8 +28,8 @@ void nn_blas_single_threaded(void);
 /* x [n, in], w [in, out], b [out] -> y [n, out] = x w + b */
 void nn_dense_forward(int threads, const float *x, const float *w, const float *b,
 		      size_t n, uint32_t in, uint32_t out, float *y);
-/* x [n, in], w [in, out], dy [n, out] -> dx [n, in] (skipped when NULL),
- * dw [in, out], db [out] */
+/* x [n, in], w [in, out], dy [n, out] -> dx [n, in], dw [in, out],
+ * db [out], each skipped when NULL */
 void nn_dense_backward(int threads, const float *x, const float *w, const float *dy,
 		       size_t n, uint32_t in, uint32_t out, float *dx, float *dw, float *db);
 
@@ -45,6 +45,11 @@ void nn_batchnorm_backward(const float *x, const float *gamma, float eps,
 			   const float *batch_mean, const float *batch_var,
 			   const float *dy, size_t n, uint32_t c, float *dx,
 			   float *dgamma, float *dbeta);
+
+/* In inference the layer is affine, y = gamma (x - mean) / sqrt(var + eps)
+ * + beta with the running statistics: dy, dx [n, c]; gamma, var [c]. */
+void nn_batchnorm_inference_backward(const float *dy, const float *gamma, const float *var,
+				     float eps, size_t n, uint32_t c, float *dx);
 
 /* x, y [count]; y may be x */
 void nn_relu_forward(const float *x, float *y, size_t count);
@@ -75,12 +80,6 @@ void nn_standardize_forward(const float *x, const float *mean, const float *scal
 void nn_standardize_backward(const float *dy, const float *scale, size_t rows, uint32_t c,
 			     float *dx);
 
-/* col [(p1 - p0), 3, 3, c] from x [n, h, w, c]: row r holds the 3x3
- * window around pixel p0 + r of the batch (stride 1, zero padding 1),
- * zeros where it leaves the image. The (ky, kx, ci) order of a row is the
- * row order of an HWIO kernel. */
-void nn_im2col3x3(const float *x, int h, int w, int c, size_t p0, size_t p1, float *col);
-
 /* The 3x3 'same' convolution with bias on output pixels [p0, p1) of a
  * batch and output channels [c0, c1), then ReLU when relu is set:
  * x [n, h, w, cin], kernel HWIO [3, 3, cin, cout], bias [cout] (NULL: 0),
@@ -89,10 +88,14 @@ void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
 			const float *kernel, const float *bias, int relu, size_t p0,
 			size_t p1, int c0, int c1, float *col, float *y);
 /* How a batch's convolutions run: im2col and one GEMM, or Winograd
- * F(4x4, 3x3) (lib/winograd.h), with about 2 to 3 times fewer
+ * F(4x4, 3x3) (winograd.h), with about 2 to 3 times fewer
  * multiplications on small maps and 10 times the rounding error (a few
- * 1e-6 of the largest output). */
-enum nn_algo { NN_IM2COL, NN_WINOGRAD };
+ * 1e-6 of the largest output). NN_AUTO is the faster as measured: for
+ * the kernels below, Winograd; VGG16 chooses layer by layer
+ * (vgg16_set_algo). */
+enum nn_algo { NN_IM2COL, NN_WINOGRAD, NN_AUTO };
+/* Their names on the command line and in a model file, NULL-terminated. */
+extern const char *const nn_algo_names[];
 
 /* The same as nn_conv3x3_forward over a whole batch of n maps on `threads`
  * threads, with bias (NULL: 0) and no ReLU: x [n, h, w, cin], kernel HWIO

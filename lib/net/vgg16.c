@@ -126,7 +126,7 @@ static void transform_task(void *ctx, size_t task, int thread)
 					  vgg16_convs[i].cout, 0, vgg16_convs[i].cin, net->u[i]);
 }
 
-/* VGG16_AUTO: Winograd on every layer it may take. Measured layer by
+/* NN_AUTO: Winograd on every layer it may take. Measured layer by
  * layer in vggfeat (224x224, batch 1, 2 threads), F(4x4, 3x3) took 1.3 to
  * 3.1 times less time than im2col + SGEMM on each of layers 2..13, with
  * OpenBLAS's AVX-512 kernels and with its Haswell ones; block 5, whose 16
@@ -146,7 +146,7 @@ static void transform_task(void *ctx, size_t task, int thread)
  * So the peak at batch 1 is about 235 MB more than im2col's for
  * block5_pool (less for an earlier cut: only the layers the cut reaches
  * are transformed). */
-int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct err *e)
+int vgg16_set_algo(struct vgg16 *net, enum nn_algo algo, struct err *e)
 {
 	size_t floats = 0, page = (size_t)sysconf(_SC_PAGESIZE);
 	float *u;
@@ -154,7 +154,7 @@ int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct err *e)
 
 	free(net->u[1]);
 	memset(net->u, 0, sizeof net->u);
-	if (algo == VGG16_IM2COL)
+	if (algo == NN_IM2COL)
 		return 0;
 	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++)
 		floats += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);

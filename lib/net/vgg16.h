@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "nn.h"
 
 #define VGG16_CONVS 13
 #define VGG16_BLOCKS 5
@@ -24,9 +25,6 @@
 
 enum vgg16_preprocess { VGG16_CAFFE, VGG16_TORCH, VGG16_RESCALE };
 enum vgg16_pool { VGG16_POOL_NONE, VGG16_POOL_AVG, VGG16_POOL_MAX };
-/* How convolutions 2..13 run (the first, of 3 input channels, is always
- * im2col): VGG16_AUTO is the faster as measured (see vgg16_set_algo). */
-enum vgg16_algo { VGG16_IM2COL, VGG16_WINOGRAD, VGG16_AUTO };
 
 /* Names as they appear in provenance and on the command line, indexed by
  * the enums; NULL-terminated for cli_opt_choice. */
@@ -81,7 +79,7 @@ void vgg16_free(struct vgg16 *net);
  * Winograd transforms the kernels of the layers the cut reaches, once:
  * they take four times the plain kernels' memory (235 MB for the whole
  * base), on top of them. -1 when that memory cannot be allocated. */
-int vgg16_set_algo(struct vgg16 *net, enum vgg16_algo algo, struct err *e);
+int vgg16_set_algo(struct vgg16 *net, enum nn_algo algo, struct err *e);
 
 /* Output shape of the cut for an h x w input. */
 void vgg16_output_shape(int blocks, int h, int w, int *oh, int *ow, int *oc);

@@ -61,7 +61,11 @@ static int looks_like_safetensors(int fd, uint64_t size)
 	return b[8] == '{' && len >= 2 && len <= size - 8;
 }
 
-int weights_load(const char *path, struct vgg16_weights *w, struct err *e)
+/* Load a Keras HDF5 or safetensors file, told apart by content. Sets id to
+ * "sha256:HEX" of the file and preprocess to the one its source uses
+ * (Keras: caffe, torchvision: torch). Messages name the file, the layer
+ * and the shapes. */
+static int load_file(const char *path, struct vgg16_weights *w, struct err *e)
 {
 	char id[sizeof w->id];
 	uint64_t size;
@@ -88,7 +92,9 @@ int weights_load(const char *path, struct vgg16_weights *w, struct err *e)
 		return err_context(e, "%s: ", path);
 	}
 	memcpy(w->id, id, sizeof id);
-	snprintf(w->file, sizeof w->file, "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+	/* For people: a longer base name is cut. */
+	snprintf(w->file, sizeof w->file, "%.*s", (int)sizeof w->file - 1,
+		 strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	return 0;
 }
 
@@ -113,7 +119,7 @@ int weights_find(const char *path, int random, uint64_t seed,
 					cached, WEIGHTS_KERAS_URL, WEIGHTS_KERAS_MD5);
 		path = cached;
 	}
-	return weights_load(path, w, e);
+	return load_file(path, w, e);
 }
 
 int weights_random(uint64_t seed, struct vgg16_weights *w, struct err *e)

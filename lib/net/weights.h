@@ -16,12 +16,6 @@
 	"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" WEIGHTS_KERAS_FILE
 #define WEIGHTS_KERAS_MD5 "6d6bbae143d832006294945121d1f1fc"
 
-/* Load a Keras HDF5 or safetensors file, told apart by content. Sets id to
- * "sha256:HEX" of the file and preprocess to the one its source uses
- * (Keras: caffe, torchvision: torch). Messages name the file, the layer
- * and the shapes. */
-int weights_load(const char *path, struct vgg16_weights *w, struct err *e);
-
 /* The weights a tool runs with, found as vggfeat(1) says: path (its
  * --weights), else $VGGPIPE_WEIGHTS, else Keras' cache in $HOME; with
  * random set, weights_random(seed) instead. */
@@ -34,7 +28,7 @@ int weights_find(const char *path, int random, uint64_t seed,
  * every machine. id "random:SEED", preprocess caffe. */
 int weights_random(uint64_t seed, struct vgg16_weights *w, struct err *e);
 
-/* The format loaders behind weights_load; w is allocated. */
+/* The format loaders behind weights_find; w is allocated. */
 int weights_h5(const char *path, struct vgg16_weights *w, struct err *e);
 int weights_safetensors(int fd, uint64_t size, struct vgg16_weights *w,
 			      struct err *e);

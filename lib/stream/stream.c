@@ -11,7 +11,9 @@
 
 const struct stream_kind stream_kind_other = { 0 };
 
-int stream_headers_agree(const struct stream_kind *kind, const msgpack_object *first,
+/* The agreement keys of kind: 0 when they are equal in both headers, else
+ * -1 and the first difference ("size[0]: 150 here, 224 before"). */
+static int headers_agree(const struct stream_kind *kind, const msgpack_object *first,
 			 const msgpack_object *again, struct err *e)
 {
 	char diff[512];
@@ -164,7 +166,7 @@ static enum stream_event header(struct stream *s, const msgpack_object *obj,
 		if (keep_first_header(s, e))
 			return STREAM_ERROR;
 		s->have_header = 1;
-	} else if (stream_headers_agree(s->desc, &s->first_header, obj, e)) {
+	} else if (headers_agree(s->desc, &s->first_header, obj, e)) {
 		return err_context(e, "the header of segment %" PRIu64 " disagrees with the first: ",
 				   s->segments + 1);
 	}

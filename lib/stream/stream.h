@@ -93,9 +93,4 @@ struct stream_record {
 int stream_record_parse(const struct stream *s, const msgpack_object *obj,
 			struct stream_record *r, struct err *e);
 
-/* The agreement keys of kind: 0 when they are equal in both headers, else
- * -1 and the first difference ("size[0]: 150 here, 224 before"). */
-int stream_headers_agree(const struct stream_kind *kind, const msgpack_object *first,
-			 const msgpack_object *again, struct err *e);
-
 #endif

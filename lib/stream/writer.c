@@ -18,7 +18,8 @@ void writer_header(struct writer *w, const char *kind, uint32_t extra_pairs)
 	w->segment_records = 0;
 }
 
-void writer_record(struct writer *w, uint32_t pairs)
+/* Open a record map of pairs pairs, closed by the caller with emit_end. */
+static void writer_record(struct writer *w, uint32_t pairs)
 {
 	emit_map(&w->emit, pairs);
 	w->segment_records++;

@@ -23,8 +23,6 @@ void writer_init(struct writer *w, FILE *f);
  * written: the caller writes the kind's pairs through w->emit, then
  * closes it with emit_end. */
 void writer_header(struct writer *w, const char *kind, uint32_t extra_pairs);
-/* Open a record map of pairs pairs, closed by the caller with emit_end. */
-void writer_record(struct writer *w, uint32_t pairs);
 /* A whole record of the keys every kind's records have: id, label (NULL:
  * none), the kind's tensor under tensor_key, and copy (-1: none). */
 void writer_tensor_record(struct writer *w, const char *id, size_t id_len,

@@ -14,13 +14,13 @@
  * The tests build their folders in a fresh directory under $TMPDIR and
  * name everything relative to it, so that the expected paths are exact. */
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "filelist.h"
+#include "scratch.h"
 #include "tap.h"
 
 static void mkdirs(const char *path)
@@ -612,14 +612,6 @@ static void test_shuffle(void)
 	filelist_free(&l);
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -639,7 +631,7 @@ int main(void)
 	test_read();
 	test_shard();
 	test_shuffle();
-	if (chdir("/") || nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS))
+	if (chdir("/") || scratch_remove_tree(dir))
 		printf("# could not remove %s\n", dir);
 	return tap_done();
 }

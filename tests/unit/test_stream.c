@@ -12,32 +12,12 @@
 #include "msgin.h"
 #include "names.h"
 #include "outfile.h"
+#include "scratch.h"
 #include "stream.h"
 #include "tap.h"
 #include "writer.h"
 
 static char tmpdir[] = "/tmp/vp-unit.XXXXXX";
-
-/* A stream built in memory. */
-struct buf {
-	char *p;
-	size_t n;
-	FILE *f;
-	struct writer w;
-};
-
-static void buf_open(struct buf *b)
-{
-	b->p = NULL;
-	b->n = 0;
-	b->f = open_memstream(&b->p, &b->n);
-	writer_init(&b->w, b->f);
-}
-
-static void buf_close(struct buf *b)
-{
-	fclose(b->f);
-}
 
 static void features_header_to(struct writer *w, const char *weights)
 {

@@ -9,8 +9,10 @@
 
 #include "nn.h"
 #include "tap.h"
-#include "topmodel.h"
-#include "toptrain.h"
+#include "model.h"
+#include "modelfile.h"
+#include "pass.h"
+#include "train.h"
 
 #define N 7       /* rows in the batch */
 #define IN 5
@@ -21,30 +23,29 @@ static char *class_names[K] = { "cat", "dog", "emu" };
 
 /* The objective at the current parameters, with the same dropout masks
  * every time (the rng restarts from SEED). */
-static double objective(const struct top_model *m, struct top_pass *p, const float *x,
-			const uint32_t *y, const float *cw, double l2, float *grad,
-			float *const delta[2])
+static double objective(const struct model *m, struct pass *p, const float *x,
+			const uint32_t *y, const float *cw, double l2, float *grad)
 {
 	double penalty;
 
 	gsl_rng_set(p->rng, SEED);
-	return top_loss_grad(m, p, x, N, y, cw, l2, 0, grad, delta, &penalty);
+	return train_loss_grad(m, p, x, N, y, cw, l2, 0, grad, &penalty);
 }
 
 /* Which side of its kink every ReLU input is on and which element wins
  * every pooling window: the objective is smooth only while these stay. */
-static uint64_t kinks(const struct top_model *m, const struct top_pass *p, const float *x)
+static uint64_t kinks(const struct model *m, const struct pass *p, const float *x)
 {
 	uint64_t h = 1469598103934665603u;
 
 	for (int i = 0; i < m->nlayers; i++) {
-		const struct top_layer *l = &m->layers[i];
+		const struct layer *l = &m->layers[i];
 		const float *in = i ? p->act[i - 1] : x;
 
-		if (l->kind == TOP_RELU)
+		if (l->kind == LAYER_RELU)
 			for (size_t k = 0; k < N * l->in; k++)
 				h = (h ^ (in[k] > 0)) * 1099511628211u;
-		if (l->kind == TOP_MAXPOOL2X2)
+		if (l->kind == LAYER_MAXPOOL2X2)
 			for (size_t k = 0; k < N * l->out; k++) {
 				size_t c = k % l->c, px = k / l->c, ow = l->w / 2, oh = l->h / 2;
 				size_t img = px / (oh * ow), oy = px / ow % oh, ox = px % ow;
@@ -64,33 +65,33 @@ static uint64_t kinks(const struct top_model *m, const struct top_pass *p, const
 /* Central differences of every trained parameter of m, which the caller
  * built with its classes, on a batch x of N rows; parameters whose step
  * crosses a kink are passed over. */
-static void check_model_gradient(const char *name, struct top_model *m, enum nn_algo algo,
+static void check_model_gradient(const char *name, struct model *m, enum nn_algo algo,
 				 int weighted, double l2)
 {
-	struct top_pass p;
+	struct pass p;
 	struct err e;
 	uint32_t y[N];
-	float cw[K] = { 0.5f, 2.0f, 1.25f }, *x, *grad, *scratch, *delta[2];
+	float cw[K] = { 0.5f, 2.0f, 1.25f }, *x, *grad, *scratch;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937), *masks = gsl_rng_alloc(gsl_rng_mt19937);
 	double worst = 0, h = 1e-3;
 	size_t worst_at = 0, skipped = 0;
 	uint64_t base;
 
 	gsl_rng_set(rng, 1);
-	top_init_params(m, rng);
+	train_init_params(m, rng);
 	/* Away from the initial values, so that every term matters: biases,
 	 * gamma and beta not at 0 and 1; convolutions drawn here. */
 	for (size_t j = 0; j < m->ntrain; j++)
 		m->params[j] += (float)(0.3 * (gsl_rng_uniform(rng) - 0.5));
 	for (int i = 0; i < m->nlayers; i++)
-		if (m->layers[i].kind == TOP_STANDARDIZE)
+		if (m->layers[i].kind == LAYER_STANDARDIZE)
 			for (uint32_t c = 0; c < m->layers[i].c; c++) {
 				m->layers[i].mean[c] = (float)(gsl_rng_uniform(rng) - 0.5);
 				m->layers[i].scale[c] = (float)(0.5 + gsl_rng_uniform(rng));
 			}
 	for (size_t i = 0; i < N; i++)
 		y[i] = (uint32_t)(i % K);
-	if (top_pass_init(&p, m, N, 2, algo, 1, &e)) {
+	if (pass_init(&p, m, N, 2, algo, PASS_TRAINING, &e)) {
 		ok(0, "%s: pass: %s", name, e.msg);
 		return;
 	}
@@ -98,11 +99,9 @@ static void check_model_gradient(const char *name, struct top_model *m, enum nn_
 	x = calloc((size_t)N * m->in_dim, sizeof *x);
 	grad = calloc(m->ntrain, sizeof *grad);
 	scratch = calloc(m->ntrain, sizeof *scratch);
-	delta[0] = calloc(N * top_model_max_width(m), sizeof(float));
-	delta[1] = calloc(N * top_model_max_width(m), sizeof(float));
 	for (size_t i = 0; i < N * m->in_dim; i++)
 		x[i] = (float)(2 * gsl_rng_uniform(rng) - 1);
-	objective(m, &p, x, y, weighted ? cw : NULL, l2, grad, delta);
+	objective(m, &p, x, y, weighted ? cw : NULL, l2, grad);
 	base = kinks(m, &p, x);
 
 	for (size_t j = 0; j < m->ntrain; j++) {
@@ -111,10 +110,10 @@ static void check_model_gradient(const char *name, struct top_model *m, enum nn_
 		int smooth;
 
 		m->params[j] = keep + (float)h;
-		plus = objective(m, &p, x, y, weighted ? cw : NULL, l2, scratch, delta);
+		plus = objective(m, &p, x, y, weighted ? cw : NULL, l2, scratch);
 		smooth = kinks(m, &p, x) == base;
 		m->params[j] = keep - (float)h;
-		minus = objective(m, &p, x, y, weighted ? cw : NULL, l2, scratch, delta);
+		minus = objective(m, &p, x, y, weighted ? cw : NULL, l2, scratch);
 		smooth = smooth && kinks(m, &p, x) == base;
 		m->params[j] = keep;
 		if (!smooth) {
@@ -136,10 +135,8 @@ static void check_model_gradient(const char *name, struct top_model *m, enum nn_
 	free(x);
 	free(grad);
 	free(scratch);
-	free(delta[0]);
-	free(delta[1]);
-	top_pass_free(&p, m);
-	top_model_free(m);
+	pass_free(&p, m);
+	model_free(m);
 	gsl_rng_free(rng);
 	gsl_rng_free(masks);
 }
@@ -147,12 +144,15 @@ static void check_model_gradient(const char *name, struct top_model *m, enum nn_
 static void check_gradient(const char *name, const uint32_t *hidden, int nhidden,
 			   int batchnorm, double dropout, int weighted, double l2)
 {
-	struct top_model m;
+	struct model m;
 	struct err e;
 	uint32_t shape[1] = { IN };
 
-	if (!ok(top_model_build(&m, 1, shape, 1, hidden, nhidden, batchnorm, dropout, K,
-				class_names, &e) == 0, "%s: model built", name)) {
+	struct model_top top = { .standardize = 1, .hidden = hidden, .nhidden = nhidden,
+				 .batchnorm = batchnorm, .dropout = dropout };
+
+	if (!ok(model_build(&m, 1, shape, &top, K, class_names, &e) == 0, "%s: model built",
+		name)) {
 		printf("#   %s\n", e.msg);
 		return;
 	}
@@ -164,27 +164,27 @@ static void check_gradient(const char *name, const uint32_t *hidden, int nhidden
 static void check_conv_gradient(enum nn_algo algo)
 {
 	static const uint32_t shape[3] = { 4, 6, 3 };
-	struct top_model m;
+	struct model m;
 	struct err e;
 
-	if (!ok(top_model_start(&m, 3, shape, K, class_names, &e) == 0 &&
-		top_model_add(&m, TOP_CONV3X3, 4, 0, &e) == 0 &&
-		top_model_add(&m, TOP_RELU, 0, 0, &e) == 0 &&
-		top_model_add(&m, TOP_CONV3X3, 5, 0, &e) == 0 &&
-		top_model_add(&m, TOP_RELU, 0, 0, &e) == 0 &&
-		top_model_add(&m, TOP_MAXPOOL2X2, 0, 0, &e) == 0 &&
-		top_model_add(&m, TOP_STANDARDIZE, 0, 0, &e) == 0 &&
-		top_model_add(&m, TOP_DENSE, 6, 0, &e) == 0 &&
-		top_model_add(&m, TOP_RELU, 0, 0, &e) == 0 &&
-		top_model_add(&m, TOP_DENSE, K, 0, &e) == 0 &&
-		top_model_add(&m, TOP_SOFTMAX, 0, 0, &e) == 0 &&
-		top_model_finish(&m, &e) == 0, "conv model built")) {
+	if (!ok(model_start(&m, 3, shape, K, class_names, &e) == 0 &&
+		model_add(&m, LAYER_CONV3X3, 4, 0, &e) == 0 &&
+		model_add(&m, LAYER_RELU, 0, 0, &e) == 0 &&
+		model_add(&m, LAYER_CONV3X3, 5, 0, &e) == 0 &&
+		model_add(&m, LAYER_RELU, 0, 0, &e) == 0 &&
+		model_add(&m, LAYER_MAXPOOL2X2, 0, 0, &e) == 0 &&
+		model_add(&m, LAYER_STANDARDIZE, 0, 0, &e) == 0 &&
+		model_add(&m, LAYER_DENSE, 6, 0, &e) == 0 &&
+		model_add(&m, LAYER_RELU, 0, 0, &e) == 0 &&
+		model_add(&m, LAYER_DENSE, K, 0, &e) == 0 &&
+		model_add(&m, LAYER_SOFTMAX, 0, 0, &e) == 0 &&
+		model_finish(&m, &e) == 0, "conv model built")) {
 		printf("#   %s\n", e.msg);
 		return;
 	}
 	ok(m.layers[5].h == 2 && m.layers[5].w == 3 && m.layers[5].c == 5 &&
 	   m.layers[6].in == 30, "pooling halves the map; dense sees it flattened");
-	ok(top_model_top_start(&m) == 5, "the top starts after the pool");
+	ok(model_top_start(&m) == 5, "the top starts after the pool");
 	check_model_gradient(algo == NN_WINOGRAD ? "Winograd conv3x3, relu, maxpool2x2, standardize, dense"
 						 : "im2col conv3x3, relu, maxpool2x2, standardize, dense",
 			     &m, algo, 1, 0.01);
@@ -308,7 +308,7 @@ static void check_round_trip(void)
 {
 	static const uint32_t shape[3] = { 4, 2, 3 };
 	char path[] = "/tmp/vp-topmodel.XXXXXX";
-	struct top_model m, back;
+	struct model m, back;
 	struct err e;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
 	msgpack_object_kv kv = {
@@ -319,61 +319,61 @@ static void check_round_trip(void)
 	int fd = mkstemp(path);
 	FILE *f = fdopen(fd, "w");
 
-	top_model_start(&m, 3, shape, K, class_names, &e);
-	top_model_add(&m, TOP_CONV3X3, 2, 0, &e);
-	top_model_add(&m, TOP_RELU, 0, 0, &e);
-	top_model_add(&m, TOP_MAXPOOL2X2, 0, 0, &e);
-	top_model_add(&m, TOP_STANDARDIZE, 0, 0, &e);
-	top_model_add(&m, TOP_DENSE, 4, 0, &e);
-	top_model_add(&m, TOP_BATCHNORM, 0, TOP_BN_EPS, &e);
-	top_model_add(&m, TOP_RELU, 0, 0, &e);
-	top_model_add(&m, TOP_DROPOUT, 0, 0.25f, &e);
-	top_model_add(&m, TOP_DENSE, K, 0, &e);
-	top_model_add(&m, TOP_SOFTMAX, 0, 0, &e);
-	top_model_finish(&m, &e);
-	top_model_set_provenance(&m, &prov, &e);
+	model_start(&m, 3, shape, K, class_names, &e);
+	model_add(&m, LAYER_CONV3X3, 2, 0, &e);
+	model_add(&m, LAYER_RELU, 0, 0, &e);
+	model_add(&m, LAYER_MAXPOOL2X2, 0, 0, &e);
+	model_add(&m, LAYER_STANDARDIZE, 0, 0, &e);
+	model_add(&m, LAYER_DENSE, 4, 0, &e);
+	model_add(&m, LAYER_BATCHNORM, 0, LAYER_BN_EPS, &e);
+	model_add(&m, LAYER_RELU, 0, 0, &e);
+	model_add(&m, LAYER_DROPOUT, 0, 0.25f, &e);
+	model_add(&m, LAYER_DENSE, K, 0, &e);
+	model_add(&m, LAYER_SOFTMAX, 0, 0, &e);
+	model_finish(&m, &e);
+	model_set_provenance(&m, &prov, &e);
 	gsl_rng_set(rng, 3);
 	for (size_t j = 0; j < m.nparams; j++)
 		m.params[j] = (float)gsl_rng_uniform(rng);
-	ok(top_model_write(&m, NULL, NULL, f, &e) == 0, "the model writer counts right");
+	ok(modelfile_write(&m, NULL, NULL, f, &e) == 0, "the model writer counts right");
 	fclose(f);
-	if (!ok(top_model_load(&back, path, &e) == 0, "written model loads")) {
+	if (!ok(modelfile_load(&back, path, &e) == 0, "written model loads")) {
 		printf("#   %s\n", e.msg);
 		return;
 	}
 	ok(back.nparams == m.nparams && back.ntrain == m.ntrain &&
 	   !memcmp(back.params, m.params, m.nparams * sizeof *m.params),
 	   "every parameter survives the round trip exactly");
-	ok(back.nlayers == m.nlayers && back.layers[0].kind == TOP_CONV3X3 &&
-	   back.layers[0].cout == 2 && back.layers[2].kind == TOP_MAXPOOL2X2 &&
-	   back.layers[3].kind == TOP_STANDARDIZE && back.layers[3].c == 2 &&
-	   back.layers[5].kind == TOP_BATCHNORM && back.layers[5].eps == TOP_BN_EPS &&
+	ok(back.nlayers == m.nlayers && back.layers[0].kind == LAYER_CONV3X3 &&
+	   back.layers[0].oc == 2 && back.layers[2].kind == LAYER_MAXPOOL2X2 &&
+	   back.layers[3].kind == LAYER_STANDARDIZE && back.layers[3].c == 2 &&
+	   back.layers[5].kind == LAYER_BATCHNORM && back.layers[5].eps == LAYER_BN_EPS &&
 	   back.layers[7].rate == 0.25f, "layer chain, shapes, epsilon and dropout rate survive");
 	ok(back.input_rank == 3 && back.in_dim == 24 && !strcmp(back.classes[2], "emu") &&
-	   top_class_index(&back, "dog", 3) == 1 && top_class_index(&back, "do", 2) == -1,
+	   model_class_index(&back, "dog", 3) == 1 && model_class_index(&back, "do", 2) == -1,
 	   "input shape and classes survive");
 	ok(back.provenance.set && msgpack_object_equal(back.provenance.obj, prov),
 	   "provenance survives");
-	top_model_free(&back);
-	top_model_free(&m);
+	model_free(&back);
+	model_free(&m);
 	gsl_rng_free(rng);
 	unlink(path);
 }
 
 static void check_topk(void)
 {
-	struct top_model m = { .nclass = 5, .nlayers = 1 };
+	struct model m = { .nclass = 5, .nlayers = 1 };
 	float probs[5] = { 0.1f, 0.3f, 0.1f, 0.4f, 0.1f };
 	float *act[1] = { probs };
-	struct top_pass p = { .act = act };
+	struct pass p = { .act = act };
 	uint32_t idx[5];
 
-	top_row_topk(&m, &p, 0, 5, idx);
+	pass_row_topk(&m, &p, 0, 5, idx);
 	ok(idx[0] == 3 && idx[1] == 1 && idx[2] == 0 && idx[3] == 2 && idx[4] == 4,
 	   "top-k: best first, ties in class order");
-	top_row_topk(&m, &p, 0, 2, idx);
+	pass_row_topk(&m, &p, 0, 2, idx);
 	ok(idx[0] == 3 && idx[1] == 1, "top-k with k below the class count");
-	ok(top_row_argmax(&m, &p, 0) == 3, "argmax");
+	ok(pass_row_argmax(&m, &p, 0) == 3, "argmax");
 }
 
 int main(void)

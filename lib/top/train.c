@@ -1,4 +1,4 @@
-#include "toptrain.h"
+#include "train.h"
 
 #include <gsl/gsl_randist.h>
 #include <inttypes.h>
@@ -10,159 +10,75 @@
 #include "nn.h"
 #include "threads.h"
 
-uint32_t top_model_max_width(const struct top_model *m)
-{
-	uint32_t w = 1;
-
-	for (int i = 0; i < m->nlayers; i++) {
-		w = m->layers[i].out > w ? m->layers[i].out : w;
-		w = m->layers[i].in > w ? m->layers[i].in : w;
-	}
-	return w;
-}
-
-int top_model_top_start(const struct top_model *m)
-{
-	int start = 0;
-
-	for (int i = 0; i < m->nlayers; i++)
-		if (m->layers[i].kind == TOP_CONV3X3 || m->layers[i].kind == TOP_MAXPOOL2X2)
-			start = i + 1;
-	return start;
-}
-
-/* Where a tensor sits in m->params, and so its gradient in grad. */
-static size_t param_offset(const struct top_model *m, const float *t)
-{
-	return (size_t)(t - m->params);
-}
-
-double top_loss_grad(const struct top_model *m, struct top_pass *p, const float *x,
-		     size_t n, const uint32_t *y, const float *class_w, double l2, int first,
-		     float *grad, float *const delta[2], double *penalty)
+double train_loss_grad(const struct model *m, struct pass *p, const float *x, size_t n,
+		       const uint32_t *y, const float *class_w, double l2, int first,
+		       float *grad, double *penalty)
 {
 	const int last = m->nlayers - 1;
 	double loss = 0;
-	int cur = 0;
 
 	*penalty = 0;
-	top_forward(m, p, x, n);
+	pass_forward(m, p, x, n);
 	for (size_t r = 0; r < n; r++)
-		loss += (class_w ? class_w[y[r]] : 1.0) * top_row_xent(m, p, x, r, y[r]);
+		loss += (class_w ? class_w[y[r]] : 1.0) * pass_row_xent(m, p, x, r, y[r]);
 	loss /= (double)n;
-
-	nn_softmax_xent_backward(p->act[last], y, class_w, delta[cur], n, m->nclass);
+	/* The softmax's gradient fused with the loss's, at the logits. */
+	nn_softmax_xent_backward(p->act[last], y, class_w, p->delta[0], n, m->nclass);
+	pass_backward(m, p, x, n, last - 1, p->delta[0], first, grad, 0);
+	if (l2 == 0)
+		return loss;
 	for (int i = last - 1; i >= first; i--) {
-		const struct top_layer *l = &m->layers[i];
-		const float *in = i ? p->act[i - 1] : x;
-		const float *dy = delta[cur];
-		/* The gradient below the first trained layer is never needed. */
-		float *dx = i > first ? delta[!cur] : NULL;
-		size_t pixels = n * l->h * l->w;
+		const struct layer *l = &m->layers[i];
+		const struct layer_desc *d = layer_desc_of(l);
 
-		switch (l->kind) {
-		case TOP_DENSE: {
-			float *dw = grad + param_offset(m, l->weights);
+		for (int t = 0; t < d->ntensors; t++) {
+			const float *w = layer_tensor_data(l, t);
+			float *dw = grad + (w - m->params);
+			size_t count = layer_tensor_floats(l, t);
 			double ss = 0;
 
-			nn_dense_backward(p->threads, in, l->weights, dy, n, l->in, l->out, dx, dw,
-					  grad + param_offset(m, l->bias));
-			if (l2 == 0)
-				break;
-			for (size_t j = 0; j < (size_t)l->in * l->out; j++) {
-				dw[j] += (float)(2 * l2) * l->weights[j];
-				ss += (double)l->weights[j] * l->weights[j];
+			if (!d->tensors[t].decayed)
+				continue;
+			for (size_t j = 0; j < count; j++) {
+				dw[j] += (float)(2 * l2) * w[j];
+				ss += (double)w[j] * w[j];
 			}
 			*penalty += l2 * ss;
-			break;
 		}
-		case TOP_CONV3X3:
-			nn_conv3x3_weight_backward(p->threads, in, n, (int)l->h, (int)l->w,
-						   (int)l->c, (int)l->cout, dy, p->col,
-						   grad + param_offset(m, l->weights),
-						   grad + param_offset(m, l->bias));
-			if (!dx)
-				break;
-			nn_conv3x3_flip(l->weights, (int)l->c, (int)l->cout, p->flipped);
-			nn_conv3x3_batch_forward(p->threads, p->algo, dy, n, (int)l->h,
-						 (int)l->w, (int)l->cout, (int)l->c, p->flipped,
-						 NULL, p->conv, dx);
-			break;
-		case TOP_MAXPOOL2X2:
-			if (dx)
-				nn_maxpool2x2_backward(in, dy, n, (int)l->h, (int)l->w, (int)l->c, dx);
-			break;
-		case TOP_STANDARDIZE:
-			if (dx)
-				nn_standardize_backward(dy, l->scale, pixels, l->c, dx);
-			break;
-		case TOP_BATCHNORM:
-			nn_batchnorm_backward(in, l->gamma, l->eps, p->bn_mean[i], p->bn_var[i], dy,
-					      pixels, l->c, dx, grad + param_offset(m, l->gamma),
-					      grad + param_offset(m, l->beta));
-			break;
-		case TOP_RELU:
-			if (dx)
-				nn_relu_backward(p->act[i], dy, dx, n * l->in);
-			break;
-		case TOP_DROPOUT:
-			if (dx)
-				nn_dropout_backward(p->mask[i], dy, dx, n * l->in);
-			break;
-		default:
-			/* A softmax is only last, where its gradient was fused
-			 * with the loss. */
-			break;
-		}
-		cur = !cur;
 	}
 	return loss + *penalty;
 }
 
-void top_init_params(struct top_model *m, gsl_rng *rng)
+void train_init_params(struct model *m, gsl_rng *rng)
 {
-	for (int i = 0; i < m->nlayers; i++) {
-		struct top_layer *l = &m->layers[i];
-
-		if (l->kind == TOP_DENSE) {
-			/* Glorot uniform, Keras' default for Dense. */
-			double limit = sqrt(6.0 / ((double)l->in + l->out));
-
-			for (size_t j = 0; j < (size_t)l->in * l->out; j++)
-				l->weights[j] = (float)((2 * gsl_rng_uniform(rng) - 1) * limit);
-			memset(l->bias, 0, l->out * sizeof *l->bias);
-		} else if (l->kind == TOP_BATCHNORM) {
-			for (uint32_t j = 0; j < l->c; j++) {
-				l->gamma[j] = l->var[j] = 1;
-				l->beta[j] = l->mean[j] = 0;
-			}
-		}
-	}
+	for (int i = 0; i < m->nlayers; i++)
+		if (layer_desc_of(&m->layers[i])->drawn)
+			layer_reset(&m->layers[i], rng);
 }
 
 /* Records per pass over data already at hand: enough for the GEMMs to be
- * efficient; a model with convolutions takes what top_batch_rows allows. */
+ * efficient; a model with convolutions takes what model_batch_rows allows. */
 #define EVAL_ROWS 256
 
-static size_t eval_rows(const struct top_model *m)
+static size_t eval_rows(const struct model *m)
 {
-	return top_model_top_start(m) ? top_batch_rows(m) : EVAL_ROWS;
+	return model_top_start(m) ? model_batch_rows(m) : EVAL_ROWS;
 }
 
-int top_evaluate(const struct top_model *m, const struct top_data *d, int threads,
+int train_evaluate(const struct model *m, const struct train_data *d, int threads,
 		 enum nn_algo algo, double *loss, double *accuracy, uint64_t *predicted,
 		 struct err *e)
 {
 	const struct feat_set *s = d->set;
 	size_t rows = eval_rows(m), right = 0, *idx = NULL;
-	struct top_pass p;
+	struct pass p;
 	float *x = NULL;
 	double sum = 0;
 	int rc = -1;
 
 	if (predicted)
 		memset(predicted, 0, m->nclass * sizeof *predicted);
-	if (top_pass_init(&p, m, rows, threads, algo, 0, e))
+	if (pass_init(&p, m, rows, threads, algo, PASS_INFERENCE, e))
 		return -1;
 	if (!(x = err_calloc(rows, (size_t)s->dim * sizeof *x, e)) ||
 	    !(idx = err_calloc(rows, sizeof *idx, e)))
@@ -174,11 +90,11 @@ int top_evaluate(const struct top_model *m, const struct top_data *d, int thread
 			idx[r] = start + r;
 		if (feat_set_read(s, idx, b, x, e))
 			goto out;
-		top_forward(m, &p, x, b);
+		pass_forward(m, &p, x, b);
 		for (size_t r = 0; r < b; r++) {
-			uint32_t pred = top_row_argmax(m, &p, r);
+			uint32_t pred = pass_row_argmax(m, &p, r);
 
-			sum += top_row_xent(m, &p, x, r, d->y[start + r]);
+			sum += pass_row_xent(m, &p, x, r, d->y[start + r]);
 			right += pred == d->y[start + r];
 			if (predicted)
 				predicted[pred]++;
@@ -190,7 +106,7 @@ int top_evaluate(const struct top_model *m, const struct top_data *d, int thread
 out:
 	free(x);
 	free(idx);
-	top_pass_free(&p, m);
+	pass_free(&p, m);
 	return rc;
 }
 
@@ -200,22 +116,22 @@ out:
 #define STD_RELATIVE_FLOOR 1e-6
 #define STD_ABSOLUTE_FLOOR 1e-12
 
-int top_fit_standardize(struct top_model *m, int layer, const struct top_data *train,
+int train_fit_standardize(struct model *m, int layer, const struct train_data *train,
 			int threads, enum nn_algo algo, struct err *e)
 {
 	const struct feat_set *s = train->set;
-	struct top_layer *l = &m->layers[layer];
-	struct top_model head = *m;
+	struct layer *l = &m->layers[layer];
+	struct model head = *m;
 	size_t rows = eval_rows(m), *idx = NULL;
 	double *shift = NULL, *sum = NULL, *sq = NULL;
 	uint64_t count = 0;
-	struct top_pass p;
+	struct pass p;
 	float *x = NULL;
 	int rc = -1;
 
 	/* A pass through the layers before this one only. */
 	head.nlayers = layer;
-	if (top_pass_init(&p, &head, rows, threads, algo, 0, e))
+	if (pass_init(&p, &head, rows, threads, algo, PASS_INFERENCE, e))
 		return -1;
 	if (!(x = err_calloc(rows, (size_t)s->dim * sizeof *x, e)) ||
 	    !(idx = err_calloc(rows, sizeof *idx, e)) ||
@@ -230,7 +146,7 @@ int top_fit_standardize(struct top_model *m, int layer, const struct top_data *t
 			idx[r] = s->members[s->first[start + r]];
 		if (feat_set_read(s, idx, b, x, e))
 			goto out;
-		top_forward(&head, &p, x, b);
+		pass_forward(&head, &p, x, b);
 		in = layer ? p.act[layer - 1] : x;
 		/* Sums about the first value seen: no cancellation when the
 		 * mean is large against the deviation. */
@@ -263,14 +179,15 @@ out:
 	free(shift);
 	free(sum);
 	free(sq);
-	top_pass_free(&p, &head);
+	pass_free(&p, &head);
 	return rc;
 }
 
-enum { OPT_ADAM, OPT_SGD, OPT_RMSPROP };
+const char *const train_optimizer_names[] = { "adam", "sgd", "rmsprop", NULL };
+const double train_default_lr[] = { 1e-3, 1e-2, 1e-3 };
 
 struct optimizer {
-	int kind;
+	enum train_optimizer kind;
 	double lr, momentum;
 	uint64_t t;
 	float *w;
@@ -286,17 +203,6 @@ struct optimizer {
  * layer: it is cut into chunks of this many parameters for the threads. */
 #define OPT_CHUNK ((size_t)1 << 16)
 
-static int optimizer_kind(const char *name, struct err *e)
-{
-	if (!strcmp(name, "adam"))
-		return OPT_ADAM;
-	if (!strcmp(name, "sgd"))
-		return OPT_SGD;
-	if (!strcmp(name, "rmsprop"))
-		return OPT_RMSPROP;
-	return err_fail(e, "unknown optimizer '%s' (adam, sgd or rmsprop)", name);
-}
-
 /* PyTorch's update rules, so that the same hyper-parameters mean the same
  * training there and here, on parameters [lo, hi). */
 static void optimizer_range(const struct optimizer *o, size_t lo, size_t hi)
@@ -304,7 +210,7 @@ static void optimizer_range(const struct optimizer *o, size_t lo, size_t hi)
 	float *w = o->w;
 	const float *g = o->g;
 
-	if (o->kind == OPT_ADAM) {
+	if (o->kind == TRAIN_ADAM) {
 		/* w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), one division
 		 * fewer: both sides multiplied by sqrt(bc2). */
 		float b1 = (float)ADAM_BETA1, b2 = (float)ADAM_BETA2;
@@ -316,7 +222,7 @@ static void optimizer_range(const struct optimizer *o, size_t lo, size_t hi)
 			o->s2[i] = b2 * o->s2[i] + (1 - b2) * g[i] * g[i];
 			w[i] -= step * o->s1[i] / (sqrtf(o->s2[i]) + eps);
 		}
-	} else if (o->kind == OPT_SGD) {
+	} else if (o->kind == TRAIN_SGD) {
 		float mu = (float)o->momentum, lr = (float)o->lr;
 
 		for (size_t i = lo; i < hi; i++) {
@@ -359,30 +265,21 @@ static void optimizer_step(struct optimizer *o, int threads, float *w, const flo
 	threads_parallel(threads, (hi - lo + OPT_CHUNK - 1) / OPT_CHUNK, optimizer_task, &j);
 }
 
-/* Running statistics follow the batches; the variance kept is unbiased,
- * as PyTorch does, since inference sees it as the population's. */
-static void update_running_stats(struct top_model *m, const struct top_pass *p, size_t rows,
-				 int first)
+/* What a training step changes beyond the trained tensors, in layers
+ * [first, ...): batchnorm's running statistics. */
+static void after_step(struct model *m, const struct pass *p, size_t rows, int first)
 {
-	const float keep = TOP_BN_MOMENTUM;
-
 	for (int i = first; i < m->nlayers; i++) {
-		struct top_layer *l = &m->layers[i];
-		size_t count = rows * l->h * l->w;
-		float unbias = count > 1 ? (float)count / (float)(count - 1) : 1;
+		const struct layer_desc *d = layer_desc_of(&m->layers[i]);
 
-		if (l->kind != TOP_BATCHNORM)
-			continue;
-		for (uint32_t j = 0; j < l->c; j++) {
-			l->mean[j] = keep * l->mean[j] + (1 - keep) * p->bn_mean[i][j];
-			l->var[j] = keep * l->var[j] + (1 - keep) * p->bn_var[i][j] * unbias;
-		}
+		if (d->after_step)
+			d->after_step(&m->layers[i], p->kept[i], rows);
 	}
 }
 
 struct trainer {
-	struct top_pass pass;
-	float *delta[2], *grad, *best, *xb, *class_w;
+	struct pass pass;
+	float *grad, *best, *xb, *class_w;
 	uint32_t *yb;
 	size_t *order, *batch, *offset;
 	struct optimizer opt;
@@ -390,11 +287,9 @@ struct trainer {
 	int threads;
 };
 
-static void trainer_free(struct trainer *t, const struct top_model *m)
+static void trainer_free(struct trainer *t, const struct model *m)
 {
-	top_pass_free(&t->pass, m);
-	free(t->delta[0]);
-	free(t->delta[1]);
+	pass_free(&t->pass, m);
 	free(t->grad);
 	free(t->best);
 	free(t->xb);
@@ -409,25 +304,21 @@ static void trainer_free(struct trainer *t, const struct top_model *m)
 		gsl_rng_free(t->rng);
 }
 
-static int trainer_init(struct trainer *t, struct top_model *m, const struct top_hparams *hp,
-			const struct top_data *train, int keep_best, struct err *e)
+static int trainer_init(struct trainer *t, struct model *m, const struct train_hparams *hp,
+			const struct train_data *train, int keep_best, struct err *e)
 {
 	const struct feat_set *s = train->set;
-	size_t cap = hp->batch, width = top_model_max_width(m);
+	size_t cap = hp->batch;
 
 	memset(t, 0, sizeof *t);
 	t->threads = hp->threads ? (int)hp->threads : 1;
 	if (!(t->rng = gsl_rng_alloc(gsl_rng_mt19937)))
 		return err_fail(e, "out of memory");
 	gsl_rng_set(t->rng, (unsigned long)hp->seed);
-	if (top_pass_init(&t->pass, m, cap, t->threads, hp->algo, 1, e))
+	if (pass_init(&t->pass, m, cap, t->threads, hp->algo, PASS_TRAINING, e))
 		return -1;
 	t->pass.rng = t->rng;
-	if (cap > SIZE_MAX / sizeof(float) / width)
-		return err_fail(e, "a batch of %zu rows is too large", cap);
-	if (!(t->delta[0] = err_calloc(cap * width, sizeof(float), e)) ||
-	    !(t->delta[1] = err_calloc(cap * width, sizeof(float), e)) ||
-	    !(t->grad = err_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)) ||
+	if (!(t->grad = err_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)) ||
 	    !(t->xb = err_calloc(cap, (size_t)s->dim * sizeof(float), e)) ||
 	    !(t->yb = err_calloc(cap, sizeof *t->yb, e)) ||
 	    !(t->class_w = err_calloc(m->nclass, sizeof(float), e)) ||
@@ -458,20 +349,16 @@ static int trainer_init(struct trainer *t, struct top_model *m, const struct top
 }
 
 /* A phase starts its optimiser afresh. */
-static int optimizer_start(struct trainer *t, const struct top_model *m, const char *name,
-			   double lr, double momentum, struct err *e)
+static int optimizer_start(struct trainer *t, const struct model *m,
+			   enum train_optimizer kind, double lr, double momentum, struct err *e)
 {
-	int kind = optimizer_kind(name, e);
-
-	if (kind < 0)
-		return -1;
 	t->opt.kind = kind;
 	t->opt.lr = lr;
 	t->opt.momentum = momentum;
 	t->opt.t = 0;
 	memset(t->opt.s1, 0, (m->ntrain ? m->ntrain : 1) * sizeof *t->opt.s1);
 	/* Only Adam keeps a second moment. */
-	if (kind == OPT_ADAM && !t->opt.s2 &&
+	if (kind == TRAIN_ADAM && !t->opt.s2 &&
 	    !(t->opt.s2 = err_calloc(m->ntrain ? m->ntrain : 1, sizeof(float), e)))
 		return -1;
 	if (t->opt.s2)
@@ -481,15 +368,14 @@ static int optimizer_start(struct trainer *t, const struct top_model *m, const c
 
 /* Where the trained parameters of layers [first, ...) begin: they are
  * laid out in layer order. */
-static size_t trained_offset(const struct top_model *m, int first)
+static size_t trained_offset(const struct model *m, int first)
 {
 	for (int i = first; i < m->nlayers; i++) {
-		const struct top_layer *l = &m->layers[i];
+		const struct layer_desc *d = layer_desc_of(&m->layers[i]);
 
-		if (l->kind == TOP_DENSE || l->kind == TOP_CONV3X3)
-			return param_offset(m, l->weights);
-		if (l->kind == TOP_BATCHNORM)
-			return param_offset(m, l->gamma);
+		for (int t = 0; t < d->ntensors; t++)
+			if (d->tensors[t].trained)
+				return (size_t)(layer_tensor_data(&m->layers[i], t) - m->params);
 	}
 	return m->ntrain;
 }
@@ -505,9 +391,9 @@ static double now_seconds(void)
 /* One pass over the training images, updating the parameters of layers
  * [first, ...); the epoch's weighted cross-entropy (without the l2 term)
  * and accuracy into ep. */
-static int train_epoch(struct trainer *t, struct top_model *m, const struct top_hparams *hp,
-		       const struct top_data *d, uint32_t epoch, int first,
-		       struct top_epoch *ep, struct err *e)
+static int train_epoch(struct trainer *t, struct model *m, const struct train_hparams *hp,
+		       const struct train_data *d, uint32_t epoch, int first,
+		       struct train_epoch *ep, struct err *e)
 {
 	const struct feat_set *s = d->set;
 	size_t right = 0, lo = trained_offset(m, first);
@@ -528,12 +414,12 @@ static int train_epoch(struct trainer *t, struct top_model *m, const struct top_
 		}
 		if (feat_set_read(s, t->batch, b, t->xb, e))
 			return -1;
-		loss = top_loss_grad(m, &t->pass, t->xb, b, t->yb, t->class_w, hp->l2, first,
-				     t->grad, t->delta, &penalty);
+		loss = train_loss_grad(m, &t->pass, t->xb, b, t->yb, t->class_w, hp->l2, first,
+				       t->grad, &penalty);
 		sum += (loss - penalty) * (double)b;
 		for (size_t r = 0; r < b; r++)
-			right += top_row_argmax(m, &t->pass, r) == t->yb[r];
-		update_running_stats(m, &t->pass, b, first);
+			right += pass_row_argmax(m, &t->pass, r) == t->yb[r];
+		after_step(m, &t->pass, b, first);
 		optimizer_step(&t->opt, t->threads, m->params, t->grad, lo, m->ntrain);
 	}
 	ep->loss = sum / (double)s->images;
@@ -551,9 +437,9 @@ struct phase {
 	uint32_t epochs, patience;
 };
 
-static int run_phase(struct trainer *t, struct top_model *m, const struct top_hparams *hp,
-		     const struct top_data *train, const struct top_data *valid,
-		     const struct phase *ph, struct top_history *h, top_epoch_fn cb, void *arg,
+static int run_phase(struct trainer *t, struct model *m, const struct train_hparams *hp,
+		     const struct train_data *train, const struct train_data *valid,
+		     const struct phase *ph, struct train_history *h, train_epoch_fn cb, void *arg,
 		     struct err *e)
 {
 	int keep_best = valid && ph->patience > 0, from_start = 0;
@@ -561,7 +447,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 	uint32_t best_epoch = 0, base = h->n;
 
 	if (keep_best && ph->start_counts) {
-		if (top_evaluate(m, valid, t->threads, hp->algo, &best_loss, &accuracy, NULL, e))
+		if (train_evaluate(m, valid, t->threads, hp->algo, &best_loss, &accuracy, NULL, e))
 			return -1;
 		memcpy(t->best, m->params, m->nparams * sizeof *t->best);
 		from_start = 1;
@@ -569,7 +455,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 	}
 
 	for (uint32_t ep = 0; ep < ph->epochs; ep++) {
-		struct top_epoch *cur = &h->epochs[h->n];
+		struct train_epoch *cur = &h->epochs[h->n];
 
 		if (train_epoch(t, m, hp, train, h->n, ph->first, cur, e))
 			return -1;
@@ -579,7 +465,7 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 			return err_fail(e, "epoch %" PRIu32 ": the training loss is %g: training "
 					"diverged (a lower learning rate may help)", h->n + 1, cur->loss);
 		cur->val_loss = cur->val_accuracy = NAN;
-		if (valid && top_evaluate(m, valid, t->threads, hp->algo, &cur->val_loss,
+		if (valid && train_evaluate(m, valid, t->threads, hp->algo, &cur->val_loss,
 					  &cur->val_accuracy, NULL, e))
 			return -1;
 		h->n++;
@@ -600,12 +486,12 @@ static int run_phase(struct trainer *t, struct top_model *m, const struct top_hp
 	return 0;
 }
 
-int top_train(struct top_model *m, const struct top_hparams *hp,
-	      const struct top_data *train, const struct top_data *valid,
-	      struct top_history *h, top_epoch_fn cb, void *arg, struct err *e)
+int train_run(struct model *m, const struct train_hparams *hp,
+	      const struct train_data *train, const struct train_data *valid,
+	      struct train_history *h, train_epoch_fn cb, void *arg, struct err *e)
 {
 	const struct feat_set *s = train->set;
-	int top = top_model_top_start(m), warm = hp->finetune && !hp->init && hp->warmup;
+	int top = model_top_start(m), warm = hp->finetune && !hp->init && hp->warmup;
 	struct trainer t;
 	int rc = -1;
 
@@ -620,7 +506,7 @@ int top_train(struct top_model *m, const struct top_hparams *hp,
 	if (trainer_init(&t, m, hp, train, valid && hp->patience > 0, e))
 		goto out;
 	if (!hp->init)
-		top_init_params(m, t.rng);
+		train_init_params(m, t.rng);
 	/* Copies are taken from a different place for each image; sets
 	 * without copies draw nothing, as training always did. */
 	for (size_t i = 0; i < s->images; i++)

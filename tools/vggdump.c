@@ -90,10 +90,7 @@ static void tensor_summary(struct emit *t, const struct tensor *ts, int full)
 	}
 	emit_map(t, 2 + (finite ? 3 : 0) + (nonfinite > 0) + (full != 0));
 	emit_key(t, "shape");
-	emit_array(t, (uint32_t)ts->rank);
-	for (int i = 0; i < ts->rank; i++)
-		emit_uint(t, ts->shape[i]);
-	emit_end(t);
+	emit_uint_array(t, (uint32_t)ts->rank, ts->shape);
 	emit_key(t, "dtype");
 	emit_str(t, tensor_dtype_name(ts->dtype));
 	if (finite) {

@@ -34,10 +34,7 @@ void feat_header_write(struct writer *w, const struct feat_provenance *p,
 	emit_key(t, "preprocess");
 	emit_str(t, p->preprocess);
 	emit_key(t, "size");
-	emit_array(t, 2);
-	emit_uint(t, p->width);
-	emit_uint(t, p->height);
-	emit_end(t);
+	emit_uint_array(t, 2, (uint32_t[]){ p->width, p->height });
 	emit_key(t, "fit");
 	emit_bytes(t, p->fit, p->fit_len);
 	/* Images that ignored their profiles make other features, which must

@@ -70,10 +70,7 @@ void images_header_write(struct writer *w, const struct photo_spec *spec,
 
 	writer_header(w, "images", 3 + (uint32_t)augmented + (uint32_t)icc);
 	emit_key(t, "size");
-	emit_array(t, 2);
-	emit_uint(t, (uint64_t)spec->width);
-	emit_uint(t, (uint64_t)spec->height);
-	emit_end(t);
+	emit_uint_array(t, 2, (uint32_t[]){ (uint32_t)spec->width, (uint32_t)spec->height });
 	emit_key(t, "fit");
 	emit_str(t, images_fit_names[spec->fit]);
 	/* Written only when profiles are ignored, so that streams made before

@@ -115,10 +115,17 @@ void emit_str(struct emit *t, const char *s)
 	emit_bytes(t, s, strlen(s));
 }
 
-void emit_real(struct emit *t, double v, int digits)
+/* A scalar: counted, then written in JSON when this returns 1, packed by
+ * the caller otherwise. */
+static int scalar_in_json(struct emit *t)
 {
 	item(t);
-	if (t->json)
+	return t->json;
+}
+
+void emit_real(struct emit *t, double v, int digits)
+{
+	if (scalar_in_json(t))
 		json_number(t->f, v, digits);
 	else if (isfinite(v))
 		msgpack_pack_double(&t->pk, v);
@@ -133,8 +140,7 @@ void emit_double(struct emit *t, double v)
 
 void emit_float(struct emit *t, float v)
 {
-	item(t);
-	if (t->json)
+	if (scalar_in_json(t))
 		json_number(t->f, v, 9);
 	else
 		msgpack_pack_float(&t->pk, v);
@@ -142,8 +148,7 @@ void emit_float(struct emit *t, float v)
 
 void emit_uint(struct emit *t, uint64_t v)
 {
-	item(t);
-	if (t->json)
+	if (scalar_in_json(t))
 		fprintf(t->f, "%" PRIu64, v);
 	else
 		msgpack_pack_uint64(&t->pk, v);
@@ -151,8 +156,7 @@ void emit_uint(struct emit *t, uint64_t v)
 
 void emit_int(struct emit *t, int64_t v)
 {
-	item(t);
-	if (t->json)
+	if (scalar_in_json(t))
 		fprintf(t->f, "%" PRId64, v);
 	else
 		msgpack_pack_int64(&t->pk, v);
@@ -160,13 +164,20 @@ void emit_int(struct emit *t, int64_t v)
 
 void emit_bool(struct emit *t, int v)
 {
-	item(t);
-	if (t->json)
+	if (scalar_in_json(t))
 		fputs(v ? "true" : "false", t->f);
 	else if (v)
 		msgpack_pack_true(&t->pk);
 	else
 		msgpack_pack_false(&t->pk);
+}
+
+void emit_uint_array(struct emit *t, uint32_t n, const uint32_t *v)
+{
+	emit_array(t, n);
+	for (uint32_t i = 0; i < n; i++)
+		emit_uint(t, v[i]);
+	emit_end(t);
 }
 
 void emit_object(struct emit *t, const msgpack_object *o)
@@ -196,12 +207,9 @@ void emit_tensor(struct emit *t, enum tensor_dtype dtype, int rank, const uint32
 	}
 	emit_map(t, 3);
 	emit_key(t, "shape");
-	emit_array(t, (uint32_t)rank);
-	for (int i = 0; i < rank; i++) {
-		emit_uint(t, shape[i]);
+	emit_uint_array(t, (uint32_t)rank, shape);
+	for (int i = 0; i < rank; i++)
 		count *= shape[i];
-	}
-	emit_end(t);
 	emit_key(t, "dtype");
 	emit_str(t, tensor_dtype_name(dtype));
 	emit_key(t, "data");

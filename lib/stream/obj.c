@@ -84,6 +84,20 @@ int obj_get_bytes(const msgpack_object *map, const char *key, int required,
 	return 0;
 }
 
+int obj_get_array(const msgpack_object *map, const char *key, int required,
+		  const msgpack_object_array **a, struct err *e)
+{
+	const msgpack_object *v;
+	int r = lookup(map, key, required, &v, e);
+
+	if (r)
+		return r;
+	if (v->type != MSGPACK_OBJECT_ARRAY)
+		return wrong_type(key, "an array", v, e);
+	*a = &v->via.array;
+	return 0;
+}
+
 int obj_get_uint(const msgpack_object *map, const char *key, int required,
 		 uint64_t *out, struct err *e)
 {

@@ -22,6 +22,8 @@ const char *obj_type_name(const msgpack_object *o);
  * (outputs untouched), -1 with a message naming the key otherwise. */
 int obj_get_bytes(const msgpack_object *map, const char *key, int required,
 		  const char **p, size_t *n, struct err *e); /* str or bin */
+int obj_get_array(const msgpack_object *map, const char *key, int required,
+		  const msgpack_object_array **a, struct err *e);
 int obj_get_uint(const msgpack_object *map, const char *key, int required,
 		 uint64_t *v, struct err *e);
 int obj_get_double(const msgpack_object *map, const char *key, int required,

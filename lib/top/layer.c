@@ -127,171 +127,147 @@ static size_t pixels(const struct layer *l, size_t n)
 	return n * l->h * l->w;
 }
 
-static void standardize_forward(const struct layer *l, const struct pass *p, float *kept,
-				const float *in, size_t n, float *out)
+static void standardize_forward(const struct layer *l, const struct pass *p,
+				const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	nn_standardize_forward(in, l->mean, l->scale, pixels(l, n), l->c, out);
+	nn_standardize_forward(io->in, l->mean, l->scale, pixels(l, io->n), l->c, io->out);
 }
 
-static void conv3x3_forward(const struct layer *l, const struct pass *p, float *kept,
-			    const float *in, size_t n, float *out)
+static void conv3x3_forward(const struct layer *l, const struct pass *p,
+			    const struct layer_io *io)
 {
-	(void)kept;
-	nn_conv3x3_batch_forward(p->threads, p->algo, in, n, (int)l->h, (int)l->w, (int)l->c,
-				 (int)l->oc, l->weights, l->bias, p->conv, out);
+	nn_conv3x3_batch_forward(p->threads, p->algo, io->in, io->n, (int)l->h, (int)l->w,
+				 (int)l->c, (int)l->oc, l->weights, l->bias, p->conv, io->out);
 }
 
-static void maxpool2x2_forward(const struct layer *l, const struct pass *p, float *kept,
-			       const float *in, size_t n, float *out)
+static void maxpool2x2_forward(const struct layer *l, const struct pass *p,
+			       const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	nn_maxpool2x2_forward(in, (int)l->h, (int)l->w, (int)l->c, 0, n * l->oh, out);
+	nn_maxpool2x2_forward(io->in, (int)l->h, (int)l->w, (int)l->c, 0, io->n * l->oh,
+			      io->out);
 }
 
-static void dense_forward(const struct layer *l, const struct pass *p, float *kept,
-			  const float *in, size_t n, float *out)
+static void dense_forward(const struct layer *l, const struct pass *p,
+			  const struct layer_io *io)
 {
-	(void)kept;
-	nn_dense_forward(p->threads, in, l->weights, l->bias, n, l->in, l->out, out);
+	nn_dense_forward(p->threads, io->in, l->weights, l->bias, io->n, l->in, l->out, io->out);
 }
 
-static void batchnorm_forward(const struct layer *l, const struct pass *p, float *kept,
-			      const float *in, size_t n, float *out)
-{
-	(void)p;
-	nn_batchnorm_forward(in, l->gamma, l->beta, l->mean, l->var, l->eps, pixels(l, n), l->c,
-			     kept, kept ? kept + l->c : NULL, out);
-}
-
-static void relu_forward(const struct layer *l, const struct pass *p, float *kept,
-			 const float *in, size_t n, float *out)
+static void batchnorm_forward(const struct layer *l, const struct pass *p,
+			      const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	nn_relu_forward(in, out, n * l->in);
+	nn_batchnorm_forward(io->in, l->gamma, l->beta, l->mean, l->var, l->eps,
+			     pixels(l, io->n), l->c, io->kept, io->kept ? io->kept + l->c : NULL,
+			     io->out);
+}
+
+static void relu_forward(const struct layer *l, const struct pass *p, const struct layer_io *io)
+{
+	(void)p;
+	nn_relu_forward(io->in, io->out, io->n * l->in);
 }
 
 /* The mask holds 0 for a dropped unit, 1 / (1 - rate) for a kept one. */
-static void dropout_forward(const struct layer *l, const struct pass *p, float *kept,
-			    const float *in, size_t n, float *out)
+static void dropout_forward(const struct layer *l, const struct pass *p,
+			    const struct layer_io *io)
 {
-	if (!kept) {
-		memcpy(out, in, n * l->in * sizeof *out);
+	size_t count = io->n * l->in;
+
+	if (!io->kept) {
+		memcpy(io->out, io->in, count * sizeof *io->out);
 		return;
 	}
-	for (size_t i = 0; i < n * l->in; i++)
-		kept[i] = l->rate > 0 && gsl_rng_uniform(p->rng) < l->rate ? 0 : 1 / (1 - l->rate);
-	nn_dropout_forward(in, kept, out, n * l->in);
+	for (size_t i = 0; i < count; i++)
+		io->kept[i] = l->rate > 0 && gsl_rng_uniform(p->rng) < l->rate ? 0 :
+			      1 / (1 - l->rate);
+	nn_dropout_forward(io->in, io->kept, io->out, count);
 }
 
-static void softmax_forward(const struct layer *l, const struct pass *p, float *kept,
-			    const float *in, size_t n, float *out)
+static void softmax_forward(const struct layer *l, const struct pass *p,
+			    const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	nn_softmax_forward(in, out, n, l->out);
+	nn_softmax_forward(io->in, io->out, io->n, l->out);
 }
 
 /* ---- backward ---- */
 
 static void standardize_backward(const struct layer *l, const struct pass *p,
-				 float *kept, const float *in, const float *out,
-				 const float *dy, size_t n, float *dx,
-				 float *const dparam[LAYER_MAX_TENSORS])
+				 const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	(void)in;
-	(void)out;
-	(void)dparam;
-	if (dx)
-		nn_standardize_backward(dy, l->scale, pixels(l, n), l->c, dx);
+	if (io->dx)
+		nn_standardize_backward(io->dy, l->scale, pixels(l, io->n), l->c, io->dx);
 }
 
 /* The input's gradient is dy convolved with the turned kernel. */
-static void conv3x3_backward(const struct layer *l, const struct pass *p, float *kept,
-			     const float *in, const float *out, const float *dy, size_t n,
-			     float *dx, float *const dparam[LAYER_MAX_TENSORS])
+static void conv3x3_backward(const struct layer *l, const struct pass *p,
+			     const struct layer_io *io)
 {
-	(void)kept;
-	(void)out;
-	if (dparam[0])
-		nn_conv3x3_weight_backward(p->threads, in, n, (int)l->h, (int)l->w, (int)l->c,
-					   (int)l->oc, dy, p->col, dparam[0], dparam[1]);
-	if (!dx)
+	if (io->dparam[0])
+		nn_conv3x3_weight_backward(p->threads, io->in, io->n, (int)l->h, (int)l->w,
+					   (int)l->c, (int)l->oc, io->dy, p->col, io->dparam[0],
+					   io->dparam[1]);
+	if (!io->dx)
 		return;
 	nn_conv3x3_flip(l->weights, (int)l->c, (int)l->oc, p->flipped);
-	nn_conv3x3_batch_forward(p->threads, p->algo, dy, n, (int)l->h, (int)l->w, (int)l->oc,
-				 (int)l->c, p->flipped, NULL, p->conv, dx);
+	nn_conv3x3_batch_forward(p->threads, p->algo, io->dy, io->n, (int)l->h, (int)l->w,
+				 (int)l->oc, (int)l->c, p->flipped, NULL, p->conv, io->dx);
 }
 
 static void maxpool2x2_backward(const struct layer *l, const struct pass *p,
-				float *kept, const float *in, const float *out,
-				const float *dy, size_t n, float *dx,
-				float *const dparam[LAYER_MAX_TENSORS])
+				const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	(void)out;
-	(void)dparam;
-	if (dx)
-		nn_maxpool2x2_backward(in, dy, n, (int)l->h, (int)l->w, (int)l->c, dx);
+	if (io->dx)
+		nn_maxpool2x2_backward(io->in, io->dy, io->n, (int)l->h, (int)l->w, (int)l->c,
+				       io->dx);
 }
 
-static void dense_backward(const struct layer *l, const struct pass *p, float *kept,
-			   const float *in, const float *out, const float *dy, size_t n,
-			   float *dx, float *const dparam[LAYER_MAX_TENSORS])
+static void dense_backward(const struct layer *l, const struct pass *p,
+			   const struct layer_io *io)
 {
-	(void)kept;
-	(void)out;
-	nn_dense_backward(p->threads, in, l->weights, dy, n, l->in, l->out, dx, dparam[0],
-			  dparam[1]);
+	nn_dense_backward(p->threads, io->in, l->weights, io->dy, io->n, l->in, l->out, io->dx,
+			  io->dparam[0], io->dparam[1]);
 }
 
 /* In training the batch statistics depend on the input; in inference the
  * running ones do not, and the layer is an affine map. */
-static void batchnorm_backward(const struct layer *l, const struct pass *p, float *kept,
-			       const float *in, const float *out, const float *dy, size_t n,
-			       float *dx, float *const dparam[LAYER_MAX_TENSORS])
+static void batchnorm_backward(const struct layer *l, const struct pass *p,
+			       const struct layer_io *io)
 {
+	float *kept = io->kept;
+
 	(void)p;
-	(void)out;
 	if (kept)
-		nn_batchnorm_backward(in, l->gamma, l->eps, kept, kept + l->c, dy, pixels(l, n),
-				      l->c, dx, dparam[0] ? dparam[0] : kept + 2 * l->c,
-				      dparam[1] ? dparam[1] : kept + 3 * l->c);
-	else if (dx)
-		nn_batchnorm_inference_backward(dy, l->gamma, l->var, l->eps, pixels(l, n), l->c,
-						dx);
+		nn_batchnorm_backward(io->in, l->gamma, l->eps, kept, kept + l->c, io->dy,
+				      pixels(l, io->n), l->c, io->dx,
+				      io->dparam[0] ? io->dparam[0] : kept + 2 * l->c,
+				      io->dparam[1] ? io->dparam[1] : kept + 3 * l->c);
+	else if (io->dx)
+		nn_batchnorm_inference_backward(io->dy, l->gamma, l->var, l->eps,
+						pixels(l, io->n), l->c, io->dx);
 }
 
-static void relu_backward(const struct layer *l, const struct pass *p, float *kept,
-			  const float *in, const float *out, const float *dy, size_t n,
-			  float *dx, float *const dparam[LAYER_MAX_TENSORS])
+static void relu_backward(const struct layer *l, const struct pass *p,
+			  const struct layer_io *io)
 {
 	(void)p;
-	(void)kept;
-	(void)in;
-	(void)dparam;
-	if (dx)
-		nn_relu_backward(out, dy, dx, n * l->in);
+	if (io->dx)
+		nn_relu_backward(io->out, io->dy, io->dx, io->n * l->in);
 }
 
-static void dropout_backward(const struct layer *l, const struct pass *p, float *kept,
-			     const float *in, const float *out, const float *dy, size_t n,
-			     float *dx, float *const dparam[LAYER_MAX_TENSORS])
+static void dropout_backward(const struct layer *l, const struct pass *p,
+			     const struct layer_io *io)
 {
 	(void)p;
-	(void)in;
-	(void)out;
-	(void)dparam;
-	if (dx && kept)
-		nn_dropout_backward(kept, dy, dx, n * l->in);
-	else if (dx)
-		memcpy(dx, dy, n * l->in * sizeof *dx);
+	if (io->dx && io->kept)
+		nn_dropout_backward(io->kept, io->dy, io->dx, io->n * l->in);
+	else if (io->dx)
+		memcpy(io->dx, io->dy, io->n * l->in * sizeof *io->dx);
 }
 
 /* Running statistics follow the batches; the variance kept is unbiased,

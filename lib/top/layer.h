@@ -73,6 +73,19 @@ struct layer_tensor {
 /* What a pass hands the layers (pass.h). */
 struct pass;
 
+/* One layer's part of a pass over n records: its input and output as the
+ * forward pass left them, its memory in training (kept, NULL in
+ * inference: struct layer_space), and backward the gradients. */
+struct layer_io {
+	size_t n;
+	const float *in;          /* [n, l->in] */
+	float *out;               /* [n, l->out] */
+	float *kept;
+	const float *dy;          /* [n, l->out] */
+	float *dx;                /* [n, l->in], NULL: not needed */
+	float *dparam[LAYER_MAX_TENSORS]; /* per tensor, NULL: not needed */
+};
+
 /* What one layer of a pass needs beyond its output: kept is its own
  * memory in training, what its backward pass reads of its forward pass
  * (dropout's mask, batchnorm's batch statistics); the others are scratch
@@ -108,20 +121,14 @@ struct layer_desc {
 	 * backward: the pass also runs backward. */
 	void (*space)(const struct layer *l, size_t cap, enum nn_algo algo, int backward,
 		      struct layer_space *s);
-	/* in [n, l->in] -> out [n, l->out]; kept: the layer's training
-	 * memory (struct layer_space), NULL in inference. */
-	void (*forward)(const struct layer *l, const struct pass *p, float *kept,
-			const float *in, size_t n, float *out);
-	/* The gradient dy [n, l->out] of the objective with respect to the
-	 * output -> dx [n, l->in] (skipped when NULL) and, into dparam[t]
-	 * where not NULL, the gradient with respect to tensor t. in, out and
-	 * kept are the forward pass's; kept NULL: it ran in inference mode.
-	 * NULL for the softmax, which is only last: training fuses its
-	 * gradient with the loss's, and explanations start from the scores
-	 * below it. */
-	void (*backward)(const struct layer *l, const struct pass *p, float *kept,
-			 const float *in, const float *out, const float *dy, size_t n,
-			 float *dx, float *const dparam[LAYER_MAX_TENSORS]);
+	/* io->in -> io->out. */
+	void (*forward)(const struct layer *l, const struct pass *p, const struct layer_io *io);
+	/* io->dy, the gradient of the objective with respect to the output,
+	 * -> io->dx (skipped when NULL) and, into io->dparam[t] where not
+	 * NULL, the gradient with respect to tensor t. NULL for the softmax,
+	 * which is only last: training fuses its gradient with the loss's,
+	 * and explanations start from the scores below it. */
+	void (*backward)(const struct layer *l, const struct pass *p, const struct layer_io *io);
 	/* NULL, or what a training step changes beyond the trained tensors:
 	 * batchnorm's running statistics follow the batch of rows. */
 	void (*after_step)(struct layer *l, const float *kept, size_t rows);

@@ -55,10 +55,7 @@ static void emit_training(struct emit *t, const struct train_hparams *hp,
 	emit_key(t, "l2");
 	emit_double(t, hp->l2);
 	emit_key(t, "hidden");
-	emit_array(t, (uint32_t)hp->nhidden);
-	for (int i = 0; i < hp->nhidden; i++)
-		emit_uint(t, hp->hidden[i]);
-	emit_end(t);
+	emit_uint_array(t, (uint32_t)hp->nhidden, hp->hidden);
 	emit_key(t, "dropout");
 	emit_double(t, hp->dropout);
 	emit_key(t, "batchnorm");
@@ -141,10 +138,7 @@ int modelfile_write(const struct model *m, const struct train_hparams *hp,
 		emit_object(&t, &m->provenance.obj);
 	}
 	emit_key(&t, "input_shape");
-	emit_array(&t, (uint32_t)m->input_rank);
-	for (int i = 0; i < m->input_rank; i++)
-		emit_uint(&t, m->input_shape[i]);
-	emit_end(&t);
+	emit_uint_array(&t, (uint32_t)m->input_rank, m->input_shape);
 	emit_key(&t, "layers");
 	emit_array(&t, (uint32_t)m->nlayers);
 	for (int i = 0; i < m->nlayers; i++)
@@ -294,20 +288,20 @@ static int fill_layer(const struct layer *l, const msgpack_object *lm, struct er
 
 static int parse_classes(const msgpack_object *hd, struct model *m, struct err *e)
 {
-	const msgpack_object *cls = obj_get(hd, "classes");
+	const msgpack_object_array *cls;
 	char **names;
 	uint32_t n;
 
-	if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
-		return err_fail(e, "key 'classes': %s", cls ? "expected an array" : "missing");
-	n = cls->via.array.size;
+	if (obj_get_array(hd, "classes", 1, &cls, e))
+		return -1;
+	n = cls->size;
 	if (n < 2 || n > MODEL_MAX_CLASSES)
 		return err_fail(e, "key 'classes': %u classes (between 2 and %d are allowed)", n,
 				MODEL_MAX_CLASSES);
 	if (!(names = err_calloc(n, sizeof *names, e)))
 		return -1;
 	for (uint32_t i = 0; i < n; i++) {
-		const msgpack_object *c = &cls->via.array.ptr[i];
+		const msgpack_object *c = &cls->ptr[i];
 
 		if (c->type != MSGPACK_OBJECT_STR || !c->via.str.size ||
 		    memchr(c->via.str.ptr, 0, c->via.str.size)) {
@@ -331,19 +325,19 @@ out:
 
 static int parse_header(struct model *m, const msgpack_object *hd, struct err *e)
 {
-	const msgpack_object *shape, *layers, *prov;
+	const msgpack_object_array *shape, *layers;
+	const msgpack_object *prov;
 	uint32_t rank_shape[TENSOR_MAX_RANK];
 	struct model named = { 0 };
 	int rc;
 
-	shape = obj_get(hd, "input_shape");
-	if (!shape || shape->type != MSGPACK_OBJECT_ARRAY)
-		return err_fail(e, "key 'input_shape': %s", shape ? "expected an array" : "missing");
-	if (shape->via.array.size < 1 || shape->via.array.size > TENSOR_MAX_RANK)
+	if (obj_get_array(hd, "input_shape", 1, &shape, e))
+		return -1;
+	if (shape->size < 1 || shape->size > TENSOR_MAX_RANK)
 		return err_fail(e, "key 'input_shape': rank %u is not between 1 and %d",
-				shape->via.array.size, TENSOR_MAX_RANK);
-	for (uint32_t i = 0; i < shape->via.array.size; i++) {
-		const msgpack_object *d = &shape->via.array.ptr[i];
+				shape->size, TENSOR_MAX_RANK);
+	for (uint32_t i = 0; i < shape->size; i++) {
+		const msgpack_object *d = &shape->ptr[i];
 
 		if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 < 1 ||
 		    d->via.u64 > TENSOR_MAX_DIM)
@@ -352,8 +346,7 @@ static int parse_header(struct model *m, const msgpack_object *hd, struct err *e
 	}
 	if (parse_classes(hd, &named, e))
 		return -1;
-	rc = model_start(m, (int)shape->via.array.size, rank_shape, named.nclass,
-			     named.classes, e);
+	rc = model_start(m, (int)shape->size, rank_shape, named.nclass, named.classes, e);
 	model_free(&named);
 	if (rc)
 		return -1;
@@ -367,21 +360,20 @@ static int parse_header(struct model *m, const msgpack_object *hd, struct err *e
 			return -1;
 	}
 
-	layers = obj_get(hd, "layers");
-	if (!layers || layers->type != MSGPACK_OBJECT_ARRAY)
-		return err_fail(e, "key 'layers': %s", layers ? "expected an array" : "missing");
-	if (layers->via.array.size < 1 || layers->via.array.size > MODEL_MAX_LAYERS)
+	if (obj_get_array(hd, "layers", 1, &layers, e))
+		return -1;
+	if (layers->size < 1 || layers->size > MODEL_MAX_LAYERS)
 		return err_fail(e, "key 'layers': %u layers (between 1 and %d are allowed)",
-				layers->via.array.size, MODEL_MAX_LAYERS);
+				layers->size, MODEL_MAX_LAYERS);
 	/* Every shape is checked along the chain before the parameters are
 	 * allocated; then the tensors are copied. */
-	for (uint32_t i = 0; i < layers->via.array.size; i++)
-		if (add_layer(m, &layers->via.array.ptr[i], e))
+	for (uint32_t i = 0; i < layers->size; i++)
+		if (add_layer(m, &layers->ptr[i], e))
 			return err_context(e, "layer %u: ", i + 1);
 	if (model_finish(m, e))
 		return -1;
 	for (int i = 0; i < m->nlayers; i++)
-		if (fill_layer(&m->layers[i], &layers->via.array.ptr[i], e))
+		if (fill_layer(&m->layers[i], &layers->ptr[i], e))
 			return err_context(e, "layer %d: ", i + 1);
 	return 0;
 }

@@ -86,9 +86,10 @@ void pass_forward(const struct model *m, struct pass *p, const float *x, size_t 
 {
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct layer *l = &m->layers[i];
+		struct layer_io io = { .n = n, .in = i ? p->act[i - 1] : x, .out = p->act[i],
+				       .kept = p->training ? p->kept[i] : NULL };
 
-		layer_desc_of(l)->forward(l, p, p->training ? p->kept[i] : NULL,
-					  i ? p->act[i - 1] : x, n, p->act[i]);
+		layer_desc_of(l)->forward(l, p, &io);
 	}
 }
 
@@ -102,16 +103,19 @@ const float *pass_backward(const struct model *m, struct pass *p, const float *x
 	for (int i = from; i >= first; i--) {
 		const struct layer *l = &m->layers[i];
 		const struct layer_desc *d = layer_desc_of(l);
-		/* The gradient below the first layer is needed only when asked. */
-		float *dx = i > first || input_grad ? p->delta[slot] : NULL;
-		float *dparam[LAYER_MAX_TENSORS] = { 0 };
+		struct layer_io io = {
+			.n = n, .in = i ? p->act[i - 1] : x, .out = p->act[i],
+			.kept = p->training ? p->kept[i] : NULL, .dy = dy,
+			/* The gradient below the first layer is needed only
+			 * when asked. */
+			.dx = i > first || input_grad ? p->delta[slot] : NULL,
+		};
 
 		for (int t = 0; grad && t < d->ntensors; t++)
 			if (d->tensors[t].trained)
-				dparam[t] = grad + (layer_tensor_data(l, t) - m->params);
-		d->backward(l, p, p->training ? p->kept[i] : NULL, i ? p->act[i - 1] : x,
-			    p->act[i], dy, n, dx, dparam);
-		dy = dx;
+				io.dparam[t] = grad + (layer_tensor_data(l, t) - m->params);
+		d->backward(l, p, &io);
+		dy = io.dx;
 		slot = !slot;
 	}
 	return input_grad ? dy : NULL;

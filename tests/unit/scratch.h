@@ -54,6 +54,16 @@ static int scratch_remove_one(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
+/* A new folder from template (ending in XXXXXX), or bail out. */
+__attribute__((unused))
+static void scratch_dir(char *template)
+{
+	if (!mkdtemp(template)) {
+		printf("Bail out! mkdtemp %s: %s\n", template, strerror(errno));
+		exit(2);
+	}
+}
+
 /* Remove dir and everything below it: 0, or -1 with errno. */
 __attribute__((unused))
 static int scratch_remove_tree(const char *dir)

@@ -956,10 +956,7 @@ static void test_changed_files(void)
 
 int main(void)
 {
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	scratch_dir(tmpdir);
 	test_reader_round_trip();
 	test_reader_refusals();
 	test_not_finite();

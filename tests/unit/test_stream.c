@@ -536,10 +536,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "--write-sample"))
 		return write_sample(argv[2]);
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	scratch_dir(tmpdir);
 	test_round_trip();
 	test_u8_images();
 	test_truncation_everywhere();

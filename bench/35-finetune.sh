@@ -9,10 +9,13 @@
 # turns, $FINETUNE_BENCH_RUNS rounds (3) of 2 epochs on 320 records each,
 # and each keeps its best.
 #
-# Then topfit's peak memory with 20,000 records (3.3 GB of features):
-# indexing them all and its first batches, within 90 s; and the accuracy
-# fine-tuning reaches on a small image set with random weights (tests/
-# finetune.t's case), beside the frozen top's.
+# Then what finding the learning rate costs (the range test's seconds, and
+# its share of Chollet's run of 50 epochs over 2,000 images at the rate
+# measured); topfit's peak memory with 20,000 records (3.3 GB of
+# features): indexing them all and its first batches, within 90 s; and the
+# accuracy fine-tuning reaches on a small image set with random weights,
+# at the defaults and in the tuned case (tests/finetune-digits.sh), beside
+# the frozen top's.
 set -eu
 PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,8 +34,8 @@ setting="320 records, batch 16, 2 threads, OPENBLAS_* unset"
 # images/s and peak MB of one topfit run: its best epoch
 ours() {
 	/usr/bin/time -f %M -o "$tmp/time" topfit --finetune block5 --init "$tmp/top.model" \
-		--init-random 1 --algo "$1" --epochs 2 -t 2 --progress -o /dev/null \
-		"$tmp/train4.feat" 2>"$tmp/err"
+		--init-random 1 --algo "$1" --lr 1e-4 --holdout 0 --epochs 2 -t 2 --progress \
+		-o /dev/null "$tmp/train4.feat" 2>"$tmp/err"
 	sed -n 's/.*, \([0-9.]*\) images\/s$/\1/p' "$tmp/err" | sort -gr | head -n 1 | tr '\n' ' '
 	awk '{ v = $1 } END { printf "%.0f\n", v / 1024 }' "$tmp/time"
 }
@@ -72,6 +75,17 @@ for algo in winograd im2col; do
 	row "$stage" "vggpipe --algo $algo" "$setting" "$1" "$ratio" "$2"
 done
 
+# The range test on the same features, as the defaults run it.
+topfit --finetune block5 --init "$tmp/top.model" --init-random 1 --holdout 0 --epochs 1 -t 2 \
+	--quiet -o "$tmp/found.model" "$tmp/train4.feat"
+set -- $(best "$tmp/winograd")
+vggdump "$tmp/found.model" | "$PY" -c "
+import json, sys
+s = json.loads(sys.stdin.readline())['header']['training']['lr_search']
+run = 50 * 2000 / $1
+print('| topfit --finetune learning-rate range test | vggpipe | %d steps of 16 records, rate chosen %.3g (edge %.3g): %.1f s, %.2f%% of 50 epochs over 2,000 images (%.0f s) | | | | |'
+      % (s['steps'], s['chosen'], s['edge'], s['seconds'], 100 * s['seconds'] / (s['seconds'] + run), run))"
+
 # Peak memory with many records: 162 KB each, reused maps.
 free_kb=$(df -Pk "$tmp" | awk 'NR == 2 { print $4 }')
 need_kb=$((BIG * 170 + 1048576))
@@ -79,8 +93,8 @@ if [ "$free_kb" -gt "$need_kb" ]; then
 	rm -f "$tmp/train4.feat"
 	"$PY" "$here/finetune_peer.py" gen "$tmp" "$BIG" 9
 	/usr/bin/time -f %M -o "$tmp/time" timeout 90 topfit --finetune block5 \
-		--init "$tmp/top.model" --init-random 1 --epochs 1 -t 2 --progress -o /dev/null \
-		"$tmp/train4.feat" 2>"$tmp/err" || true
+		--init "$tmp/top.model" --init-random 1 --lr 1e-4 --holdout 0 --epochs 1 -t 2 \
+		--progress -o /dev/null "$tmp/train4.feat" 2>"$tmp/err" || true
 	gb=$(awk -v n="$BIG" 'BEGIN { printf "%.1f", n * 9 * 9 * 512 * 4 / 1e9 }')
 	printf "| topfit --finetune memory | vggpipe | %s records of 9x9x512 (%s GB), indexed, then training for the rest of 90 s | | | | %.0f |\n" \
 		"$BIG" "$gb" "$(awk '{ v = $1 } END { print v / 1024 }' "$tmp/time")"
@@ -88,8 +102,10 @@ else
 	echo "| topfit --finetune memory | vggpipe | skipped: $((need_kb / 1048576)) GB free space needed for $BIG records | | | | |"
 fi
 
-# Fine-tuning helps: tests/finetune.t's case, frozen top and tuned model
-# on the same validation images.
-mkdir "$tmp/digits" && cd "$tmp/digits"
-set -- $(bash "$here/../tests/finetune-digits.sh")
-echo "| fine-tuning accuracy | vggpipe | digits at 32x32, random weights, 100 images x 8 copies: validation accuracy of the frozen top $1, block 5 tuned with it $2 | | | | |"
+# Fine-tuning helps: frozen top and tuned model on the same validation
+# images, at the defaults and in the tuned case.
+for mode in defaults adam; do
+	mkdir "$tmp/digits-$mode" && cd "$tmp/digits-$mode"
+	set -- $(bash "$here/../tests/finetune-digits.sh" $mode)
+	echo "| fine-tuning accuracy, $mode | vggpipe | digits at 32x32, random weights, 100 images x 8 copies: validation accuracy of the frozen top $1, block 5 tuned with it $2 | | | | |"
+done

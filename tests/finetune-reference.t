@@ -29,7 +29,7 @@ check "weights file" test -s keras2-full.h5
 compare() {
 	$PY "$REF" data keras2-full.h5 "$2" 4 3 3 11 "$1.feat" "$1-init.model"
 	topfit --finetune block5 --init "$1-init.model" --weights keras2-full.h5 --algo "$5" \
-		--optimizer sgd --lr "$4" --momentum 0.9 --batch 16 --epochs "$3" --no-shuffle \
+		--optimizer sgd --lr "$4" --momentum 0.9 --batch 16 --epochs "$3" --no-shuffle --holdout 0 \
 		--quiet --history "$1.tsv" -o "$1.model" "$1.feat" 2>"$1.err"
 	reference "$1" "$1.feat" "$3" "$4"
 	set -- $($PY "$REF" compare "$1.model" "$1-ref.npz" "$1.tsv" "$1-losses.txt") nan nan nan

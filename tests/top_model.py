@@ -7,6 +7,14 @@ the C code.
     top_model.py corrupt MODEL OUT HOW
         write a damaged copy of MODEL; HOW is one of: shape, nan, nosoftmax,
         dupclass, bigshape, negvar, records, width.
+    top_model.py moved MODEL WEIGHTS.h5
+        for a model tuned with --finetune block5: the largest change of
+        block 5's kernels and of its biases, each relative to the largest
+        value of the weights file's (published Keras layout).
+    top_model.py kept MODEL
+        how the tuning ended: the training loss of the start and of the
+        epoch kept, the epoch kept, the epochs run, the learning rate, the
+        epochs rolled back, whether it gave up.
 """
 import sys
 
@@ -110,12 +118,40 @@ def corrupt(model_path, out, how):
             f.write(msgpack.packb(o, use_bin_type=True))
 
 
+def moved(model_path, weights_path):
+    import h5py
+    layers = [l for l in read(model_path)[0]["layers"] if l["type"] == "conv3x3"]
+    worst = {"kernel": 0.0, "bias": 0.0}
+    with h5py.File(weights_path, "r") as f:
+        for i, l in enumerate(layers):
+            name = f"block5_conv{i + 1}"
+            for part, key, suffix in (("kernel", "weights", "W"), ("bias", "bias", "b")):
+                was = f[name][f"{name}_{suffix}_1:0"][()]
+                now = tensor(l[key])
+                worst[part] = max(worst[part], np.abs(now - was).max() / np.abs(was).max())
+    print("%.3g %.3g" % (worst["kernel"], worst["bias"]))
+
+
+def kept(model_path):
+    h = read(model_path)[0]
+    t, hist = h["training"], h["history"]
+    best = t["best_epoch"]
+    loss = hist[best - 1]["loss"] if best else t["start_train_loss"]
+    print("%.6g %.6g %d %d %.3g %d %d" % (
+        t["start_train_loss"], loss, best, t["epochs_run"], t["lr"], t["rollbacks"],
+        t["gave_up"]))
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == "forward":
         forward(a[1], a[2])
     elif a[0] == "corrupt":
         corrupt(a[1], a[2], a[3])
+    elif a[0] == "moved":
+        moved(a[1], a[2])
+    elif a[0] == "kept":
+        kept(a[1])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # topfit: options, the checks on its input, reproducibility, history,
 # early stopping, and the model file it writes.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 40
 
 gen() { $PY "$TESTS_DIR/top_data.py" "$@"; }
 dump() { vggdump "$@"; }
@@ -18,7 +18,8 @@ ok $(( rc != 0 )) "--version exits 0"
 
 expect_fail 2 "optimizer" "unknown optimizer is a usage error" topfit --optimizer lbfgs g-train.feat
 is "$(wc -c < out)" 0 "a usage error writes nothing to stdout"
-expect_fail 2 "--patience needs --valid" "--patience without --valid" topfit --patience 3 g-train.feat
+expect_fail 2 "--patience and --keep best need validation: --valid FILE or --holdout F" \
+	"--patience without validation" topfit --patience 3 g-train.feat
 expect_fail 2 "hidden" "a bad --hidden list" topfit --hidden 8,x g-train.feat
 expect_fail 2 "dropout" "a dropout rate of 1" topfit --dropout 1 g-train.feat
 
@@ -49,7 +50,8 @@ is "$(cat got)" "['dense', 'batchnorm', 'relu', 'dense', 'batchnorm', 'relu', 'd
 
 # History as TSV, validation columns filled with --valid.
 topfit $FAST --valid g-valid.feat --history h.tsv -o v.model g-train.feat
-is "$(head -1 h.tsv)" "$(printf 'epoch\tloss\taccuracy\tval_loss\tval_accuracy')" "history TSV header"
+is "$(head -1 h.tsv)" "$(printf 'epoch\tloss\taccuracy\tval_loss\tval_accuracy\tlr\trolled_back')" \
+	"history TSV header"
 is "$(wc -l < h.tsv)" 4 "one history line per epoch"
 awk -F'\t' 'NR > 1 && ($4 == "nan" || $5 > 1) { exit 1 }' h.tsv; ok $? "validation loss and accuracy in the history"
 
@@ -128,12 +130,40 @@ topfit --epochs 3 --hidden 4 --quiet -o const.model const.feat && $PY -c "
 import msgpack, numpy as np, sys
 l = list(msgpack.Unpacker(open('const.model', 'rb'), raw=False))[0]['layers'][0]
 t = lambda k: np.frombuffer(l[k]['data'], '<f4')
-sys.exit(not (l['type'] == 'standardize' and list(t('scale')[1:3]) == [1, 1]
+sys.exit(not (l['type'] == 'standardize' and list(t('scale')[1:3]) == [0, 0]
               and list(t('mean')[1:3]) == [0, 5] and np.isfinite(t('scale')).all()))" &&
 	topeval -m const.model -f json const.feat | $PY -c "
 import json, math, sys
 sys.exit(not math.isfinite(json.load(sys.stdin)['loss']))"
-ok $? "constant features: a finite model, finite losses"
+ok $? "constant features: scaled by 0, a finite model, finite losses"
+
+# A feature constant in training carries nothing the model learned, so it
+# is ignored: a model of features 1000 times as large then predicts what
+# one of the features at their size does, though that feature varies in
+# the records classified (with a scale of 1 it reached the layers above
+# 1000 times as large).
+$PY - <<'PY'
+import msgpack, numpy as np
+rng = np.random.default_rng(4)
+for k in (1, 1000):
+    for split, n, dead in (("train", 80, True), ("valid", 40, False)):
+        with open("k%d.%s" % (k, split), "wb") as f:
+            f.write(msgpack.packb({"vggpipe": 1, "kind": "features", "provenance": {"backbone": "x"}}))
+            r = np.random.default_rng(5 if split == "train" else 6)
+            for i in range(n):
+                x = np.array([r.normal(i % 2, 1), 0.0 if dead else r.normal(3, 1), r.normal(0, 1)])
+                f.write(msgpack.packb({"id": "r%d" % i, "label": "ab"[i % 2], "features": {
+                    "shape": [3], "dtype": "f32", "data": (x * k).astype("<f4").tobytes()}}))
+            f.write(msgpack.packb({"end": n}))
+PY
+for k in 1 1000; do
+	topfit --epochs 5 --hidden 8 --quiet -o k$k.model k$k.train && classify -q -m k$k.model k$k.valid > k$k.csv
+done
+$PY -c "
+import csv, sys
+p = [[float(r['probability']) for r in csv.DictReader(open('k%d.csv' % k))] for k in (1, 1000)]
+sys.exit(len(p[0]) != 40 or max(abs(a - b) for a, b in zip(*p)) > 1e-4)"
+ok $? "a feature constant in training: features 1000 times as large, the same predictions"
 expect_fail 1 "diverged" "a diverging training is an error, not a model of NaNs" \
 	topfit --optimizer sgd --lr 100 --hidden 8 --epochs 5 --quiet -o div.model g-train.feat
 test ! -e div.model; ok $? "... and leaves no model file"

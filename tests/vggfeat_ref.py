@@ -7,6 +7,10 @@
                          the base nested, torchvision safetensors) and broken
                          files for the error tests, or only the FILEs named;
                          always DIR/weights.npz
+  scaled SEED LAYER SCALE FILE
+                         the random weights of SEED in the published file's
+                         layout, LAYER's kernel and bias multiplied by SCALE:
+                         every activation after it SCALE times as large
   images OUT WxH...      an image stream, one random image per size, or
                          the previous image again for "="
   reference NPZ IMAGES OUT
@@ -175,6 +179,13 @@ def cmd_weights(seed, d, *only):
         files[name](f"{d}/{name}")
 
 
+def cmd_scaled(seed, layer, scale, path):
+    w = random_weights(int(seed))
+    for part in ("kernel", "bias"):
+        w[f"{layer}/{part}"] = w[f"{layer}/{part}"] * np.float32(scale)
+    write_keras(path, w, lambda l: f"{l}_W_1:0", lambda l: f"{l}_b_1:0")
+
+
 def cmd_images(out, *sizes):
     rng = np.random.default_rng(7)
     w0, h0 = map(int, sizes[0].split("x"))
@@ -279,4 +290,4 @@ def cmd_compare(ref, *runs):
 
 if __name__ == "__main__":
     {"weights": cmd_weights, "images": cmd_images, "reference": cmd_reference,
-     "compare": cmd_compare}[sys.argv[1]](*sys.argv[2:])
+     "compare": cmd_compare, "scaled": cmd_scaled}[sys.argv[1]](*sys.argv[2:])

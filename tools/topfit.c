@@ -32,8 +32,8 @@ struct options {
 	uint32_t hidden[MAX_HIDDEN];
 	struct model_top top;        /* a new top's shape */
 	int hidden_set;
-	double lr, momentum, l2;
-	int balance, optimizer, lr_set, shuffle;
+	double lr, momentum, l2, holdout;
+	int balance, optimizer, lr_set, shuffle, keep, keep_set, holdout_set;
 	int optimizer_set, dropout_set, random, finetune, batch_set, warmup_set;
 	uint32_t epochs, batch, patience, warmup;
 	uint64_t seed, weights_seed;
@@ -41,12 +41,15 @@ struct options {
 	int ninputs;
 };
 
-/* Chollet's fine-tuning of block 5: SGD at 1e-4 with momentum 0.9,
- * batches of 16, 50 epochs. A top trained from scratch first warms up
- * for this many epochs with the block frozen. */
-#define FINETUNE_LR 1e-4
+/* Chollet's fine-tuning of block 5: SGD with momentum 0.9, batches of 16,
+ * 50 epochs; but the learning rate is found (train.h), not his 1e-4, which
+ * suits images scaled to 0..1 and not the weights' own preprocessing. A
+ * top trained from scratch first warms up for this many epochs with the
+ * block frozen. Without --valid, this share of the images is held out to
+ * validate on. */
 #define FINETUNE_BATCH 16
 #define FINETUNE_WARMUP 10
+#define FINETUNE_HOLDOUT 0.1
 
 _Noreturn static void usage(void)
 {
@@ -65,16 +68,22 @@ _Noreturn static void usage(void)
 	       "                       by the training set's mean and deviation)\n"
 	       "      --optimizer NAME adam, sgd (with momentum) or rmsprop (default adam;\n"
 	       "                       sgd when fine-tuning)\n"
-	       "      --lr X           learning rate (default 0.001; sgd 0.01;\n"
-	       "                       fine-tuning 0.0001)\n"
+	       "      --lr X           learning rate (default 0.001; sgd 0.01; fine-tuning:\n"
+	       "                       found by a learning-rate range test)\n"
 	       "      --momentum X     sgd momentum (default 0.9)\n"
 	       "      --epochs N       passes over the training images (default 50)\n"
 	       "      --batch N        records per gradient step (default 32; fine-tuning 16)\n"
 	       "      --l2 X           weight of the squared dense weights in the objective\n"
 	       "                       (default 0)\n"
 	       "      --balance        weight classes by inverse frequency\n"
-	       "      --patience N     with --valid: stop after N epochs without a lower\n"
+	       "      --patience N     with validation: stop after N epochs without a lower\n"
 	       "                       validation loss, keep the best epoch (default 0: off)\n"
+	       "      --keep WHICH     best (the epoch of the lowest validation loss, the\n"
+	       "                       start of fine-tuning included) or last (default: best\n"
+	       "                       when fine-tuning, else last)\n"
+	       "      --holdout F      without --valid, validate on this share of the\n"
+	       "                       training images, all copies of each held out (default\n"
+	       "                       %g when fine-tuning, else 0: none)\n"
 	       "      --no-shuffle     take the images in input order every epoch\n"
 	       "  -t, --threads N      threads (default: every available core)\n"
 	       "      --seed N         random seed for initialisation, order, dropout (default 1)\n"
@@ -94,11 +103,13 @@ _Noreturn static void usage(void)
 	       "  -w, --weights FILE   the VGG16 weights the features were made with (default:\n"
 	       "                       $VGGPIPE_WEIGHTS, else ~/.keras/models/%s)\n"
 	       "      --init-random SEED  the random weights of vggfeat --init-random SEED\n"
-	       "      --algo ALGO      the convolutions: im2col, winograd or auto (default:\n"
-	       "                       winograd, 2 to 3 times fewer multiplications)\n"
+	       "      --algo ALGO      the convolutions: im2col, winograd (2 to 3 times fewer\n"
+	       "                       multiplications) or auto (default: winograd on maps\n"
+	       "                       of 4x4 and more, im2col on smaller ones)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
-	       program_invocation_short_name, FINETUNE_WARMUP, WEIGHTS_KERAS_FILE);
+	       program_invocation_short_name, FINETUNE_HOLDOUT, FINETUNE_WARMUP,
+	       WEIGHTS_KERAS_FILE);
 	cli_close_stdout();
 	exit(0);
 }
@@ -132,7 +143,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum { O_VALID = CLI_OPT_TOOL, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
 	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
 	       O_HISTORY, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT, O_WARMUP,
-	       O_INIT_RANDOM };
+	       O_INIT_RANDOM, O_KEEP, O_HOLDOUT };
 	static const struct option longopts[] = {
 		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "valid", required_argument, NULL, O_VALID },
@@ -156,6 +167,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "weights", required_argument, NULL, 'w' },
 		{ "init-random", required_argument, NULL, O_INIT_RANDOM },
+		{ "keep", required_argument, NULL, O_KEEP },
+		{ "holdout", required_argument, NULL, O_HOLDOUT },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -216,11 +229,32 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->random = 1;
 			o->weights_seed = (uint64_t)cli_opt_int("--init-random", optarg, 0, LLONG_MAX);
 			break;
+		case O_KEEP:
+			o->keep = cli_opt_choice("--keep", optarg, train_keep_names);
+			o->keep_set = 1;
+			break;
+		case O_HOLDOUT:
+			o->holdout = cli_opt_double("--holdout", optarg, 0, 0.5);
+			o->holdout_set = 1;
+			break;
 		default: cli_usage_try();
 		}
 	}
-	if (o->patience && !o->valid)
-		cli_usage_error("--patience needs --valid");
+	if (o->valid && o->holdout_set && o->holdout > 0)
+		cli_usage_error("--holdout splits the training images; --valid gives the "
+				"validation features");
+	if (o->finetune && !o->holdout_set && !o->valid)
+		o->holdout = FINETUNE_HOLDOUT;
+	if ((o->patience || (o->keep_set && o->keep == TRAIN_KEEP_BEST)) && !o->valid &&
+	    !(o->holdout > 0))
+		cli_usage_error("--patience and --keep best need validation: --valid FILE or "
+				"--holdout F");
+	if (o->patience && o->keep_set && o->keep == TRAIN_KEEP_LAST)
+		cli_usage_error("--patience keeps the best epoch; --keep last keeps the last");
+	/* Without validation there is no best to keep. */
+	if (!o->keep_set)
+		o->keep = o->finetune && (o->valid || o->holdout > 0) ? TRAIN_KEEP_BEST
+								       : TRAIN_KEEP_LAST;
 	if (!o->finetune && (o->init || o->weights || o->random || o->warmup_set ||
 			     o->com.algo_set))
 		cli_usage_error("--init, --warmup, --weights, --init-random and --algo are for "
@@ -237,8 +271,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		o->optimizer = 1;
 	if (o->finetune && !o->batch_set)
 		o->batch = FINETUNE_BATCH;
+	/* 0: found by the range test. */
 	if (!o->lr_set)
-		o->lr = o->finetune ? FINETUNE_LR : train_default_lr[o->optimizer];
+		o->lr = o->finetune ? 0 : train_default_lr[o->optimizer];
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 	for (int i = 0; i < o->ninputs; i++)
@@ -341,7 +376,7 @@ static void warn_duplicates(const struct feat_set *train, const struct feat_set 
 }
 
 struct epoch_report {
-	int show, patience;
+	int show, keep_best;
 	uint32_t epochs, warmup;
 };
 
@@ -355,12 +390,22 @@ static void report_epoch(const struct train_history *h, void *arg)
 
 	if (!r->show)
 		return;
+	if (!warming && k == 1 && h->search.run)
+		cli_warn("learning rate %.3g: the loss went far above the start's at %.3g in a "
+			 "range test of %" PRIu32 " steps (%.1f s)", h->search.lr, h->search.edge,
+			 h->search.steps, h->search.seconds);
 	fprintf(stderr, "%s: %sepoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f",
 		program_invocation_short_name, warming ? "warm-up " : "", k,
 		warming ? r->warmup : r->epochs, ep->loss, ep->accuracy);
+	if (ep->rolled_back) {
+		fprintf(stderr, ", far above the start's %.4f at learning rate %.3g: rolled "
+			"back, %s\n", h->start_train_loss, ep->lr,
+			h->gave_up ? "given up" : "going on at a tenth of the rate");
+		return;
+	}
 	if (!isnan(ep->val_loss))
 		fprintf(stderr, " val_loss %.4f val_accuracy %.4f%s", ep->val_loss,
-			ep->val_accuracy, !warming && r->patience && h->best == h->n ? " (best)" : "");
+			ep->val_accuracy, !warming && r->keep_best && h->best == h->n ? " (best)" : "");
 	fprintf(stderr, ", %.1f images/s\n", rate);
 }
 
@@ -371,12 +416,12 @@ static void write_history(const char *path, const struct train_history *h)
 
 	if (outfile_open(&out, path, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	fputs("epoch\tloss\taccuracy\tval_loss\tval_accuracy\n", out.f);
+	fputs("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tlr\trolled_back\n", out.f);
 	for (uint32_t i = 0; i < h->n; i++) {
 		const struct train_epoch *ep = &h->epochs[i];
 
-		fprintf(out.f, "%" PRIu32 "\t%.6g\t%.6g\t%.6g\t%.6g\n", i + 1, ep->loss,
-			ep->accuracy, ep->val_loss, ep->val_accuracy);
+		fprintf(out.f, "%" PRIu32 "\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%d\n", i + 1, ep->loss,
+			ep->accuracy, ep->val_loss, ep->val_accuracy, ep->lr, ep->rolled_back);
 	}
 	if (outfile_commit(&out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
@@ -513,23 +558,30 @@ int main(int argc, char **argv)
 		.nhidden = o.top.nhidden, .batchnorm = o.top.batchnorm, .balance = o.balance,
 		.standardize = o.top.standardize, .shuffle = o.shuffle,
 		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
+		.keep = (enum train_keep)o.keep, .holdout = o.holdout,
 		.threads = (uint32_t)o.com.threads, .algo = o.com.algo, .seed = o.seed,
 		.finetune = o.finetune ? finetune_blocks[o.finetune - 1] : NULL, .init = o.init,
 		.warmup = o.warmup, .warmup_optimizer = TRAIN_ADAM,
 		.warmup_lr = train_default_lr[TRAIN_ADAM],
 	};
 	struct train_data td = { .set = &train, .y = ty }, vd = { .set = &valid, .y = vy };
-	int first = model_top_start(&m);
 
-	if (o.top.standardize && !o.init && m.layers[first].kind == LAYER_STANDARDIZE &&
-	    train_fit_standardize(&m, first, &td, o.com.threads, o.com.algo, &e))
-		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	rep = (struct epoch_report){ .show = progress, .patience = o.patience > 0,
+	rep = (struct epoch_report){ .show = progress,
+				     .keep_best = o.patience > 0 || o.keep == TRAIN_KEEP_BEST,
 				     .epochs = o.epochs,
 				     .warmup = o.finetune && !o.init ? o.warmup : 0 };
 	if (train_run(&m, &hp, &td, o.valid ? &vd : NULL, &h, report_epoch, &rep, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	if (progress && isfinite(h.start_loss) && h.best == h.warmup)
+	if (progress && h.holdout_ids)
+		cli_warn("validated on %" PRIu64 " of the %zu training images, held out (--holdout "
+			 "%g, seed %" PRIu64 "); their ids are in the model (training.holdout)",
+			 h.valid_images, train.images, o.holdout, o.seed);
+	if (h.gave_up)
+		cli_warn("warning: training kept diverging (%" PRIu32 " epochs rolled back, down to "
+			 "learning rate %.3g): kept %s", h.rollbacks, h.epochs[h.n - 1].lr,
+			 isfinite(h.start_loss) ? "the epoch of the lowest validation loss, the "
+			 "start included" : "the start");
+	else if (progress && isfinite(h.start_loss) && h.best == h.warmup)
 		cli_warn("no tuning epoch beat the validation loss tuning started from (%.4f): "
 			 "keeping that model", h.start_loss);
 	else if (progress && h.n < o.epochs + rep.warmup)
@@ -541,7 +593,7 @@ int main(int argc, char **argv)
 		write_history(o.history, &h);
 	if (modelfile_write(&m, &hp, &h, out.f, &e) || outfile_commit(&out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	free(h.epochs);
+	train_history_free(&h);
 	free(classes);
 	free(ty);
 	free(vy);

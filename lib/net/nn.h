@@ -91,8 +91,8 @@ void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
  * F(4x4, 3x3) (winograd.h), with about 2 to 3 times fewer
  * multiplications on small maps and 10 times the rounding error (a few
  * 1e-6 of the largest output). NN_AUTO is the faster as measured: for
- * the kernels below, Winograd; VGG16 chooses layer by layer
- * (vgg16_set_algo). */
+ * the batch kernels below, Winograd on maps of 4x4 and more, im2col on
+ * smaller ones; VGG16 chooses layer by layer (vgg16_set_algo). */
 enum nn_algo { NN_IM2COL, NN_WINOGRAD, NN_AUTO };
 /* Their names on the command line and in a model file, NULL-terminated. */
 extern const char *const nn_algo_names[];

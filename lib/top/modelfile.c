@@ -40,16 +40,86 @@ static void emit_layer(struct emit *t, const struct layer *l)
 	emit_end(t);
 }
 
+/* The learning-rate range test, when it ran. */
+static void emit_search(struct emit *t, const struct train_search *sr)
+{
+	emit_key(t, "lr_search");
+	emit_map(t, 6);
+	emit_key(t, "from");
+	emit_double(t, TRAIN_FIND_LO);
+	emit_key(t, "to");
+	emit_double(t, TRAIN_FIND_HI);
+	emit_key(t, "steps");
+	emit_uint(t, sr->steps);
+	emit_key(t, "seconds");
+	emit_double(t, sr->seconds);
+	emit_key(t, "edge");
+	emit_double(t, sr->edge);
+	emit_key(t, "chosen");
+	emit_double(t, sr->lr);
+	emit_end(t);
+}
+
+/* What came of the training: epochs run, which was kept, how the rate was
+ * found, what was rolled back, what was held out. */
+static uint32_t outcome_keys(const struct train_hparams *hp, const struct train_history *h)
+{
+	int tuned = hp->finetune != NULL;
+
+	return 6 + (uint32_t)tuned + (isfinite(h->start_loss) != 0) +
+	       (tuned && isfinite(h->start_train_loss)) + (h->search.run != 0) +
+	       (h->holdout_ids != NULL);
+}
+
+static void emit_outcome(struct emit *t, const struct train_hparams *hp,
+			 const struct train_history *h)
+{
+	emit_key(t, "epochs_run");
+	emit_uint(t, h->n);
+	emit_key(t, "best_epoch");
+	emit_uint(t, h->best);
+	emit_key(t, "train_records");
+	emit_uint(t, h->train_records);
+	if (hp->finetune) {
+		emit_key(t, "train_images");
+		emit_uint(t, h->train_images);
+	}
+	if (isfinite(h->start_loss)) {
+		emit_key(t, "start_val_loss");
+		emit_double(t, h->start_loss);
+	}
+	if (hp->finetune && isfinite(h->start_train_loss)) {
+		emit_key(t, "start_train_loss");
+		emit_double(t, h->start_train_loss);
+	}
+	emit_key(t, "valid_records");
+	emit_uint(t, h->valid_records);
+	if (h->search.run)
+		emit_search(t, &h->search);
+	emit_key(t, "rollbacks");
+	emit_uint(t, h->rollbacks);
+	emit_key(t, "gave_up");
+	emit_bool(t, h->gave_up);
+	if (h->holdout_ids) {
+		emit_key(t, "holdout");
+		emit_array(t, (uint32_t)h->valid_images);
+		for (uint64_t i = 0; i < h->valid_images; i++)
+			emit_str(t, h->holdout_ids[i]);
+		emit_end(t);
+	}
+}
+
 static void emit_training(struct emit *t, const struct train_hparams *hp,
 			  const struct train_history *h)
 {
-	int tuned = hp->finetune != NULL, start = h && isfinite(h->start_loss);
+	int tuned = hp->finetune != NULL;
 
-	emit_map(t, 15 + (h ? 4 + tuned + start : 0) + (tuned ? 4 + (hp->init ? 0 : 3) : 0));
+	emit_map(t, 16 + (tuned ? 6 + (hp->init ? 0 : 3) : 0) + (h ? outcome_keys(hp, h) : 0));
 	emit_key(t, "optimizer");
 	emit_str(t, train_optimizer_names[hp->optimizer]);
+	/* The rate the tuning started at, given or found. */
 	emit_key(t, "lr");
-	emit_double(t, hp->lr);
+	emit_double(t, hp->lr || !h ? hp->lr : h->search.lr);
 	emit_key(t, "momentum");
 	emit_double(t, hp->momentum);
 	emit_key(t, "l2");
@@ -72,6 +142,8 @@ static void emit_training(struct emit *t, const struct train_hparams *hp,
 	emit_uint(t, hp->batch);
 	emit_key(t, "patience");
 	emit_uint(t, hp->patience);
+	emit_key(t, "keep");
+	emit_str(t, train_keep_names[hp->keep]);
 	emit_key(t, "seed");
 	emit_uint(t, hp->seed);
 	emit_key(t, "objective");
@@ -80,9 +152,13 @@ static void emit_training(struct emit *t, const struct train_hparams *hp,
 		emit_key(t, "finetune");
 		emit_str(t, hp->finetune);
 		emit_key(t, "algo");
-		emit_str(t, nn_algo_names[hp->algo == NN_IM2COL ? NN_IM2COL : NN_WINOGRAD]);
+		emit_str(t, nn_algo_names[hp->algo]);
 		emit_key(t, "init");
 		emit_str(t, hp->init ? hp->init : "");
+		emit_key(t, "holdout_share");
+		emit_double(t, hp->holdout);
+		emit_key(t, "lr_found");
+		emit_bool(t, hp->lr == 0);
 		emit_key(t, "warmup_epochs");
 		emit_uint(t, hp->init ? 0 : hp->warmup);
 		if (!hp->init) {
@@ -94,26 +170,8 @@ static void emit_training(struct emit *t, const struct train_hparams *hp,
 			emit_uint(t, h ? h->warmup : 0);
 		}
 	}
-	if (!h) {
-		emit_end(t);
-		return;
-	}
-	emit_key(t, "epochs_run");
-	emit_uint(t, h->n);
-	emit_key(t, "best_epoch");
-	emit_uint(t, h->best);
-	emit_key(t, "train_records");
-	emit_uint(t, h->train_records);
-	if (tuned) {
-		emit_key(t, "train_images");
-		emit_uint(t, h->train_images);
-	}
-	if (start) {
-		emit_key(t, "start_val_loss");
-		emit_double(t, h->start_loss);
-	}
-	emit_key(t, "valid_records");
-	emit_uint(t, h->valid_records);
+	if (h)
+		emit_outcome(t, hp, h);
 	emit_end(t);
 }
 
@@ -154,7 +212,7 @@ int modelfile_write(const struct model *m, const struct train_hparams *hp,
 		for (uint32_t i = 0; i < h->n; i++) {
 			const struct train_epoch *ep = &h->epochs[i];
 
-			emit_map(&t, 5 + (h->warmup ? 1 : 0));
+			emit_map(&t, 6 + (h->warmup ? 1 : 0) + (ep->rolled_back != 0));
 			emit_key(&t, "epoch");
 			emit_uint(&t, i + 1);
 			if (h->warmup) {
@@ -169,6 +227,12 @@ int modelfile_write(const struct model *m, const struct train_hparams *hp,
 			emit_double(&t, ep->val_loss);
 			emit_key(&t, "val_accuracy");
 			emit_double(&t, ep->val_accuracy);
+			emit_key(&t, "lr");
+			emit_double(&t, ep->lr);
+			if (ep->rolled_back) {
+				emit_key(&t, "rolled_back");
+				emit_bool(&t, 1);
+			}
 			emit_end(&t);
 		}
 		emit_end(&t);

@@ -12,6 +12,7 @@
 #include "model.h"
 #include "modelfile.h"
 #include "pass.h"
+#include "split.h"
 #include "train.h"
 
 #define N 7       /* rows in the batch */
@@ -376,6 +377,114 @@ static void check_topk(void)
 	ok(pass_row_argmax(&m, &p, 0) == 3, "argmax");
 }
 
+/* A set of images in copies, by hand: image i has copies[i] records,
+ * copy numbers from first_copy, class cls[i]. */
+struct toy_set {
+	struct feat_set s;
+	struct feat_record rec[64];
+	size_t first[33], members[64];
+	uint32_t y[64];
+	char ids[32][8];
+};
+
+static void toy_set(struct toy_set *t, int n, const int *copies, int first_copy,
+		    const uint32_t *cls)
+{
+	size_t r = 0;
+
+	memset(t, 0, sizeof *t);
+	for (int i = 0; i < n; i++) {
+		snprintf(t->ids[i], sizeof t->ids[i], "im%02d", i);
+		t->first[i] = r;
+		for (int k = 0; k < copies[i]; k++, r++) {
+			t->rec[r] = (struct feat_record){ .id = t->ids[i], .id_len = 4,
+							  .copy = first_copy + k };
+			t->members[r] = r;
+			t->y[r] = cls[i];
+		}
+	}
+	t->first[n] = r;
+	t->s = (struct feat_set){ .n = r, .rec = t->rec, .images = (size_t)n, .first = t->first,
+				  .members = t->members };
+}
+
+static void check_holdout(void)
+{
+	/* Class 0: 10 images, class 1: 5, class 2: 1; copies 0..2 (0 the
+	 * plain one) or 1..3 (none plain). */
+	static const uint32_t cls[16] = { 0, 1, 0, 0, 2, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0 };
+	static const int copies[16] = { 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3 };
+	struct toy_set a, b;
+	struct split sp, again, other;
+	struct err e;
+	size_t per[3] = { 0 }, plain = 0, kept = 0;
+	int same = 1;
+
+	toy_set(&a, 16, copies, 0, cls);
+	if (!ok(split_holdout(&a.s, a.y, 0.2, 7, &sp, &e) == 0, "a holdout of a fifth")) {
+		printf("#   %s\n", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < sp.nvalid; i++) {
+		per[cls[sp.valid_images[i]]]++;
+		plain += a.rec[sp.valid_records[i]].copy == 0 &&
+			 sp.valid_records[i] >= a.first[sp.valid_images[i]] &&
+			 sp.valid_records[i] < a.first[sp.valid_images[i] + 1];
+	}
+	ok(per[0] == 2 && per[1] == 1 && per[2] == 0 && sp.ntrain == 13,
+	   "each class in proportion: 2 of 10, 1 of 5, none of a class of one image "
+	   "(%zu, %zu, %zu)", per[0], per[1], per[2]);
+	ok(plain == sp.nvalid, "validation reads each held-out image's plain copy");
+	for (size_t i = 0; i < sp.ntrain; i++)
+		for (size_t k = 0; k < sp.nvalid; k++)
+			kept += sp.train_images[i] == sp.valid_images[k];
+	ok(kept == 0 && sp.ntrain + sp.nvalid == 16, "no image on both sides");
+	split_holdout(&a.s, a.y, 0.2, 7, &again, &e);
+	split_holdout(&a.s, a.y, 0.2, 8, &other, &e);
+	for (size_t i = 0; i < sp.nvalid; i++)
+		same = same && again.valid_images[i] == sp.valid_images[i];
+	ok(same, "the same seed holds out the same images");
+	same = other.nvalid == sp.nvalid;
+	for (size_t i = 0; same && i < sp.nvalid; i++)
+		same = other.valid_images[i] == sp.valid_images[i];
+	ok(!same, "another seed, others");
+	split_free(&again);
+	split_free(&other);
+	/* The same images with their records in another order, copies
+	 * numbered from 1: the choice follows the ids, and the first copy
+	 * stands in for the plain one. */
+	toy_set(&b, 16, copies, 1, cls);
+	for (int i = 0; i < 8; i++) {
+		char tmp[8];
+
+		memcpy(tmp, b.ids[i], sizeof tmp);
+		memcpy(b.ids[i], b.ids[15 - i], sizeof tmp);
+		memcpy(b.ids[15 - i], tmp, sizeof tmp);
+	}
+	for (int i = 0; i < 16; i++)
+		for (size_t r = b.first[i]; r < b.first[i + 1]; r++)
+			b.y[r] = cls[15 - i];
+	split_holdout(&b.s, b.y, 0.2, 7, &other, &e);
+	same = other.nvalid == sp.nvalid;
+	for (size_t i = 0; same && i < sp.nvalid; i++)
+		same = !strcmp(b.ids[other.valid_images[sp.nvalid - 1 - i]],
+			       a.ids[sp.valid_images[i]]) &&
+		       b.rec[other.valid_records[sp.nvalid - 1 - i]].copy == 1;
+	ok(same, "the images held out follow their ids, not the order of the records");
+	split_free(&other);
+	split_free(&sp);
+}
+
+static void check_diverged(void)
+{
+	ok(!train_diverged(0.3, 0.2, 10) && !train_diverged(1.0, 0.2, 10) &&
+	   train_diverged(1.5, 0.2, 10) && train_diverged(NAN, 0.2, 10) &&
+	   train_diverged(INFINITY, 0.2, 10),
+	   "far above the start: more than twice it and half of chance's loss above it");
+	ok(!train_diverged(3.9, 2.0, 10) && train_diverged(4.1, 2.0, 10),
+	   "near chance, twice the start is what counts");
+}
+
 int main(void)
 {
 	static const uint32_t one[] = { 4 }, two[] = { 4, 3 };
@@ -395,5 +504,7 @@ int main(void)
 	check_gemm_threads();
 	check_round_trip();
 	check_topk();
+	check_holdout();
+	check_diverged();
 	return tap_done();
 }

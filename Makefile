@@ -6,6 +6,7 @@
 #   make deps       install the Debian packages needed to build and test
 #   make demo       the whole pipeline on the example dataset
 #   make bench      benchmarks, side by side with peers
+#   make mutate     the mutation harness: does every test bite?
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -79,7 +80,11 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIBS_unit = $(call pkg_libs,$(PKGS_stream) $(PKGS_input) hdf5-serial jansson nettle) \
 	-lgsl $(BLAS_LIBS) -lpthread -lm
 
-all: $(PROGS) $(UNIT_BIN)
+# A preloaded shim for the tests of -o where O_TMPFILE is refused. Built
+# without the sanitizers: it is loaded into plain builds only.
+SHIM = $(BUILD)/tests/no_tmpfile.so
+
+all: $(PROGS) $(UNIT_BIN) $(SHIM)
 
 define layer_rule
 $$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c
@@ -110,6 +115,10 @@ $(SCRIPTS:%=$(OUT)/%): $(OUT)/%: tools/%
 	@mkdir -p $(OUT)
 	cp $< $@
 	chmod 755 $@
+
+$(SHIM): tests/shim/no_tmpfile.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -144,6 +153,12 @@ check-asan:
 
 bench: all
 	bench/run
+
+# The mutation harness (tests/mutate.py): every mutant of tests/mutants
+# applied to a scratch copy of the tree, which the tests it names must
+# catch. MUTANTS names some of them.
+mutate:
+	/usr/bin/python3 tests/mutate.py $(MUTANTS)
 
 # The whole pipeline on the generated example dataset, into build/demo.
 demo: all
@@ -209,7 +224,7 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz $(OUT)
 
-.PHONY: all check check-layers check-asan bench demo fuzz fuzz-ci deps weights install clean
+.PHONY: all check check-layers check-asan mutate bench demo fuzz fuzz-ci deps weights install clean
 .DELETE_ON_ERROR:
 # Object files are worth keeping between builds.
 .SECONDARY:

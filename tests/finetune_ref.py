@@ -10,16 +10,19 @@
       the same block 5 and top in PyTorch, float64: SGD with momentum on
       the records in file order, BATCH at a time, EPOCHS passes; prints
       the mean loss of each epoch, writes every parameter at the end.
-  compare TUNED.model REF.npz HISTORY.tsv LOSSES
-      every parameter of topfit's model against the reference's, relative
-      to its tensor's largest value, and each epoch's loss; prints the
-      worst of each and exits 1 above 1e-4.
+  compare TUNED.model REF.npz HISTORY.tsv LOSSES [SPREAD.npz SPREAD_LOSSES]
+      every parameter tensor of topfit's model against the reference's,
+      relative to how far the reference moved it, and each epoch's loss;
+      with a second reference run on perturbed features, each is allowed
+      twice that run's distance too. Prints a "#" line per tensor, then
+      "WORST NAME ERROR ALLOWED LOSS LOSS_ALLOWED LEAST LEAST_NAME": the
+      largest error / allowed over the tensors and its tensor, error and
+      allowance (fractions of its movement), the worst loss and its
+      allowance, and the least movement / allowance and its tensor. Exits
+      1 when WORST is above 1 or LOSS above LOSS_ALLOWED.
   perturb IN.feat OUT.feat EPS SEED
       the same records, every feature value multiplied by (1 + EPS * a
       standard normal draw) in float64, then rounded to float32.
-  spread A.npz B.npz
-      how far two reference runs' final parameters lie apart, relative to
-      each tensor's largest value.
 """
 import hashlib
 import sys
@@ -143,8 +146,32 @@ def params(net):
     return p
 
 
-def cmd_compare(tuned, ref, history, losses):
+# How far topfit's float32 parameters may lie from the float64
+# reference's: a fraction of how far the reference moved the tensor
+# (MOVED_TOLERANCE) plus a fraction of its largest value
+# (ROUNDING_TOLERANCE, 17 to 34 units in the last place of a float32).
+# Stored in float32 and updated in it step by step, every tensor ends a few
+# units in the last place off however right the arithmetic: the conv
+# biases, which move only 5e-5 to 3e-4 of their largest value, end 2 to 5
+# units off, 3.2e-3 of their movement at worst. With OpenBLAS's Haswell
+# kernels a few ReLU inputs near zero fall the other way in the 20-epoch
+# run, and conv2's kernel ends 3.8e-5 of its movement off. The worst
+# measured takes a seventh (20 batches) to an eighth (20 epochs) of the
+# allowance; conv bias gradients 2% short fail the 20-epoch run.
+MOVED_TOLERANCE = 5e-4
+ROUNDING_TOLERANCE = 2e-6
+# The history file keeps six significant digits: a loss above 1 is up to
+# 5e-6 off. Measured: 4.7e-6 (20 batches), 1.8e-6 (20 epochs).
+LOSS_TOLERANCE = 4e-5
+
+
+def losses(path):
+    return [float(v) for v in open(path).read().split()]
+
+
+def cmd_compare(tuned, ref, history, loss_path, spread_ref=None, spread_losses=None):
     ref = np.load(ref)
+    spread = np.load(spread_ref) if spread_ref else None
     layers = read(tuned)[0]["layers"]
     got = {}
     for kind in ("conv3x3", "dense"):
@@ -152,17 +179,34 @@ def cmd_compare(tuned, ref, history, losses):
             name = ("conv%d" if kind == "conv3x3" else "dense%d") % i
             got[name + "_weights"] = untensor(l["weights"])
             got[name + "_bias"] = untensor(l["bias"])
-    worst_param = max(np.abs(got[k] - ref[k]).max() / np.abs(ref[k]).max()
-                      for k in ref.files if not k.startswith("start_"))
+    worst, least = (0.0, "", 0.0, 0.0), (np.inf, "")
+    for k in sorted(k for k in ref.files if not k.startswith("start_")):
+        # A tensor that did not move gets no allowance to speak of and
+        # fails the caller's check on LEAST.
+        moved = max(np.abs(ref[k] - ref["start_" + k]).max(), np.finfo(float).tiny)
+        big = np.abs(ref[k]).max()
+        err = np.abs(got[k] - ref[k]).max() / moved
+        allowed = MOVED_TOLERANCE + ROUNDING_TOLERANCE * big / moved
+        note = ""
+        if spread is not None:
+            apart = np.abs(spread[k] - ref[k]).max() / moved
+            allowed = max(allowed, 2 * apart)
+            note = ", perturbed float64 %.2g" % apart
+        print("# %s moved %.2g of its largest value; off by %.2g of that, allowed %.2g%s"
+              % (k, moved / big, err, allowed, note))
+        if err / allowed > worst[0] or not worst[1]:
+            worst = (err / allowed, k, err, allowed)
+        least = min(least, (1 / allowed, k))
     ours = [float(l.split("\t")[1]) for l in open(history).read().split("\n")[1:] if l]
-    theirs = [float(v) for v in open(losses).read().split()]
+    theirs = losses(loss_path)
     worst_loss = max(abs(a - b) for a, b in zip(ours, theirs))
-    # How far training moved the parameters, on the same scale: a
-    # comparison is only worth its tolerance if this is much larger.
-    moved = max(np.abs(ref[k] - ref["start_" + k]).max() / np.abs(ref[k]).max()
-                for k in ref.files if not k.startswith("start_"))
-    print("%.3g %.3g %.3g" % (worst_param, worst_loss, moved))
-    sys.exit(0 if worst_param <= 1e-4 and worst_loss <= 1e-4 and len(ours) == len(theirs)
+    loss_allowed = LOSS_TOLERANCE
+    if spread_losses:
+        apart = max(abs(a - b) for a, b in zip(losses(spread_losses), theirs))
+        loss_allowed = max(loss_allowed, 2 * apart)
+        print("# losses of the perturbed float64 run within %.2g" % apart)
+    print("%.3g %s %.3g %.3g %.3g %.3g %.3g %s" % (*worst, worst_loss, loss_allowed, *least))
+    sys.exit(0 if worst[0] <= 1 and worst_loss <= loss_allowed and len(ours) == len(theirs)
              else 1)
 
 
@@ -177,16 +221,10 @@ def cmd_perturb(src, out, eps, seed):
             f.write(msgpack.packb(o))
 
 
-def cmd_spread(a, b):
-    a, b = np.load(a), np.load(b)
-    print("%.3g" % max(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max()
-                       for k in b.files if not k.startswith("start_")))
-
-
 def main():
     a = sys.argv[1:]
     {"data": cmd_data, "reference": cmd_reference, "compare": cmd_compare,
-     "perturb": cmd_perturb, "spread": cmd_spread}[a[0]](*a[1:])
+     "perturb": cmd_perturb}[a[0]](*a[1:])
 
 
 if __name__ == "__main__":

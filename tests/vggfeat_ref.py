@@ -257,8 +257,12 @@ def cmd_reference(npz, images, out):
 
 
 # The largest |vggfeat - float64 reference| allowed, per algorithm, as a
-# fraction of the layer's largest activation (vggfeat(1) states them).
-TOLERANCE = {"im2col": 1e-4, "winograd": 1e-3}
+# fraction of the layer's largest activation. The worst measured over every
+# block with OpenBLAS's SkylakeX, Haswell and Sandybridge kernels
+# (OPENBLAS_CORETYPE): im2col 9.7e-7, Winograd 1.5e-6; each is held to
+# about 15 times that. vggfeat(1) promises only 1e-4 and 1e-3, under which
+# a Winograd coefficient wrong in its fourth digit (8.8e-4) would pass.
+TOLERANCE = {"im2col": 1.5e-5, "winograd": 2.5e-5}
 
 
 def cmd_compare(ref, *runs):
@@ -283,9 +287,10 @@ def cmd_compare(ref, *runs):
             ratio = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
             worst[algo, block] = max(worst.get((algo, block), 0.0), ratio)
             print(f"{'ok' if ratio <= TOLERANCE[algo] else 'not ok'} {desc}: "
-                  f"max |diff| / max |ref| = {ratio:.2e} (allowed {TOLERANCE[algo]:.0e})")
+                  f"max |diff| / max |ref| = {ratio:.2e} (allowed {TOLERANCE[algo]:.2g})")
     for (algo, block), ratio in sorted(worst.items()):
-        print(f"# worst ratio {algo} block{block}_pool {ratio:.2e}")
+        print(f"# worst ratio {algo} block{block}_pool {ratio:.2e} "
+              f"(allowed {TOLERANCE[algo]:.2g})")
 
 
 if __name__ == "__main__":

@@ -202,9 +202,12 @@ int main(int argc, char **argv)
 	/* The classes by probability: best[0] is the prediction. */
 	best = cli_xcalloc(o.top ? o.top : 1, sizeof *best);
 	emit_init(&em, out.f, o.format == FMT_JSONL);
-	if (o.format == FMT_CSV || o.format == FMT_TSV)
+	/* The header line once the input is known to suit the model: a
+	 * refused input writes nothing. */
+	n = feat_reader_fill(&r, &e);
+	if (n >= 0 && (o.format == FMT_CSV || o.format == FMT_TSV))
 		text_header(out.f, o.format == FMT_TSV ? '\t' : ',', o.top);
-	while ((n = feat_reader_fill(&r, &e)) > 0) {
+	for (; n > 0; n = feat_reader_fill(&r, &e)) {
 		pass_forward(&m, &p, r.x, (size_t)n);
 		for (long i = 0; i < n; i++) {
 			const float *prob = p.act[m.nlayers - 1] + (size_t)i * m.nclass;

@@ -4,20 +4,70 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A named temporary must go when the tool dies with cli_die (exit) before
- * committing. atexit handlers take no argument, so the name lives here: the
- * one piece of process-wide state, forced by that interface. */
-static char *pending_tmpname;
+/* A named temporary must go however the tool ends before committing: by
+ * exit (cli_die), through an atexit handler, or killed by a signal (Ctrl-C,
+ * kill, a hang-up), through a signal handler. Neither takes an argument,
+ * so the names live here: the one piece of process-wide state, forced by
+ * those interfaces. A slot holds a name from just before its file exists
+ * until it is renamed or removed; a handler reads the slots only. */
+#define PENDING_MAX 8
+static char *volatile pending[PENDING_MAX];
 
 static void remove_pending(void)
 {
-	if (pending_tmpname)
-		unlink(pending_tmpname);
+	for (int i = 0; i < PENDING_MAX; i++)
+		if (pending[i])
+			unlink(pending[i]);
+}
+
+/* unlink and raise are async-signal-safe. The signal is raised again with
+ * its default action, so that the exit status still says the tool was
+ * killed. */
+static void remove_pending_and_die(int sig)
+{
+	remove_pending();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* The signals that end a process by default; one the program handles or
+ * ignores itself is left alone. */
+static void watch_pending(void)
+{
+	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	static int watching;
+	struct sigaction old, sa = { .sa_handler = remove_pending_and_die };
+
+	if (watching++)
+		return;
+	atexit(remove_pending);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+		if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			sigaction(fatal[i], &sa, NULL);
+}
+
+static int pending_add(char *name)
+{
+	for (int i = 0; i < PENDING_MAX; i++)
+		if (!pending[i]) {
+			pending[i] = name;
+			return 0;
+		}
+	return -1;
+}
+
+static void pending_drop(const char *name)
+{
+	for (int i = 0; i < PENDING_MAX; i++)
+		if (pending[i] == name)
+			pending[i] = NULL;
 }
 
 static char *dir_of(const char *path)
@@ -78,15 +128,16 @@ int outfile_open(struct outfile *o, const char *path, struct err *e)
 			o->tmpname = temp_template(path);
 			if (!o->tmpname)
 				return err_fail(e, "out of memory");
+			watch_pending();
+			if (pending_add(o->tmpname))
+				return err_fail(e, "%s: more than %d outputs at once", path,
+						PENDING_MAX);
 			o->fd = mkstemp(o->tmpname);
 			if (o->fd >= 0) {
 				mode_t mask = umask(0);
 
 				umask(mask);
 				fchmod(o->fd, 0666 & ~mask);
-				if (!pending_tmpname)
-					atexit(remove_pending);
-				pending_tmpname = o->tmpname;
 			}
 		}
 	}
@@ -113,8 +164,7 @@ void outfile_abort(struct outfile *o)
 		close(o->fd);
 	if (o->tmpname) {
 		unlink(o->tmpname);
-		if (pending_tmpname == o->tmpname)
-			pending_tmpname = NULL;
+		pending_drop(o->tmpname);
 		free(o->tmpname);
 	}
 	free(o->target);
@@ -186,8 +236,7 @@ int outfile_commit(struct outfile *o, struct err *e)
 			outfile_abort(o);
 			return -1;
 		}
-		if (pending_tmpname == o->tmpname)
-			pending_tmpname = NULL;
+		pending_drop(o->tmpname);
 		free(o->tmpname);
 		o->tmpname = NULL;
 	}

@@ -2,8 +2,9 @@
  *
  * A regular-file target is written to an unnamed O_TMPFILE in the target's
  * directory and linked into place by outfile_commit; where the filesystem
- * has no O_TMPFILE, a hidden named temporary is used and removed on failure
- * or exit. A target that exists and is not a regular file (a FIFO, a device
+ * has no O_TMPFILE (NFS, CIFS, vfat), a hidden named temporary is used and
+ * removed on failure, on exit, and when a signal that ends the process by
+ * default (SIGINT, SIGTERM, SIGHUP, SIGQUIT) kills it. A target that exists and is not a regular file (a FIFO, a device
  * such as /dev/full) is written directly, and stdout is used for "-". */
 #ifndef BASE_OUTFILE_H
 #define BASE_OUTFILE_H

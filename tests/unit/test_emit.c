@@ -80,5 +80,20 @@ int main(void)
 	ok(write_report(1, 0, 1, &buf, &len, &e) == -1 && strstr(e.msg, "miscounted"),
 	   "an array closed late, holding the map's items, is reported");
 	free(buf);
+	for (int json = 0; json < 2; json++) {
+		struct emit t;
+		FILE *f = open_memstream(&buf, &len);
+
+		emit_init(&t, f, json);
+		emit_map(&t, 2);
+		emit_key(&t, "only");
+		emit_uint(&t, 1);
+		emit_end(&t);
+		ok(emit_finish(&t, &e) == -1 &&
+		   strstr(e.msg, "a map declared with 4 items holds 2"),
+		   "%s: a map holding fewer than declared is reported", json ? "JSON" : "msgpack");
+		fclose(f);
+		free(buf);
+	}
 	return tap_done();
 }

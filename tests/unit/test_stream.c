@@ -277,6 +277,18 @@ static void test_trailer_count(void)
 	ok(read_all(b.p, b.n, "features", &e) < 0, "a trailer with the wrong count fails");
 	ok_contains(e.msg, "counts 5 records but the segment holds 1", "naming both counts");
 	free(b.p);
+
+	/* Fewer than it holds: the records beyond a count are not a stream's. */
+	buf_open(&b);
+	features_header(&b, "sha256:aa");
+	features_record(&b, "one", "a", v, 2);
+	features_record(&b, "two", "a", v, 2);
+	b.w.segment_records = 1;
+	writer_trailer(&b.w);
+	buf_close(&b);
+	ok(read_all(b.p, b.n, "features", &e) < 0, "a trailer counting too few records fails");
+	ok_contains(e.msg, "counts 1 records but the segment holds 2", "naming both counts");
+	free(b.p);
 }
 
 /* Records written by hand: wrong types, missing keys, bad tensors. */

@@ -64,17 +64,21 @@ static uint64_t kinks(const struct model *m, const struct pass *p, const float *
 }
 
 /* Central differences of every trained parameter of m, which the caller
- * built with its classes, on a batch x of N rows; parameters whose step
- * crosses a kink are passed over. */
+ * built with its classes, on a batch x of N rows, with steps of h;
+ * parameters whose step crosses a kink are passed over. The objective is
+ * computed in float, so the difference quotient carries its rounding over
+ * 2h, which at h = 1e-3 outweighs the truncation error: the worst error
+ * falls as h grows. The largest h that crosses few kinks keeps it least.
+ * tol bounds the worst |numeric - analytic| / (1e-2 + |numeric|). */
 static void check_model_gradient(const char *name, struct model *m, enum nn_algo algo,
-				 int weighted, double l2)
+				 int weighted, double l2, double h, double tol)
 {
 	struct pass p;
 	struct err e;
 	uint32_t y[N];
 	float cw[K] = { 0.5f, 2.0f, 1.25f }, *x, *grad, *scratch;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937), *masks = gsl_rng_alloc(gsl_rng_mt19937);
-	double worst = 0, h = 1e-3;
+	double worst = 0;
 	size_t worst_at = 0, skipped = 0;
 	uint64_t base;
 
@@ -129,9 +133,10 @@ static void check_model_gradient(const char *name, struct model *m, enum nn_algo
 			worst_at = j;
 		}
 	}
-	if (!ok(worst < 2e-2 && skipped * 10 < m->ntrain,
+	if (!ok(worst < tol && skipped * 10 < m->ntrain,
 		"%s: %zu gradients match central differences (worst relative error %.2g, "
-		"%zu at a kink passed over)", name, m->ntrain - skipped, worst, skipped))
+		"allowed %g; %zu at a kink passed over)", name, m->ntrain - skipped, worst, tol,
+		skipped))
 		printf("#   parameter %zu: analytic %g\n", worst_at, grad[worst_at]);
 	free(x);
 	free(grad);
@@ -142,8 +147,10 @@ static void check_model_gradient(const char *name, struct model *m, enum nn_algo
 	gsl_rng_free(masks);
 }
 
+/* Dense models take steps of 4e-3, where none crosses a kink and the
+ * rounding over 2h is a quarter of that at 1e-3. */
 static void check_gradient(const char *name, const uint32_t *hidden, int nhidden,
-			   int batchnorm, double dropout, int weighted, double l2)
+			   int batchnorm, double dropout, int weighted, double l2, double tol)
 {
 	struct model m;
 	struct err e;
@@ -157,11 +164,13 @@ static void check_gradient(const char *name, const uint32_t *hidden, int nhidden
 		printf("#   %s\n", e.msg);
 		return;
 	}
-	check_model_gradient(name, &m, NN_WINOGRAD, weighted, l2);
+	check_model_gradient(name, &m, NN_WINOGRAD, weighted, l2, 4e-3, tol);
 }
 
 /* Block 5 in small: convolutions, ReLU and the pool on a map, then a
- * standardised dense top. */
+ * standardised dense top. Steps of 1e-3: at 2e-3 more than a tenth of the
+ * parameters cross a kink (a ReLU or a pool's winner). The worst relative
+ * error measured is 3.5e-4; a conv bias gradient 2% off measures 1.7e-2. */
 static void check_conv_gradient(enum nn_algo algo)
 {
 	static const uint32_t shape[3] = { 4, 6, 3 };
@@ -188,13 +197,20 @@ static void check_conv_gradient(enum nn_algo algo)
 	ok(model_top_start(&m) == 5, "the top starts after the pool");
 	check_model_gradient(algo == NN_WINOGRAD ? "Winograd conv3x3, relu, maxpool2x2, standardize, dense"
 						 : "im2col conv3x3, relu, maxpool2x2, standardize, dense",
-			     &m, algo, 1, 0.01);
+			     &m, algo, 1, 0.01, 1e-3, 5e-3);
 }
 
-/* nn_conv3x3_batch_forward and its gradients against direct loops. */
+/* nn_conv3x3_batch_forward and its gradients against direct loops. The
+ * worst differences measured with OpenBLAS's SkylakeX, Haswell,
+ * Sandybridge and Prescott kernels: im2col 1.8e-7 forward and 2e-7 in the
+ * gradients, Winograd 8.6e-7 and 3.7e-7 (its dx is a Winograd convolution
+ * too, which may round as much as its forward). db, the same for both, is
+ * a plain float sum of 40 values of dy, the same on every processor:
+ * 1.1e-7 off for sums of 2.4 and 1.1. */
 static void check_conv_kernels(enum nn_algo algo)
 {
 	const char *name = algo == NN_WINOGRAD ? "Winograd" : "im2col";
+	const double tol = algo == NN_WINOGRAD ? 7e-6 : 4e-6, db_tol = 1e-6;
 	enum { B = 2, H = 5, W = 4, CI = 3, CO = 2 };
 	float x[B * H * W * CI], k[9 * CI * CO], b[CO], y[B * H * W * CO], want[B * H * W * CO];
 	float dy[B * H * W * CO], dk[9 * CI * CO], db[CO], dx[B * H * W * CI];
@@ -202,7 +218,7 @@ static void check_conv_kernels(enum nn_algo algo)
 	size_t f1 = nn_conv3x3_batch_floats(algo, B, H, W, CI, CO);
 	size_t f2 = nn_conv3x3_batch_floats(algo, B, H, W, CO, CI);
 	float *scratch = calloc(f1 > f2 ? f1 : f2, sizeof *scratch);
-	double wdk[9 * CI * CO] = { 0 }, wdx[B * H * W * CI] = { 0 }, worst = 0;
+	double wdk[9 * CI * CO] = { 0 }, wdx[B * H * W * CI] = { 0 }, wdb[CO] = { 0 }, worst = 0;
 	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
 
 	for (size_t i = 0; i < sizeof x / sizeof *x; i++)
@@ -220,6 +236,7 @@ static void check_conv_kernels(enum nn_algo algo)
 					double s = b[co];
 					size_t at = (((size_t)n * H + py) * W + px) * CO + co;
 
+					wdb[co] += dy[at];
 					for (int ky = 0; ky < 3; ky++)
 						for (int kx = 0; kx < 3; kx++)
 							for (int ci = 0; ci < CI; ci++) {
@@ -239,8 +256,8 @@ static void check_conv_kernels(enum nn_algo algo)
 	nn_conv3x3_batch_forward(3, algo, x, B, H, W, CI, CO, k, b, scratch, y);
 	for (size_t i = 0; i < sizeof y / sizeof *y; i++)
 		worst = fmax(worst, fabs(y[i] - want[i]));
-	ok(worst < 1e-5, "%s conv3x3 forward on a batch equals the direct sum (%.2g)", name,
-	   worst);
+	ok(worst < tol, "%s conv3x3 forward on a batch equals the direct sum (%.2g, allowed %g)",
+	   name, worst, tol);
 	nn_conv3x3_weight_backward(2, x, B, H, W, CI, CO, dy, col, dk, db);
 	nn_conv3x3_flip(k, CI, CO, flipped);
 	nn_conv3x3_batch_forward(2, algo, dy, B, H, W, CO, CI, flipped, NULL, scratch, dx);
@@ -249,8 +266,15 @@ static void check_conv_kernels(enum nn_algo algo)
 		worst = fmax(worst, fabs(dk[i] - wdk[i]));
 	for (size_t i = 0; i < sizeof dx / sizeof *dx; i++)
 		worst = fmax(worst, fabs(dx[i] - wdx[i]));
-	ok(worst < 1e-5, "%s conv3x3 kernel and input gradients equal the direct sums (%.2g)",
-	   name, worst);
+	ok(worst < tol, "%s conv3x3 kernel and input gradients equal the direct sums (%.2g, "
+	   "allowed %g)", name, worst, tol);
+	if (algo == NN_IM2COL) {
+		worst = 0;
+		for (int co = 0; co < CO; co++)
+			worst = fmax(worst, fabs(db[co] - wdb[co]));
+		ok(worst < db_tol, "conv3x3 bias gradient is the sum of dy over batch and pixels "
+		   "(%.2g, allowed %g)", worst, db_tol);
+	}
 	free(scratch);
 	gsl_rng_free(rng);
 }
@@ -394,7 +418,7 @@ static void toy_set(struct toy_set *t, int n, const int *copies, int first_copy,
 
 	memset(t, 0, sizeof *t);
 	for (int i = 0; i < n; i++) {
-		snprintf(t->ids[i], sizeof t->ids[i], "im%02d", i);
+		snprintf(t->ids[i], sizeof t->ids[i], "im%02d", i % 100);
 		t->first[i] = r;
 		for (int k = 0; k < copies[i]; k++, r++) {
 			t->rec[r] = (struct feat_record){ .id = t->ids[i], .id_len = 4,
@@ -475,6 +499,51 @@ static void check_holdout(void)
 	split_free(&sp);
 }
 
+/* Batch normalisation's running statistics after a training step: the
+ * batch's mean, and its variance made unbiased (PyTorch's), each folded in
+ * with weight 1 - LAYER_BN_MOMENTUM. */
+static void check_batchnorm_running(void)
+{
+	static const uint32_t shape[1] = { 2 };
+	struct model m;
+	struct pass p;
+	struct err e;
+	const struct layer *bn;
+	float x[N * 2];
+	double worst = 0;
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+
+	if (!ok(model_start(&m, 1, shape, 2, class_names, &e) == 0 &&
+		model_add(&m, LAYER_BATCHNORM, 0, LAYER_BN_EPS, &e) == 0 &&
+		model_add(&m, LAYER_SOFTMAX, 0, 0, &e) == 0 && model_finish(&m, &e) == 0 &&
+		pass_init(&p, &m, N, 1, NN_IM2COL, PASS_TRAINING, &e) == 0,
+		"a batchnorm model and its training pass")) {
+		printf("#   %s\n", e.msg);
+		return;
+	}
+	bn = &m.layers[0];
+	for (int i = 0; i < N * 2; i++)
+		x[i] = (float)(3 * gsl_rng_uniform(rng) + i % 2);
+	p.rng = rng;
+	pass_forward(&m, &p, x, N);
+	layer_descs[LAYER_BATCHNORM].after_step(&m.layers[0], p.kept[0], N);
+	for (int c = 0; c < 2; c++) {
+		double mean = 0, var = 0;
+
+		for (int r = 0; r < N; r++)
+			mean += x[r * 2 + c] / (double)N;
+		for (int r = 0; r < N; r++)
+			var += (x[r * 2 + c] - mean) * (x[r * 2 + c] - mean) / (N - 1);
+		worst = fmax(worst, fabs(bn->mean[c] - (1 - LAYER_BN_MOMENTUM) * mean));
+		worst = fmax(worst, fabs(bn->var[c] - (LAYER_BN_MOMENTUM + (1 - LAYER_BN_MOMENTUM) * var)));
+	}
+	ok(worst < 1e-6, "batchnorm's running mean and unbiased variance follow the batch (%.2g)",
+	   worst);
+	pass_free(&p, &m);
+	model_free(&m);
+	gsl_rng_free(rng);
+}
+
 static void check_diverged(void)
 {
 	ok(!train_diverged(0.3, 0.2, 10) && !train_diverged(1.0, 0.2, 10) &&
@@ -489,13 +558,20 @@ int main(void)
 {
 	static const uint32_t one[] = { 4 }, two[] = { 4, 3 };
 
-	check_gradient("standardize, dense + softmax cross-entropy", NULL, 0, 0, 0, 0, 0);
-	check_gradient("dense, class weights, l2", NULL, 0, 0, 0, 1, 0.05);
-	check_gradient("dense + relu", one, 1, 0, 0, 0, 0);
-	check_gradient("dense + relu + dropout", one, 1, 0, 0.3, 0, 0);
-	check_gradient("dense + batchnorm + relu", one, 1, 1, 0, 0, 0);
+	/* Each model's tolerance is about 15 times the worst relative error
+	 * measured on it with OpenBLAS's SkylakeX, Haswell, Sandybridge and
+	 * Prescott kernels (OPENBLAS_CORETYPE), which round the objective
+	 * differently: from 5e-5 (l2) to 8.4e-4 (two hidden layers). Batch
+	 * normalisation makes the most: the bias of the dense layer before it
+	 * has no gradient, and its difference quotient is only the rounding of
+	 * the normalised activations. */
+	check_gradient("standardize, dense + softmax cross-entropy", NULL, 0, 0, 0, 0, 0, 2e-3);
+	check_gradient("dense, class weights, l2", NULL, 0, 0, 0, 1, 0.05, 1e-3);
+	check_gradient("dense + relu", one, 1, 0, 0, 0, 0, 3e-3);
+	check_gradient("dense + relu + dropout", one, 1, 0, 0.3, 0, 0, 2e-3);
+	check_gradient("dense + batchnorm + relu", one, 1, 1, 0, 0, 0, 6e-3);
 	check_gradient("two hidden layers, every dense layer type, weights, l2", two, 2, 1, 0.3, 1,
-		       0.01);
+		       0.01, 1.5e-2);
 	check_conv_gradient(NN_IM2COL);
 	check_conv_gradient(NN_WINOGRAD);
 	check_conv_kernels(NN_IM2COL);
@@ -505,6 +581,7 @@ int main(void)
 	check_round_trip();
 	check_topk();
 	check_holdout();
+	check_batchnorm_running();
 	check_diverged();
 	return tap_done();
 }

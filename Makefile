@@ -3,7 +3,8 @@
 #   make            build bin/* and build/libvggpipe.a
 #   make check      run the test suite (prove)
 #   make check-asan unit and stream tests under ASan + UBSan
-#   make deps       install the Debian packages needed to build and test
+#   make deps       install the Debian packages the tools and the demo need
+#   make test-deps  those and the tests' references, sanitizers and tools
 #   make demo       the whole pipeline on the example dataset
 #   make bench      benchmarks, side by side with peers
 #   make mutate     the mutation harness: does every test bite?
@@ -149,7 +150,8 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 check-asan:
 	VGGPIPE_SANITIZE=1 $(MAKE) BUILD=build-asan OUT=build-asan/bin CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined" \
-		TESTS="$(wildcard tests/*-unit.t) tests/stream.t tests/vggdump.t" check
+		TESTS="$(wildcard tests/*-unit.t) tests/stream.t tests/vggdump.t \
+		tests/filter-manners.t" check
 
 bench: all
 	bench/run
@@ -208,6 +210,9 @@ fuzz-ci: $(FUZZ_BINS)
 deps:
 	sh tools/install-deps.sh
 
+test-deps:
+	sh tools/install-deps.sh --tests
+
 # The published Keras VGG16 weights, for machines with internet access.
 WEIGHTS_URL ?= https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
 WEIGHTS_MD5 ?= 6d6bbae143d832006294945121d1f1fc
@@ -224,7 +229,7 @@ install: all
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz $(OUT)
 
-.PHONY: all check check-layers check-asan mutate bench demo fuzz fuzz-ci deps weights install clean
+.PHONY: all check check-layers check-asan mutate bench demo fuzz fuzz-ci deps test-deps weights install clean
 .DELETE_ON_ERROR:
 # Object files are worth keeping between builds.
 .SECONDARY:

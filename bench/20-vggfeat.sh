@@ -81,7 +81,7 @@ const ort = require(dir + "/node_modules/onnxruntime-node");
 })();
 JS
 
-# PyTorch: Debian's python3-torch and python3-torchvision (make deps).
+# PyTorch: Debian's python3-torch and python3-torchvision (make test-deps).
 # Empty when it can be run, else why not.
 torch_skip=""
 if ! "$PY" -c 'import torch, torchvision' >"$tmp/torch.log" 2>&1; then

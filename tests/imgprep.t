@@ -2,7 +2,7 @@
 # imgprep: decoding every format, colour, alpha, depth, EXIF orientation and
 # resizing, checked against Pillow's decode of the same files; bad files.
 . "$(dirname "$0")/lib.sh"
-plan 65
+plan 66
 
 REF="$PY $TESTS_DIR/imgprep_ref.py"
 $REF gen img || exit 1
@@ -16,7 +16,7 @@ cmp_ref() {
 
 # Lossless formats at their own size (no resampling) equal Pillow's decode
 # exactly; so does a JPEG, decoded by the same libjpeg at full scale.
-run imgprep --size 40x30 noise.png noise.tif noise.webp noise.gif noise.jpg \
+run imgprep --size 48x32 noise.png noise.tif noise.webp noise.gif noise.jpg \
 	grey.png grey16.png rgb16.png rgba.png greya.png icc.png cmyk.jpg -o n.vp
 is "$rc" 0 "twelve formats and layouts decode"
 # 16-bit samples become their high byte, as in Pillow's 8-bit view; alpha
@@ -29,7 +29,7 @@ cmp_ref n.vp noise.png=noise.png noise.tif=noise.tif noise.webp=noise.webp \
 	grey16.png=grey16.png:hb rgb16.png=rgb16.png:hb \
 	rgba.png=rgba.png@0.6,1 greya.png=greya.png@0.6,1 icc.png=icc.png@0.1,1 \
 	cmyk.jpg=cmyk.jpg@40,160
-run imgprep --size 40x30 --background '#000000' rgba.png
+run imgprep --size 48x32 --background '#000000' rgba.png
 $PY -c '
 import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import imgprep_ref as R
 from PIL import Image
@@ -39,19 +39,20 @@ got = R.read_stream(sys.argv[2])[1][0]["array"]
 sys.exit(0 if np.abs(got - ref).max() <= 1 else 1)' "$TESTS_DIR" "$T/out"
 ok $? "--background #000000: alpha flattened on black"
 
-# EXIF orientations 1-8: every file shows the same upright picture, equal
-# to Pillow's exif_transpose. Cropping an oriented picture cuts the same
-# centre as cropping the upright one, also when a margin is odd.
+# EXIF orientations 1-8: every file shows the same upright 512x256 picture,
+# equal to Pillow's exif_transpose. Cropping an oriented picture cuts the
+# same centre as cropping the upright one, also when a margin is odd
+# (370x185 cut to 256x185: 57 columns each side).
 orients="orient1.jpg orient2.jpg orient3.jpg orient4.jpg orient5.jpg orient6.jpg orient7.jpg orient8.jpg"
-imgprep --size 64x32 $orients -o o.vp
+imgprep --size 512x256 $orients -o o.vp
 cmp_ref o.vp $(for f in $orients; do echo "$f=$f"; done)
-imgprep --size 32x23 $orients -o o2.vp
-cmp_ref o2.vp $(for f in $orients; do echo "$f=$f:crop=32x23@0.5,3"; done)
+imgprep --size 256x185 $orients -o o2.vp
+cmp_ref o2.vp $(for f in $orients; do echo "$f=$f:crop=256x185@0.4,5"; done)
 # A turned JPEG's DCT-reduced scale is chosen for the picture as seen: to a
-# target shaped unlike the stored image, it is never reduced so far that it
-# must be enlarged again (a blur, 28 levels off on average).
-imgprep --size 4x8 $orients -o o3.vp
-cmp_ref o3.vp $(for f in $orients; do echo "$f=$f:crop=4x8@3,10"; done)
+# target shaped unlike the stored image (32x64 from 512x256), it is never
+# reduced so far that it must be enlarged again (a blur).
+imgprep --size 32x64 $orients -o o3.vp
+cmp_ref o3.vp $(for f in $orients; do echo "$f=$f:crop=32x64@3,10"; done)
 
 # Resizing, against Pillow's bicubic resize of the box each fit rule uses.
 # Metric: mean and max absolute difference over all samples. JPEGs are
@@ -100,9 +101,15 @@ is "$($REF ids bad.vp | cut -f1 | tr '\n' ' ')" "noise.png noise.tif " \
 echo previous >strict.vp
 run imgprep --strict --size 32 noise.png empty.png noise.tif -o strict.vp
 is "$rc:$(cat strict.vp)" "1:previous" "--strict stops at the first failure, -o target untouched"
-run imgprep --max-pixels 1000000 large.jpg smooth.jpg -o big.vp
-is "$rc" 1 "--max-pixels: a 3-megapixel image is refused"
-grep -q '^imgprep: large.jpg: 2000 x 1500 pixels is more than the limit of 1000000$' "$T/err"
+# The limit is on what is decoded: the 3-megapixel JPEG is decoded at a
+# quarter of its size for 224x224, the PNG at its own.
+run imgprep --max-pixels 1000000 large.jpg large.png smooth.jpg -o big.vp
+is "$rc:$($REF ids big.vp | cut -f1 | tr '\n' ' ')" "1:large.jpg smooth.jpg " \
+	"--max-pixels: a 3-megapixel PNG is refused, a JPEG shrunk on load to 500x375 is not"
+grep -q '^imgprep: large.png: 2000 x 1500 pixels is more than the limit of 1000000$' "$T/err"
 ok $? "the pixel limit is named in the warning"
+run imgprep --max-pixels 100000 large.jpg -o big.vp
+grep -q '^imgprep: large.jpg: 2000 x 1500 pixels, even decoded at a reduced scale, is more than the limit of 100000$' "$T/err"
+ok $? "a JPEG over the limit even when shrunk on load says so"
 
 done_testing

@@ -85,7 +85,7 @@ def png16(path, a):
 def gen(d):
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(7)
-    noise = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    noise = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
     im = Image.fromarray(noise)
     im.save(f"{d}/noise.png")
     im.save(f"{d}/noise.tif")
@@ -96,12 +96,14 @@ def gen(d):
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
     im.save(f"{d}/icc.png", icc_profile=srgb.tobytes())
     Image.fromarray(noise[..., 0]).save(f"{d}/grey.png")
-    Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)).save(f"{d}/rgba.png")
-    Image.fromarray(rng.integers(0, 256, (30, 40, 2), dtype=np.uint8), "LA").save(f"{d}/greya.png")
-    Image.fromarray(rng.integers(0, 65536, (30, 40), dtype=np.uint16)).save(f"{d}/grey16.png")
-    png16(f"{d}/rgb16.png", rng.integers(0, 65536, (30, 40, 3), dtype=np.uint16))
-    Image.fromarray(noise[:1, :1]).save(f"{d}/tiny1.png")
-    Image.fromarray(noise[:3, :2]).save(f"{d}/tiny23.png")
+    Image.fromarray(rng.integers(0, 256, (32, 48, 4), dtype=np.uint8)).save(f"{d}/rgba.png")
+    Image.fromarray(rng.integers(0, 256, (32, 48, 2), dtype=np.uint8), "LA").save(f"{d}/greya.png")
+    Image.fromarray(rng.integers(0, 65536, (32, 48), dtype=np.uint16)).save(f"{d}/grey16.png")
+    png16(f"{d}/rgb16.png", rng.integers(0, 65536, (32, 48, 3), dtype=np.uint16))
+    # The 1x1 and 2x3 pictures the upscaling tolerances were measured on.
+    tiny = np.random.default_rng(7).integers(0, 256, (3, 40, 3), dtype=np.uint8)
+    Image.fromarray(tiny[:1, :1]).save(f"{d}/tiny1.png")
+    Image.fromarray(tiny[:3, :2]).save(f"{d}/tiny23.png")
     Image.fromarray(smooth(640, 480, 1)).save(f"{d}/smooth.png")
     Image.fromarray(smooth(640, 480, 1)).save(f"{d}/smooth.jpg", quality=95)
     large = Image.fromarray(smooth(2000, 1500, 2))
@@ -109,7 +111,7 @@ def gen(d):
     large.save(f"{d}/large.png", compress_level=1)
     # EXIF orientations: the stored pixels are the picture turned the other
     # way, so that every file shows the same upright picture.
-    upright = Image.fromarray(smooth(64, 32, 3))
+    upright = Image.fromarray(smooth(512, 256, 3))
     undo = {1: [], 2: [Image.FLIP_LEFT_RIGHT], 3: [Image.ROTATE_180],
             4: [Image.FLIP_TOP_BOTTOM], 5: [Image.TRANSPOSE],
             6: [Image.ROTATE_90], 7: [Image.TRANSVERSE], 8: [Image.ROTATE_270]}

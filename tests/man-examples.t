@@ -21,9 +21,10 @@ for split in ("train", "valid", "test"):
         os.makedirs(f"data/{split}/{cls}", exist_ok=True)
         for i in range(2):
             image(f"data/{split}/{cls}/{i}.png")
-os.makedirs("photos", exist_ok=True)
-for i in range(3):
-    image(f"photos/p{i}.jpg")
+for folder in ("photos", "incoming"):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(3):
+        image(f"{folder}/p{i}.jpg")
 image("cat.png")
 PY
 $PY "$TESTS_DIR/vggfeat_ref.py" weights 1 . keras1.h5 vgg16.safetensors
@@ -73,6 +74,18 @@ SH
 chmod +x remote/ssh
 PATH="$T/remote:$PATH"
 
+# The watched folder (imgprep(1)): inotify-tools is not installed, and
+# inotifywait -m would watch forever. This one reports, in its --format,
+# the files already in the folder, as if each had just been written, and
+# ends.
+cat > remote/inotifywait <<'SH'
+#!/bin/bash
+for dir in "${@: -1}"; do
+	for f in "$dir"*; do printf '%s\n' "$f"; done
+done
+SH
+chmod +x remote/inotifywait
+
 # vggpipe(5)'s byte listing as bytes on stdout; it fails unless they are
 # the 87 bytes of the stream the page says it is (a header with an empty
 # provenance, one record of one feature, 0.5, and the trailer).
@@ -114,6 +127,10 @@ ids = sorted(json.loads(l)["record"]["id"] for l in sys.stdin if "\"record\"" in
 want = ["data/train/%s/%d.png" % (c, i) for c in ("cat", "dog") for i in range(2)]
 if len(ids) != 4 or [i[-len(w):] for i, w in zip(ids, want)] != want:
     sys.exit("train.feat holds %s; want one record of each of %s" % (ids, want))' ;;
+	# A prediction for each photo that "arrived".
+	*inotifywait*)
+		[ "$(grep -c '^incoming/p[0-2]\.jpg,' "$T/out")" = 3 ] ||
+			{ echo "predictions: $(cat "$T/out")" >&2; exit 1; } ;;
 	esac
 }
 

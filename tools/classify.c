@@ -222,6 +222,12 @@ int main(int argc, char **argv)
 		done += (uint64_t)n;
 		if (progress)
 			cli_progress("records", done, 0, 0);
+		/* A batch is short when the input paused: its predictions go
+		 * out now, for whoever watches them. */
+		if (outfile_check(&out, 1, &e)) {
+			outfile_abort(&out);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
+		}
 	}
 	if (n < 0)
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);

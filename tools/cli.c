@@ -12,11 +12,15 @@
 #include "err.h"
 #include "threads.h"
 
+/* One write per line, so that the lines of threads do not mix. */
 static void vwarn(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", program_invocation_short_name);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char line[8192]; /* a PATH_MAX path and its reason */
+	int n = snprintf(line, sizeof line, "%s: ", program_invocation_short_name);
+
+	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	strcat(line, "\n");
+	fputs(line, stderr);
 }
 
 void cli_warn(const char *fmt, ...)

@@ -17,6 +17,7 @@
 #include "model.h"
 #include "modelfile.h"
 #include "pass.h"
+#include "utf8.h"
 
 enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 
@@ -186,6 +187,31 @@ static double accuracy(const struct tally *t)
 	return t->records ? (double)right / (double)t->records : NAN;
 }
 
+/* Terminal columns, which are not bytes once a name is UTF-8. */
+static int columns(const char *s)
+{
+	return (int)utf8_width(s, strlen(s));
+}
+
+/* s in `width` columns, padded with spaces on the right (left aligned) or
+ * on the left. */
+static void put_padded(FILE *f, const char *s, int width, int left_aligned)
+{
+	int pad = width - columns(s);
+
+	if (!left_aligned)
+		fprintf(f, "%*s", pad > 0 ? pad : 0, "");
+	fputs(s, f);
+	if (left_aligned)
+		fprintf(f, "%*s", pad > 0 ? pad : 0, "");
+}
+
+/* A confusion matrix column: as wide as its class's name, at least 6. */
+static int matrix_width(const char *name)
+{
+	return columns(name) > 6 ? columns(name) : 6;
+}
+
 static void text_report(FILE *f, const struct model *m, const struct tally *t,
 			const struct metrics *per, const struct metrics *macro,
 			const struct metrics *weighted)
@@ -193,7 +219,7 @@ static void text_report(FILE *f, const struct model *m, const struct tally *t,
 	int w = 12;
 
 	for (uint32_t c = 0; c < m->nclass; c++)
-		w = (int)strlen(m->classes[c]) > w ? (int)strlen(m->classes[c]) : w;
+		w = columns(m->classes[c]) > w ? columns(m->classes[c]) : w;
 	fprintf(f, "records   %" PRIu64 "\n", t->records);
 	if (t->unknown)
 		fprintf(f, "unknown   %" PRIu64 " (labels the model does not know, counted as errors)\n",
@@ -201,26 +227,29 @@ static void text_report(FILE *f, const struct model *m, const struct tally *t,
 	fprintf(f, "accuracy  %.4f\n", accuracy(t));
 	fprintf(f, "loss      %.4f\n\n", t->known ? t->loss_sum / (double)t->known : NAN);
 	fprintf(f, "%-*s  precision  recall      f1  support\n", w, "class");
-	for (uint32_t c = 0; c < m->nclass; c++)
-		fprintf(f, "%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, m->classes[c],
-			per[c].precision, per[c].recall, per[c].f1, per[c].support);
+	for (uint32_t c = 0; c < m->nclass; c++) {
+		put_padded(f, m->classes[c], w, 1);
+		fprintf(f, "  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", per[c].precision,
+			per[c].recall, per[c].f1, per[c].support);
+	}
 	fprintf(f, "\n%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, "macro avg",
 		macro->precision, macro->recall, macro->f1, macro->support);
 	fprintf(f, "%-*s  %9.4f  %6.4f  %6.4f  %7" PRIu64 "\n", w, "weighted avg",
 		weighted->precision, weighted->recall, weighted->f1, weighted->support);
 
 	fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted)\n%-*s", w, "");
-	for (uint32_t c = 0; c < m->nclass; c++)
-		fprintf(f, " %*s", (int)strlen(m->classes[c]) > 6 ? (int)strlen(m->classes[c]) : 6,
-			m->classes[c]);
+	for (uint32_t c = 0; c < m->nclass; c++) {
+		fputc(' ', f);
+		put_padded(f, m->classes[c], matrix_width(m->classes[c]), 0);
+	}
 	fputc('\n', f);
 	for (uint32_t r = 0; r <= m->nclass; r++) {
 		if (r == m->nclass && !t->unknown)
 			break;
-		fprintf(f, "%-*s", w, r < m->nclass ? m->classes[r] : "(unknown)");
+		put_padded(f, r < m->nclass ? m->classes[r] : "(unknown)", w, 1);
 		for (uint32_t c = 0; c < m->nclass; c++)
-			fprintf(f, " %*" PRIu64, (int)strlen(m->classes[c]) > 6 ?
-				(int)strlen(m->classes[c]) : 6, t->confusion[(size_t)r * t->k + c]);
+			fprintf(f, " %*" PRIu64, matrix_width(m->classes[c]),
+				t->confusion[(size_t)r * t->k + c]);
 		fputc('\n', f);
 	}
 }

@@ -276,6 +276,8 @@ int main(int argc, char **argv)
 	if (r.progress)
 		cli_progress("images", 0, 0, 0);
 	while ((ev = stream_event(&s, &obj, &e)) > 0) {
+		int idle;
+
 		if (ev == STREAM_HEADER) {
 			header(&r, &s, &obj);
 		} else if (ev == STREAM_RECORD) {
@@ -283,6 +285,16 @@ int main(int argc, char **argv)
 		} else {
 			flush(&r);
 			writer_trailer(&r.wr);
+		}
+		/* Input that pauses gets its images computed and written now,
+		 * not when the batch fills; input that is there keeps the
+		 * batch whole. */
+		idle = !stream_ready(&s);
+		if (idle)
+			flush(&r);
+		if (outfile_check(&out, idle, &e)) {
+			outfile_abort(&out);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		}
 	}
 	if (ev == STREAM_ERROR)

@@ -198,16 +198,27 @@ static int link_tmpfile(int fd, const char *target, char **linked, struct err *e
 	return -1;
 }
 
+int outfile_check(struct outfile *o, int flush, struct err *e)
+{
+	/* errno of the write that failed, when it is the last call that
+	 * touched errno; stdio keeps no record of it. */
+	int saved = errno;
+
+	if ((flush && fflush(o->f) != 0) || ferror(o->f)) {
+		err_fail(e, "%s: write error: %s", o->target ? o->target : "standard output",
+			 errno ? strerror(errno) : saved ? strerror(saved) : "unknown");
+		return -1;
+	}
+	return 0;
+}
+
 int outfile_commit(struct outfile *o, struct err *e)
 {
 	const char *name = o->target ? o->target : "standard output";
 	char *linked = NULL;
-	int failed;
 
 	errno = 0;
-	failed = fflush(o->f) != 0 || ferror(o->f);
-	if (failed) {
-		err_fail(e, "%s: write error: %s", name, errno ? strerror(errno) : "unknown");
+	if (outfile_check(o, 1, e)) {
 		outfile_abort(o);
 		return -1;
 	}

@@ -65,16 +65,18 @@ void threads_parallel(int threads, size_t ntasks, threads_task_fn fn, void *ctx)
 			pthread_join(tid[i], NULL);
 }
 
-/* The state the workers and the consumer share, under mu. ready[slot]
- * says the slot holds its item, prepared. */
+/* The state the source, the workers and the consumer share, under mu;
+ * each waits on `changed` for what it needs and broadcasts what it did.
+ * Items [0, avail) exist; ready[slot] says the slot holds its item,
+ * prepared. */
 struct pipe {
 	const struct threads_pipeline *ops;
 	void *ctx;
-	size_t n, window, next, consumed;
-	int stop;
+	size_t avail, window, next, consumed;
+	int ended, stop, source_failed;
 	unsigned char *ready;
 	pthread_mutex_t mu;
-	pthread_cond_t slot_free, slot_ready;
+	pthread_cond_t changed;
 };
 
 struct pipe_worker {
@@ -93,16 +95,17 @@ static void *pipe_work(void *arg)
 	for (;;) {
 		size_t i;
 
-		while (!p->stop && p->next < p->n && p->next >= p->consumed + p->window)
-			pthread_cond_wait(&p->slot_free, &p->mu);
-		if (p->stop || p->next >= p->n)
+		while (!p->stop && !(p->ended && p->next >= p->avail) &&
+		       (p->next >= p->avail || p->next >= p->consumed + p->window))
+			pthread_cond_wait(&p->changed, &p->mu);
+		if (p->stop || p->next >= p->avail)
 			break;
 		i = p->next++;
 		pthread_mutex_unlock(&p->mu);
 		p->ops->prepare(p->ctx, i, i % p->window, w->id);
 		pthread_mutex_lock(&p->mu);
 		p->ready[i % p->window] = 1;
-		pthread_cond_broadcast(&p->slot_ready);
+		pthread_cond_broadcast(&p->changed);
 	}
 	pthread_mutex_unlock(&p->mu);
 	if (p->ops->end)
@@ -110,24 +113,65 @@ static void *pipe_work(void *arg)
 	return NULL;
 }
 
-int threads_pipeline_run(int threads, size_t n, size_t window, const struct threads_pipeline *ops,
-		    void *ctx, struct err *e)
+/* Items one after the other, no further ahead of the consumer than the
+ * window: the source may block (a list read as it comes) while the
+ * workers and the consumer go on. It may be cancelled only inside the
+ * caller's source function, blocked on its input, never holding mu. */
+static void *pipe_source(void *arg)
 {
-	struct pipe p = { .ops = ops, .ctx = ctx, .n = n, .window = window ? window : 1 };
+	struct pipe *p = arg;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		size_t i = p->avail;
+		int rc;
+
+		if (i >= p->consumed + p->window) {
+			pthread_cond_wait(&p->changed, &p->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		rc = p->ops->source(p->ctx, i, i % p->window);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&p->mu);
+		if (rc == 1)
+			p->avail++;
+		else
+			p->ended = 1;
+		p->source_failed = rc < 0;
+		pthread_cond_broadcast(&p->changed);
+		if (rc != 1)
+			break;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+int threads_pipeline_run(int threads, size_t n, size_t window, const struct threads_pipeline *ops,
+			 void *ctx, struct err *e)
+{
+	struct pipe p = { .ops = ops, .ctx = ctx, .avail = ops->source ? 0 : n,
+			  .ended = !ops->source, .window = window ? window : 1 };
 	struct pipe_worker wk[THREADS_MAX];
-	pthread_t tid[THREADS_MAX];
-	int started = 0, rc = 0;
+	pthread_t tid[THREADS_MAX], source;
+	int started = 0, rc = 0, sourcing = 0;
 
 	if (threads > THREADS_MAX)
 		threads = THREADS_MAX;
 	if (!(p.ready = err_calloc(p.window, 1, e)))
 		return -1;
 	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.slot_free, NULL);
-	pthread_cond_init(&p.slot_ready, NULL);
+	pthread_cond_init(&p.changed, NULL);
+	if (ops->source) {
+		if ((errno = pthread_create(&source, NULL, pipe_source, &p)))
+			rc = err_fail(e, "cannot start a thread: %s", strerror(errno));
+		sourcing = !rc;
+	}
 	/* A thread that cannot start leaves the work to the others; with
 	 * none, nothing can be done. */
-	for (; started < (threads > 0 ? threads : 1); started++) {
+	for (; !rc && started < (threads > 0 ? threads : 1); started++) {
 		wk[started] = (struct pipe_worker){ .p = &p, .id = started };
 		if ((errno = pthread_create(&tid[started], NULL, pipe_work, &wk[started]))) {
 			if (!started)
@@ -135,29 +179,37 @@ int threads_pipeline_run(int threads, size_t n, size_t window, const struct thre
 			break;
 		}
 	}
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; !rc; i++) {
 		size_t slot = i % p.window;
 
 		pthread_mutex_lock(&p.mu);
-		while (!p.ready[slot])
-			pthread_cond_wait(&p.slot_ready, &p.mu);
+		while (!p.ready[slot] && !(p.ended && i >= p.avail))
+			pthread_cond_wait(&p.changed, &p.mu);
 		pthread_mutex_unlock(&p.mu);
+		if (!p.ready[slot])
+			break;
 		rc = ops->consume(ctx, i, slot);
 		pthread_mutex_lock(&p.mu);
 		p.ready[slot] = 0;
 		p.consumed++;
-		pthread_cond_broadcast(&p.slot_free);
+		pthread_cond_broadcast(&p.changed);
 		pthread_mutex_unlock(&p.mu);
 	}
 	pthread_mutex_lock(&p.mu);
 	p.stop = 1;
-	pthread_cond_broadcast(&p.slot_free);
+	pthread_cond_broadcast(&p.changed);
 	pthread_mutex_unlock(&p.mu);
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
-	pthread_cond_destroy(&p.slot_free);
-	pthread_cond_destroy(&p.slot_ready);
+	/* A run stopped early does not wait for the rest of an input that
+	 * may never end (a list fed as photos arrive): a source blocked
+	 * reading it is cancelled. */
+	if (sourcing) {
+		pthread_cancel(source);
+		pthread_join(source, NULL);
+	}
+	pthread_cond_destroy(&p.changed);
 	pthread_mutex_destroy(&p.mu);
 	free(p.ready);
-	return rc ? -1 : 0;
+	return rc || p.source_failed ? -1 : 0;
 }

@@ -20,17 +20,24 @@ int threads_available(void);
 typedef void (*threads_task_fn)(void *ctx, size_t task, int thread);
 void threads_parallel(int threads, size_t ntasks, threads_task_fn fn, void *ctx);
 
-/* Items [0, n) prepared by `threads` worker threads, in any order and at
- * most `window` ahead of the caller, and consumed by the calling thread in
+/* Items prepared by `threads` worker threads, in any order and at most
+ * `window` ahead of the caller, and consumed by the calling thread in
  * order: a stream read, or written, in order while the work is spread.
- * Item i uses slot i % window of the caller's buffers. Each worker calls
- * begin first and end last (either may be NULL), for its own state.
- * consume returning -1 stops the run: the items being prepared are
- * finished, no more are started. Returns 0 when every item was consumed,
- * -1 when consume stopped it, or no thread could start (the message in
- * e). */
+ * The items are [0, n), or, with a source, as many as it makes: it is
+ * called on a thread of its own for item after item, at most window
+ * ahead, and returns 1 when the item is there, 0 after the last, -1 to
+ * stop the run (the caller keeps the reason); so a list read as it comes
+ * is prepared and written as it comes. Item i uses slot i % window of the
+ * caller's buffers. Each worker calls begin first and end last (either
+ * may be NULL), for its own state. consume returning -1 stops the run:
+ * the items being prepared are finished, no more are started. Returns 0
+ * when every item was consumed, -1 when consume or the source stopped it,
+ * or no thread could start (the message in e). A run that stops early
+ * cancels a source blocked reading its input: the source function must
+ * hold nothing it would need to release at its blocking calls. */
 struct threads_pipeline {
 	void (*begin)(void *ctx, int worker);
+	int (*source)(void *ctx, size_t item, size_t slot);
 	void (*prepare)(void *ctx, size_t item, size_t slot, int worker);
 	int (*consume)(void *ctx, size_t item, size_t slot);
 	void (*end)(void *ctx, int worker);

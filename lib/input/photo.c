@@ -267,55 +267,111 @@ int photo_jpeg_shrink(const struct photo_spec *sp, int orient, int w, int h)
 	return shrink;
 }
 
+/* Documents that libvips can render but that are not photos: a PDF in a
+ * class folder is a mistake, not a training image. By their loader
+ * (nickname, as pdfload_source), and by their first bytes for a loader
+ * that reads many formats (magick). NULL: not a document. */
+static const char *document_kind(const char *nick, const unsigned char magic[4])
+{
+	if (nick && vips_isprefix("pdfload", nick))
+		return "PDF";
+	if (nick && vips_isprefix("svgload", nick))
+		return "SVG";
+	if (!memcmp(magic, "%PDF", 4))
+		return "PDF";
+	if (!memcmp(magic, "%!PS", 4))
+		return "PostScript";
+	return NULL;
+}
+
+/* The descriptor of path if it is a regular file: a FIFO would block the
+ * open until a writer came, a device (/dev/zero) never ends. */
+static int open_regular(const char *path, struct err *e)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return err_fail(e, "%s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_fail(e, "not a regular file (a FIFO, a socket or a device)");
+	}
+	return fd;
+}
+
 /* Open path for sequential reading, with its EXIF orientation in *orient.
  * A JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself (DCT
  * scaling) when the target is that much smaller: most of the decoding
- * cost is saved, as with PIL's draft mode. */
+ * cost is saved, as with PIL's draft mode. Formats libvips reads only from
+ * a file name (BMP, TGA, ICO, through ImageMagick) are opened by name. */
 static int open_image(const char *path, const struct photo_spec *sp,
 		      VipsImage **out, int *orient, struct err *e)
 {
 	VipsSource *src;
-	const unsigned char *magic;
+	const unsigned char *sniffed;
+	unsigned char magic[4] = { 0 };
+	const char *loader = NULL, *nick = NULL, *document;
 	VipsImage *img = NULL;
 	int jpeg, shrink = 1, rc = -1, fd;
+	uint64_t pixels;
 
 	/* Opened here rather than by libvips so that a file that cannot be
 	 * read is reported with its own reason ("Permission denied"), in a
 	 * message that belongs to this thread. libvips dups the descriptor. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_fail(e, "%s", strerror(errno));
+	if ((fd = open_regular(path, e)) < 0)
+		return -1;
 	src = vips_source_new_from_descriptor(fd);
 	close(fd);
 	if (!src)
 		return vips_fail(e);
 	/* Asking every loader whether it knows the file costs a quarter of a
-	 * JPEG's decoding time; a JPEG says what it is in three bytes. */
-	magic = vips_source_sniff(src, 3);
-	jpeg = magic && !memcmp(magic, "\xff\xd8\xff", 3);
-	if (jpeg)
-		vips_jpegload_source(src, &img, "access", VIPS_ACCESS_SEQUENTIAL,
-				     "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-	else if (vips_foreign_find_load_source(src))
-		img = vips_image_new_from_source(src, "", "access", VIPS_ACCESS_SEQUENTIAL,
-						 "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-	else {
-		vips_error_clear();
+	 * JPEG's decoding time; a JPEG says what it is in three bytes. Copied:
+	 * the next sniff may move the source's buffer. */
+	if ((sniffed = vips_source_sniff(src, 4)))
+		memcpy(magic, sniffed, 4);
+	jpeg = !memcmp(magic, "\xff\xd8\xff", 3);
+	if (!jpeg && !(loader = vips_foreign_find_load_source(src)))
+		loader = vips_foreign_find_load(path);
+	vips_error_clear();
+	if (!jpeg && !loader) {
 		err_fail(e, "not an image format libvips reads");
 		goto out;
 	}
-	if (!img) {
-		vips_fail(e);
+	/* The finders give a class name (VipsForeignLoadPdfSource). */
+	if (loader)
+		nick = vips_nickname_find(g_type_from_name(loader));
+	if (!sp->documents && (document = document_kind(nick, magic))) {
+		err_fail(e, "a document (%s), not an image: --allow-documents reads it",
+			 document);
 		goto out;
 	}
-	if (sp->max_pixels && (uint64_t)img->Xsize * (uint64_t)img->Ysize > sp->max_pixels) {
-		err_fail(e, "%d x %d pixels is more than the limit of %llu", img->Xsize,
-			 img->Ysize, (unsigned long long)sp->max_pixels);
+	if (jpeg)
+		vips_jpegload_source(src, &img, "access", VIPS_ACCESS_SEQUENTIAL,
+				     "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+	else if (!nick || vips_isprefix("magickload", nick) || !vips_ispostfix(nick, "_source"))
+		img = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL,
+					       "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+	else
+		img = vips_image_new_from_source(src, "", "access", VIPS_ACCESS_SEQUENTIAL,
+						 "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+	if (!img) {
+		vips_fail(e);
 		goto out;
 	}
 	*orient = vips_image_get_orientation(img);
 	if (jpeg)
 		shrink = photo_jpeg_shrink(sp, *orient, img->Xsize, img->Ysize);
+	/* The limit is on what is decoded: a JPEG shrunk on load at 1/8
+	 * decodes a 108-megapixel photo to 1.7 megapixels. */
+	pixels = (uint64_t)((img->Xsize + shrink - 1) / shrink) *
+		 (uint64_t)((img->Ysize + shrink - 1) / shrink);
+	if (sp->max_pixels && pixels > sp->max_pixels) {
+		err_fail(e, "%d x %d pixels%s is more than the limit of %llu", img->Xsize,
+			 img->Ysize, shrink > 1 ? ", even decoded at a reduced scale," : "",
+			 (unsigned long long)sp->max_pixels);
+		goto out;
+	}
 	if (shrink > 1) {
 		g_object_unref(img);
 		img = NULL;

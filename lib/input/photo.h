@@ -32,7 +32,9 @@ struct photo_spec {
 	enum photo_fit fit;
 	enum photo_icc icc;
 	unsigned char background[3]; /* RGB behind alpha, pads, constant fill */
-	uint64_t max_pixels;         /* larger inputs are refused; 0: no limit */
+	uint64_t max_pixels;         /* images that decode to more pixels (after
+				      * shrink-on-load) are refused; 0: no limit */
+	int documents;               /* read PDF, PostScript and SVG files too */
 };
 
 /* One augmentation, in the terms of Keras' apply_affine_transform: the

@@ -134,6 +134,10 @@ long feat_reader_fill(struct feat_reader *r, struct err *e)
 	while (n < r->cap) {
 		int rc;
 
+		/* Input that pauses ends the fill: what came is classified
+		 * now, not when cap rows have come. */
+		if (n && r->open && !stream_ready(r->s))
+			break;
 		if (!r->open) {
 			if (r->next == r->npaths)
 				break;

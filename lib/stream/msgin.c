@@ -1,6 +1,7 @@
 #include "msgin.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,6 +184,19 @@ static int fill(struct msgin *m, size_t want, struct err *e)
 		m->len += (size_t)n;
 	}
 	return 1;
+}
+
+int msgin_ready(struct msgin *m)
+{
+	struct pollfd pfd = { .fd = m->fd, .events = POLLIN };
+	size_t objlen, need;
+	struct err e;
+
+	if (msgin_scan(m->buf + m->consumed, m->len - m->consumed, &m->lim, &objlen, &need,
+		       &e) != 0)
+		return 1;
+	/* Readable, or ended: either way a read returns at once. */
+	return poll(&pfd, 1, 0) == 1;
 }
 
 enum msgin_next msgin_next(struct msgin *m, msgpack_object *obj,

@@ -52,6 +52,12 @@ enum msgin_next msgin_next(struct msgin *m, msgpack_object *obj,
 			   uint64_t *offset, struct err *e);
 void msgin_free(struct msgin *m);
 
+/* 1 when msgin_next would not block: the next object is buffered whole
+ * (or malformed, which msgin_next reports), or the input has bytes or its
+ * end ready. A filter that would block writes out what it holds first, so
+ * a slow producer's records are not stuck in a batch. */
+int msgin_ready(struct msgin *m);
+
 /* Walk one object at the start of p[0, len). Returns 1 with *objlen set
  * when the whole object is present, 0 with *need (a lower bound of the bytes
  * required) when more input is needed, -1 on a malformed or over-limit

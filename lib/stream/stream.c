@@ -256,6 +256,11 @@ enum stream_event stream_event(struct stream *s, msgpack_object *obj,
 	return ev;
 }
 
+int stream_ready(struct stream *s)
+{
+	return msgin_ready(&s->in);
+}
+
 int stream_record(struct stream *s, msgpack_object *obj, struct err *e)
 {
 	for (;;) {

@@ -74,6 +74,9 @@ uint64_t stream_offset_of(const struct stream *s, const void *p);
  * call. Every error message starts with the stream name and the record. */
 enum stream_event stream_event(struct stream *s, msgpack_object *obj,
 			       struct err *e);
+/* 1 when the next object is there without blocking (msgin_ready). */
+int stream_ready(struct stream *s);
+
 /* Next record, checking headers and trailers on the way: 1, 0 at the
  * end, -1 on error. */
 int stream_record(struct stream *s, msgpack_object *obj, struct err *e);

@@ -1,9 +1,13 @@
 /* Unit tests of the thread helpers: threads_parallel runs every task once on
  * any number of threads; threads_pipeline_run prepares every item once, never
  * more than the window ahead of the consumer, hands them over in order,
- * and stops when the consumer says so. */
+ * and stops when the consumer says so; with a source, items come as it
+ * makes them, from a pipe that may pause or never end. */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "tap.h"
@@ -92,7 +96,10 @@ static void line_end(void *ctx, int worker)
 
 static void check_pipeline(int threads, size_t stop_at)
 {
-	static const struct threads_pipeline ops = { line_begin, line_prepare, line_consume, line_end };
+	static const struct threads_pipeline ops = {
+		.begin = line_begin, .prepare = line_prepare, .consume = line_consume,
+		.end = line_end,
+	};
 	struct line *l = calloc(1, sizeof *l);
 	struct err e;
 	int rc, in_order = 1, once = 1;
@@ -122,6 +129,103 @@ static void check_pipeline(int threads, size_t stop_at)
 	free(l);
 }
 
+/* A source reading one byte per item from a pipe: 'x' is an item, 'e'
+ * stops the run, the pipe's end ends the items. The consumer sees the
+ * byte the source put in the slot. */
+struct feed {
+	int fd;
+	char slot_byte[WINDOW];
+	char got[ITEMS];
+	size_t ngot, stop_at;
+	atomic_int prepared_wrong;
+};
+
+static int feed_source(void *ctx, size_t item, size_t slot)
+{
+	struct feed *f = ctx;
+	char c;
+
+	(void)item;
+	if (read(f->fd, &c, 1) != 1)
+		return 0;
+	if (c == 'e')
+		return -1;
+	f->slot_byte[slot] = c;
+	return 1;
+}
+
+static void feed_prepare(void *ctx, size_t item, size_t slot, int worker)
+{
+	struct feed *f = ctx;
+
+	(void)item;
+	(void)worker;
+	if (f->slot_byte[slot] != 'x')
+		atomic_fetch_add(&f->prepared_wrong, 1);
+	f->slot_byte[slot] = 'p';
+}
+
+static int feed_consume(void *ctx, size_t item, size_t slot)
+{
+	struct feed *f = ctx;
+
+	f->got[f->ngot++] = f->slot_byte[slot];
+	return item + 1 == f->stop_at ? -1 : 0;
+}
+
+/* Writes `bytes` into a pipe (closing it when close_after) and runs the
+ * pipeline on it; the alarm turns a hang into a failure. */
+static int run_feed(const char *bytes, int close_after, size_t stop_at, struct feed *f)
+{
+	static const struct threads_pipeline ops = {
+		.source = feed_source, .prepare = feed_prepare, .consume = feed_consume,
+	};
+	struct err e;
+	int fds[2], rc;
+
+	memset(f, 0, sizeof *f);
+	if (pipe(fds))
+		return -2;
+	if (write(fds[1], bytes, strlen(bytes)) != (ssize_t)strlen(bytes))
+		return -2;
+	if (close_after)
+		close(fds[1]);
+	f->fd = fds[0];
+	f->stop_at = stop_at;
+	alarm(20);
+	rc = threads_pipeline_run(2, 0, WINDOW, &ops, f, &e);
+	alarm(0);
+	close(fds[0]);
+	if (!close_after)
+		close(fds[1]);
+	return rc;
+}
+
+static void check_source(void)
+{
+	struct feed f;
+	char many[ITEMS + 1];
+	int rc, all_prepared = 1;
+
+	memset(many, 'x', ITEMS);
+	many[ITEMS] = 0;
+	rc = run_feed(many, 1, 0, &f);
+	for (size_t i = 0; i < f.ngot; i++)
+		all_prepared = all_prepared && f.got[i] == 'p';
+	ok(rc == 0 && f.ngot == ITEMS && all_prepared && !atomic_load(&f.prepared_wrong),
+	   "source: %d items as it makes them, each prepared from its own slot", ITEMS);
+	rc = run_feed("", 1, 0, &f);
+	ok(rc == 0 && f.ngot == 0, "source with no items: a run of none");
+	rc = run_feed("xxxexx", 1, 0, &f);
+	ok(rc == -1 && f.ngot == 3, "source stopping the run: the items before it consumed, "
+	   "-1 returned (%d, %zu)", rc, f.ngot);
+	/* The pipe stays open and empty after two items: the source blocks
+	 * in read, and the consumer's stop must not wait for it. */
+	rc = run_feed("xx", 0, 2, &f);
+	ok(rc == -1 && f.ngot == 2, "consumer stopping while the source blocks on input "
+	   "that never ends: the run returns");
+}
+
 int main(void)
 {
 	check_parallel(1);
@@ -130,6 +234,7 @@ int main(void)
 	check_pipeline(1, 0);
 	check_pipeline(4, 0);
 	check_pipeline(3, 123);
+	check_source();
 	ok(threads_available() >= 1, "at least one core available");
 	return tap_done();
 }

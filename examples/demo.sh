@@ -4,7 +4,8 @@
 #   examples/demo.sh [WORKDIR]     (make demo runs it into build/demo)
 #
 # Generates the shape photos, extracts VGG16 features, trains the top model,
-# evaluates it on the test split and classifies the test photos. With the
+# evaluates it on the test split, classifies the test photos and shows
+# where the model looked in them. With the
 # real Keras weights present (--weights, $VGGPIPE_WEIGHTS or Keras' cache)
 # it uses them; without, it says so loudly and runs on random weights so
 # that the pipeline still shows its shape.
@@ -67,11 +68,13 @@ classify --model top.model < test.feat > predictions.csv
 head -9 predictions.csv
 
 echo
-echo "demo: pictures: curves.png, confusion.png, sheet.png"
+echo "demo: pictures: curves.png, confusion.png, sheet.png, maps.png"
 topeval --model top.model --format json < test.feat > report.json
 vggplot curves history.tsv -o curves.png
 vggplot confusion report.json -o confusion.png
 vggplot sheet --images test.img --predictions predictions.csv -o sheet.png
+topcam --model top.model < test.feat > test.maps
+vggplot maps --images test.img --maps test.maps -o maps.png
 
 if [ "${weights_opt[0]}" = --init-random ]; then
 	echo

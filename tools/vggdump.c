@@ -13,6 +13,7 @@
 #include "err.h"
 #include "feat.h"
 #include "images.h"
+#include "maps.h"
 #include "outfile.h"
 #include "stream.h"
 
@@ -26,7 +27,7 @@ struct options {
 _Noreturn static void usage(void)
 {
 	printf("Usage: %s [OPTION]... [FILE]...\n"
-	       "Print vggpipe streams (images, features, models) as JSON lines.\n"
+	       "Print vggpipe streams (images, features, maps, models) as JSON lines.\n"
 	       "With no FILE, or when FILE is -, read standard input.\n"
 	       "\n"
 	       "  -d, --data        print tensors' full data, not a summary\n"
@@ -175,7 +176,7 @@ static int dump(const char *path, struct emit *out, int full)
 	};
 	/* Known kinds are checked for agreement between segments. */
 	static const struct stream_kind *const every_kind[] = {
-		&images_kind, &feat_kind, &stream_kind_other, NULL,
+		&images_kind, &feat_kind, &maps_kind, &stream_kind_other, NULL,
 	};
 	struct stream s;
 	struct err e;

@@ -18,11 +18,29 @@ void writer_header(struct writer *w, const char *kind, uint32_t extra_pairs)
 	w->segment_records = 0;
 }
 
-/* Open a record map of pairs pairs, closed by the caller with emit_end. */
-static void writer_record(struct writer *w, uint32_t pairs)
+void writer_record_begin(struct writer *w, const char *id, size_t id_len,
+			 const char *label, size_t label_len, int64_t copy, uint32_t pairs)
 {
-	emit_map(&w->emit, pairs);
+	struct emit *t = &w->emit;
+
+	emit_map(t, 1 + (label != NULL) + (copy >= 0) + pairs);
 	w->segment_records++;
+	w->copy = copy;
+	emit_key(t, "id");
+	emit_bytes(t, id, id_len);
+	if (label) {
+		emit_key(t, "label");
+		emit_bytes(t, label, label_len);
+	}
+}
+
+void writer_record_end(struct writer *w)
+{
+	if (w->copy >= 0) {
+		emit_key(&w->emit, "copy");
+		emit_uint(&w->emit, (uint64_t)w->copy);
+	}
+	emit_end(&w->emit);
 }
 
 void writer_tensor_record(struct writer *w, const char *id, size_t id_len,
@@ -30,22 +48,10 @@ void writer_tensor_record(struct writer *w, const char *id, size_t id_len,
 			  const char *tensor_key, enum tensor_dtype dtype, int rank,
 			  const uint32_t *shape, const void *data)
 {
-	struct emit *t = &w->emit;
-
-	writer_record(w, 2 + (label != NULL) + (copy >= 0));
-	emit_key(t, "id");
-	emit_bytes(t, id, id_len);
-	if (label) {
-		emit_key(t, "label");
-		emit_bytes(t, label, label_len);
-	}
-	emit_key(t, tensor_key);
-	emit_tensor(t, dtype, rank, shape, data);
-	if (copy >= 0) {
-		emit_key(t, "copy");
-		emit_uint(t, (uint64_t)copy);
-	}
-	emit_end(t);
+	writer_record_begin(w, id, id_len, label, label_len, copy, 1);
+	emit_key(&w->emit, tensor_key);
+	emit_tensor(&w->emit, dtype, rank, shape, data);
+	writer_record_end(w);
 }
 
 void writer_trailer(struct writer *w)

@@ -15,6 +15,7 @@
 struct writer {
 	struct emit emit;
 	uint64_t segment_records;
+	int64_t copy;   /* the open record's, written by writer_record_end */
 };
 
 void writer_init(struct writer *w, FILE *f);
@@ -29,6 +30,12 @@ void writer_tensor_record(struct writer *w, const char *id, size_t id_len,
 			  const char *label, size_t label_len, int64_t copy,
 			  const char *tensor_key, enum tensor_dtype dtype, int rank,
 			  const uint32_t *shape, const void *data);
+/* A record of the keys every kind's records have, id, label (NULL: none)
+ * and copy (-1: none), and room for `pairs` more, which the caller writes
+ * through w->emit before closing it with writer_record_end. */
+void writer_record_begin(struct writer *w, const char *id, size_t id_len,
+			 const char *label, size_t label_len, int64_t copy, uint32_t pairs);
+void writer_record_end(struct writer *w);
 /* The segment's trailer, {"end": records written since the header}. */
 void writer_trailer(struct writer *w);
 /* 0, or -1 when a map or array was miscounted (a bug, reported rather

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "emit.h"
 #include "err.h"
 #include "featset.h"
 #include "finetune.h"
@@ -20,14 +21,20 @@
 #include "modelfile.h"
 #include "names.h"
 #include "outfile.h"
+#include "split.h"
+#include "suspects.h"
+#include "table.h"
 #include "train.h"
 #include "vgg16.h"
 #include "weights.h"
 
 #define MAX_HIDDEN 64
 
+enum { FMT_CSV, FMT_TSV, FMT_JSONL, FMT_MSGPACK };
+
 struct options {
 	const char *valid, *history, *init, *weights;
+	const char *final_model, *suspects;   /* cross-validation's outputs */
 	struct cli_common com;
 	uint32_t hidden[MAX_HIDDEN];
 	struct model_top top;        /* a new top's shape */
@@ -35,7 +42,8 @@ struct options {
 	double lr, momentum, l2, holdout;
 	int balance, optimizer, lr_set, shuffle, keep, keep_set, holdout_set;
 	int optimizer_set, dropout_set, random, finetune, batch_set, warmup_set;
-	uint32_t epochs, batch, patience, warmup;
+	uint32_t epochs, batch, patience, warmup, folds;
+	int format, format_set;
 	uint64_t seed, weights_seed;
 	char **inputs;
 	int ninputs;
@@ -93,6 +101,15 @@ _Noreturn static void usage(void)
 	       "  -h, --help           show this help and exit\n"
 	       "  -V, --version        show the version and exit\n"
 	       "\n"
+	       "Cross-validation: K models, each validated on a fold of the images it was\n"
+	       "not trained on; the output is every image's out-of-fold prediction:\n"
+	       "      --folds K        split the training images into K folds, each class\n"
+	       "                       spread evenly, all copies of an image in one fold\n"
+	       "  -f, --format FORMAT  of the predictions: csv (default), tsv, jsonl or msgpack\n"
+	       "      --suspects FILE  write the images whose label the predictions doubt\n"
+	       "                       (confident learning), most suspect first, as CSV\n"
+	       "      --final-model FILE  then train a model on all the images, write it to FILE\n"
+	       "\n"
 	       "Fine-tuning VGG16's last block with the top, on block4_pool features:\n"
 	       "      --finetune block5  train block 5 (three convolutions and the pool)\n"
 	       "                       with the top\n"
@@ -143,7 +160,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum { O_VALID = CLI_OPT_TOOL, O_HIDDEN, O_DROPOUT, O_BATCHNORM, O_OPTIMIZER, O_LR,
 	       O_MOMENTUM, O_EPOCHS, O_BATCH, O_L2, O_BALANCE, O_PATIENCE, O_SEED,
 	       O_HISTORY, O_NO_STANDARDIZE, O_NO_SHUFFLE, O_FINETUNE, O_INIT, O_WARMUP,
-	       O_INIT_RANDOM, O_KEEP, O_HOLDOUT };
+	       O_INIT_RANDOM, O_KEEP, O_HOLDOUT, O_FOLDS, O_SUSPECTS, O_FINAL_MODEL };
+	static const char *const formats[] = { "csv", "tsv", "jsonl", "msgpack", NULL };
 	static const struct option longopts[] = {
 		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "valid", required_argument, NULL, O_VALID },
@@ -169,6 +187,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "init-random", required_argument, NULL, O_INIT_RANDOM },
 		{ "keep", required_argument, NULL, O_KEEP },
 		{ "holdout", required_argument, NULL, O_HOLDOUT },
+		{ "folds", required_argument, NULL, O_FOLDS },
+		{ "format", required_argument, NULL, 'f' },
+		{ "suspects", required_argument, NULL, O_SUSPECTS },
+		{ "final-model", required_argument, NULL, O_FINAL_MODEL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -184,7 +206,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->shuffle = 1;
 	o->warmup = FINETUNE_WARMUP;
 	cli_common_init(&o->com);
-	while ((c = cli_getopt(argc, argv, "o:t:w:qhV", longopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:t:w:f:qhV", longopts)) != -1) {
 		if (cli_common_option(c, optarg, &o->com, usage))
 			continue;
 		switch (c) {
@@ -237,9 +259,24 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->holdout = cli_opt_double("--holdout", optarg, 0, 0.5);
 			o->holdout_set = 1;
 			break;
+		case O_FOLDS: o->folds = (uint32_t)cli_opt_int("--folds", optarg, 2, 1000); break;
+		case 'f':
+			o->format = cli_opt_choice("--format", optarg, formats);
+			o->format_set = 1;
+			break;
+		case O_SUSPECTS: o->suspects = optarg; break;
+		case O_FINAL_MODEL: o->final_model = optarg; break;
 		default: cli_usage_try();
 		}
 	}
+	if (!o->folds && (o->format_set || o->suspects || o->final_model))
+		cli_usage_error("--format, --suspects and --final-model are for --folds");
+	if (o->folds && (o->valid || o->holdout_set || o->finetune))
+		cli_usage_error("--folds validates each model on a fold of the training images: "
+				"it takes no --valid, --holdout or --finetune");
+	if (o->folds && o->history && !o->final_model)
+		cli_usage_error("--history with --folds is the history of --final-model's "
+				"training: give --final-model FILE");
 	if (o->valid && o->holdout_set && o->holdout > 0)
 		cli_usage_error("--holdout splits the training images; --valid gives the "
 				"validation features");
@@ -378,6 +415,7 @@ static void warn_duplicates(const struct feat_set *train, const struct feat_set 
 struct epoch_report {
 	int show, keep_best;
 	uint32_t epochs, warmup;
+	uint32_t fold, folds;        /* cross-validation's model, 1-based; 0: none */
 };
 
 static void report_epoch(const struct train_history *h, void *arg)
@@ -394,8 +432,11 @@ static void report_epoch(const struct train_history *h, void *arg)
 		cli_warn("learning rate %.3g: the loss went far above the start's at %.3g in a "
 			 "range test of %" PRIu32 " steps (%.1f s)", h->search.lr, h->search.edge,
 			 h->search.steps, h->search.seconds);
-	fprintf(stderr, "%s: %sepoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f",
-		program_invocation_short_name, warming ? "warm-up " : "", k,
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	if (r->folds)
+		fprintf(stderr, "fold %" PRIu32 "/%" PRIu32 ", ", r->fold, r->folds);
+	fprintf(stderr, "%sepoch %" PRIu32 "/%" PRIu32 ": loss %.4f accuracy %.4f",
+		warming ? "warm-up " : "", k,
 		warming ? r->warmup : r->epochs, ep->loss, ep->accuracy);
 	if (ep->rolled_back) {
 		fprintf(stderr, ", far above the start's %.4f at learning rate %.3g: rolled "
@@ -447,7 +488,7 @@ static void warn_if_learned_nothing(const struct model *m, const struct train_da
 
 	if (n < COLLAPSE_MIN_RECORDS ||
 	    train_evaluate(m, d, o->com.threads, o->com.algo, &loss, &accuracy, predicted,
-			 &e))
+			 NULL, &e))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		truth[d->y[i]]++;
@@ -471,6 +512,209 @@ out:
 	free(truth);
 }
 
+/* Cross-validation's predictions: the image's id, the class predicted
+ * and its probability (as classify writes them), the label given, the
+ * fold and every class's probability. */
+static void oof_header(FILE *f, int tsv, char **classes, uint32_t nclass)
+{
+	char sep = tsv ? '\t' : ',';
+
+	fprintf(f, "id%clabel%cprobability%cgiven%cfold", sep, sep, sep, sep);
+	for (uint32_t c = 0; c < nclass; c++) {
+		char *name = cli_xcalloc(strlen(classes[c]) + 4, 1);
+
+		sprintf(name, "p(%s)", classes[c]);
+		fputc(sep, f);
+		table_str(f, tsv, name);
+		free(name);
+	}
+	fputc('\n', f);
+}
+
+static void oof_row(FILE *f, struct emit *em, int format, const struct feat_record *r,
+		    char **classes, uint32_t nclass, uint32_t given, uint32_t fold,
+		    const float *prob)
+{
+	uint32_t best = 0;
+	int tsv = format == FMT_TSV;
+	char sep = tsv ? '\t' : ',';
+
+	for (uint32_t c = 1; c < nclass; c++)
+		best = prob[c] > prob[best] ? c : best;
+	if (format == FMT_CSV || format == FMT_TSV) {
+		table_field(f, tsv, r->id, r->id_len);
+		fputc(sep, f);
+		table_str(f, tsv, classes[best]);
+		fprintf(f, "%c%.6g%c", sep, prob[best], sep);
+		table_str(f, tsv, classes[given]);
+		fprintf(f, "%c%" PRIu32, sep, fold + 1);
+		for (uint32_t c = 0; c < nclass; c++)
+			fprintf(f, "%c%.6g", sep, prob[c]);
+		fputc('\n', f);
+		return;
+	}
+	emit_map(em, 6);
+	emit_key(em, "id");
+	emit_bytes(em, r->id, r->id_len);
+	emit_key(em, "label");
+	emit_str(em, classes[best]);
+	emit_key(em, "probability");
+	emit_double(em, prob[best]);
+	emit_key(em, "given");
+	emit_str(em, classes[given]);
+	emit_key(em, "fold");
+	emit_uint(em, fold + 1);
+	emit_key(em, "probabilities");
+	emit_map(em, nclass);
+	for (uint32_t c = 0; c < nclass; c++) {
+		emit_key(em, classes[c]);
+		emit_double(em, prob[c]);
+	}
+	emit_end(em);
+	emit_end(em);
+	if (em->json)
+		fputc('\n', f);
+}
+
+static double mean_of(const double *v, uint32_t n)
+{
+	double sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += v[i];
+	return sum / n;
+}
+
+/* The sample standard deviation (n - 1): the folds are a sample of the
+ * ways the data could have been split. */
+static double spread_of(const double *v, uint32_t n)
+{
+	double mean = mean_of(v, n), sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += (v[i] - mean) * (v[i] - mean);
+	return n > 1 ? sqrt(sum / (n - 1)) : 0;
+}
+
+static void write_suspects(const char *path, const struct feat_set *s, const float *prob,
+			   const uint32_t *given, char **classes, uint32_t nclass,
+			   const size_t *image_record, int quiet)
+{
+	char **ids = cli_xcalloc(s->images ? s->images : 1, sizeof *ids);
+	size_t *lens = cli_xcalloc(s->images ? s->images : 1, sizeof *lens), n;
+	struct suspect *found;
+	struct outfile out;
+	struct err e;
+
+	for (size_t i = 0; i < s->images; i++) {
+		ids[i] = s->rec[image_record[i]].id;
+		lens[i] = s->rec[image_record[i]].id_len;
+	}
+	if (outfile_open(&out, path, &e) ||
+	    suspects_find(prob, given, s->images, nclass, &found, &n, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	suspects_write_csv(out.f, found, n, ids, lens, classes);
+	if (outfile_commit(&out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (!quiet)
+		cli_warn("%zu of the %zu images suspected of a wrong label (confident "
+			 "learning): %s", n, s->images, path);
+	free(found);
+	free(ids);
+	free(lens);
+}
+
+/* K models, each trained on the images of the other folds and validated
+ * on its own fold's (their plain copies); every image's out-of-fold
+ * probabilities to out. */
+static void cross_validate(const struct options *o, const struct train_hparams *hp,
+			   const struct feat_set *s, const uint32_t *y, char **classes,
+			   uint32_t nclass, struct outfile *out, int progress)
+{
+	uint32_t k = o->folds, *fold = cli_xcalloc(s->images ? s->images : 1, sizeof *fold);
+	uint32_t *given = cli_xcalloc(s->images ? s->images : 1, sizeof *given);
+	float *prob = cli_xcalloc(s->images ? s->images : 1, nclass * sizeof *prob);
+	size_t *image_record = cli_xcalloc(s->images ? s->images : 1, sizeof *image_record);
+	double *loss = cli_xcalloc(k, sizeof *loss), *accuracy = cli_xcalloc(k, sizeof *accuracy);
+	int quiet = o->com.progress == CLI_PROGRESS_OFF, format = o->format;
+	uint64_t right = 0;
+	struct emit em;
+	struct err e;
+
+	if (split_folds(s, y, k, hp->seed, (const char *const *)classes, fold, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	for (uint32_t f = 0; f < k; f++) {
+		struct split sp;
+		struct model m;
+		struct train_history h;
+		float *fold_prob;
+		struct epoch_report rep = { .show = progress, .keep_best = hp->patience > 0 ||
+					    hp->keep == TRAIN_KEEP_BEST, .epochs = hp->epochs,
+					    .fold = f + 1, .folds = k };
+
+		if (split_fold(s, fold, f, &sp, &e) ||
+		    model_build(&m, s->rank, s->shape, &o->top, nclass, classes, &e) ||
+		    model_set_provenance(&m, &s->provenance.obj, &e))
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
+		struct train_data td = { .set = s, .y = y, .images = sp.train_images,
+					 .nimages = sp.ntrain },
+				  vd = { .set = s, .y = y, .records = sp.valid_records,
+					 .nrecords = sp.nvalid };
+
+		fold_prob = cli_xcalloc(sp.nvalid ? sp.nvalid : 1, nclass * sizeof *fold_prob);
+		if (train_run(&m, hp, &td, &vd, &h, report_epoch, &rep, &e) ||
+		    train_evaluate(&m, &vd, o->com.threads, o->com.algo, &loss[f], &accuracy[f],
+				   NULL, fold_prob, &e))
+			cli_die(CLI_EXIT_DATA, "fold %" PRIu32 ": %s", f + 1, e.msg);
+		for (size_t j = 0; j < sp.nvalid; j++) {
+			size_t i = sp.valid_images[j], r = sp.valid_records[j];
+
+			image_record[i] = r;
+			given[i] = y[r];
+			memcpy(prob + i * nclass, fold_prob + j * nclass, nclass * sizeof *prob);
+		}
+		if (!quiet)
+			cli_warn("fold %" PRIu32 "/%" PRIu32 ": trained on %zu images, validated on "
+				 "%zu: loss %.4f accuracy %.4f", f + 1, k, sp.ntrain, sp.nvalid,
+				 loss[f], accuracy[f]);
+		free(fold_prob);
+		train_history_free(&h);
+		model_free(&m);
+		split_free(&sp);
+	}
+	for (size_t i = 0; i < s->images; i++) {
+		const float *p = prob + i * nclass;
+		uint32_t best = 0;
+
+		for (uint32_t c = 1; c < nclass; c++)
+			best = p[c] > p[best] ? c : best;
+		right += best == given[i];
+	}
+	if (!quiet)
+		cli_warn("%" PRIu32 " folds: accuracy %.4f ± %.4f, loss %.4f ± %.4f (mean ± "
+			 "standard deviation over the folds); out of fold, %zu images: accuracy "
+			 "%.4f", k, mean_of(accuracy, k), spread_of(accuracy, k), mean_of(loss, k),
+			 spread_of(loss, k), s->images,
+			 s->images ? (double)right / (double)s->images : NAN);
+
+	emit_init(&em, out->f, format == FMT_JSONL);
+	if (format == FMT_CSV || format == FMT_TSV)
+		oof_header(out->f, format == FMT_TSV, classes, nclass);
+	for (size_t i = 0; i < s->images; i++)
+		oof_row(out->f, &em, format, &s->rec[image_record[i]], classes, nclass, given[i],
+			fold[i], prob + i * nclass);
+	if (emit_finish(&em, &e) || outfile_commit(out, &e))
+		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (o->suspects)
+		write_suspects(o->suspects, s, prob, given, classes, nclass, image_record, quiet);
+	free(fold);
+	free(given);
+	free(prob);
+	free(image_record);
+	free(loss);
+	free(accuracy);
+}
+
 static void progress_records(uint64_t n)
 {
 	cli_progress("records read", n, 0, 0);
@@ -483,7 +727,7 @@ int main(int argc, char **argv)
 	struct model m, init;
 	struct train_history h;
 	struct vgg16_weights w;
-	struct outfile out;
+	struct outfile out, final_out, *model_out = &out;
 	struct err e;
 	struct epoch_report rep;
 	char **classes;
@@ -492,9 +736,14 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv, &o);
 	progress = cli_progress_enabled(o.com.progress);
-	/* Opened first: a bad -o fails before the training, not after. */
-	if (outfile_open(&out, o.com.output, &e))
+	/* Opened first: a bad -o fails before the training, not after.
+	 * With --folds, -o is the predictions and the model, if any, goes to
+	 * --final-model. */
+	if (outfile_open(&out, o.com.output, &e) ||
+	    (o.final_model && outfile_open(&final_out, o.final_model, &e)))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (o.final_model)
+		model_out = &final_out;
 	if (o.finetune && weights_find(o.weights, o.random, o.weights_seed, &w, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o.init && modelfile_load(&init, o.init, &e))
@@ -529,6 +778,25 @@ int main(int argc, char **argv)
 	}
 	warn_duplicates(&train, o.valid ? &valid : NULL);
 
+	struct train_hparams hp = {
+		.optimizer = (enum train_optimizer)o.optimizer, .lr = o.lr, .momentum = o.momentum,
+		.l2 = o.l2, .dropout = o.top.nhidden ? o.top.dropout : 0, .hidden = o.hidden,
+		.nhidden = o.top.nhidden, .batchnorm = o.top.batchnorm, .balance = o.balance,
+		.standardize = o.top.standardize, .shuffle = o.shuffle,
+		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
+		.keep = (enum train_keep)o.keep, .holdout = o.holdout,
+		.threads = (uint32_t)o.com.threads, .algo = o.com.algo, .seed = o.seed,
+		.finetune = o.finetune ? finetune_blocks[o.finetune - 1] : NULL, .init = o.init,
+		.warmup = o.warmup, .warmup_optimizer = TRAIN_ADAM,
+		.warmup_lr = train_default_lr[TRAIN_ADAM],
+	};
+	if (o.folds) {
+		cross_validate(&o, &hp, &train, ty, classes, nclass, &out, progress);
+		if (!o.final_model)
+			goto done;
+		if (progress)
+			cli_warn("the final model, on all %zu images", train.images);
+	}
 	if (o.init)
 		model_describe_top(&init, o.hidden, MAX_HIDDEN, &o.top);
 	if (o.finetune) {
@@ -552,18 +820,6 @@ int main(int argc, char **argv)
 	}
 	if (model_set_provenance(&m, &train.provenance.obj, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	struct train_hparams hp = {
-		.optimizer = (enum train_optimizer)o.optimizer, .lr = o.lr, .momentum = o.momentum,
-		.l2 = o.l2, .dropout = o.top.nhidden ? o.top.dropout : 0, .hidden = o.hidden,
-		.nhidden = o.top.nhidden, .batchnorm = o.top.batchnorm, .balance = o.balance,
-		.standardize = o.top.standardize, .shuffle = o.shuffle,
-		.epochs = o.epochs, .batch = o.batch, .patience = o.patience,
-		.keep = (enum train_keep)o.keep, .holdout = o.holdout,
-		.threads = (uint32_t)o.com.threads, .algo = o.com.algo, .seed = o.seed,
-		.finetune = o.finetune ? finetune_blocks[o.finetune - 1] : NULL, .init = o.init,
-		.warmup = o.warmup, .warmup_optimizer = TRAIN_ADAM,
-		.warmup_lr = train_default_lr[TRAIN_ADAM],
-	};
 	struct train_data td = { .set = &train, .y = ty }, vd = { .set = &valid, .y = vy };
 
 	rep = (struct epoch_report){ .show = progress,
@@ -591,13 +847,14 @@ int main(int argc, char **argv)
 				&o);
 	if (o.history)
 		write_history(o.history, &h);
-	if (modelfile_write(&m, &hp, &h, out.f, &e) || outfile_commit(&out, &e))
+	if (modelfile_write(&m, &hp, &h, model_out->f, &e) || outfile_commit(model_out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	train_history_free(&h);
+	model_free(&m);
+done:
 	free(classes);
 	free(ty);
 	free(vy);
-	model_free(&m);
 	if (o.init)
 		model_free(&init);
 	feat_set_free(&train);

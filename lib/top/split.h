@@ -1,5 +1,5 @@
 /* Splitting a labelled set by image, for validation the user did not
- * give: every copy of an image (imgprep --augment) lands on one side,
+ * give and for cross-validation's folds: every copy of an image (imgprep --augment) lands on one side,
  * each class in proportion, and the choice depends only on the seed and
  * the images' ids, never on the order of the records or the thread
  * count. Validation reads one copy of each image held out: its plain
@@ -24,6 +24,17 @@ struct split {
  * n_c - 1 where n_c is 2 or more, none of a class of one image. */
 int split_holdout(const struct feat_set *s, const uint32_t *y, double share, uint64_t seed,
 		  struct split *sp, struct err *e);
+/* Deal the images (each class's, y [s->n] as above) to k folds for
+ * cross-validation, fold [s->images] receiving each image's: every class
+ * spread over the folds as evenly as its count allows, in an order drawn
+ * from the seed and the ids. A class with fewer than k images is refused
+ * (classes [nclass] names it). */
+int split_folds(const struct feat_set *s, const uint32_t *y, uint32_t k, uint64_t seed,
+		const char *const *classes, uint32_t *fold, struct err *e);
+/* Validate on the images whose fold [s->images] is f (one record each),
+ * train on the others. */
+int split_fold(const struct feat_set *s, const uint32_t *fold, uint32_t f, struct split *sp,
+	       struct err *e);
 void split_free(struct split *sp);
 
 #endif

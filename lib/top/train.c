@@ -100,7 +100,7 @@ static size_t eval_rows(const struct model *m)
 
 int train_evaluate(const struct model *m, const struct train_data *d, int threads,
 		   enum nn_algo algo, double *loss, double *accuracy, uint64_t *predicted,
-		   struct err *e)
+		   float *prob, struct err *e)
 {
 	const struct feat_set *s = d->set;
 	size_t rows = eval_rows(m), right = 0, *idx = NULL, n = data_records(d);
@@ -124,6 +124,9 @@ int train_evaluate(const struct model *m, const struct train_data *d, int thread
 		if (feat_set_read(s, idx, b, x, e))
 			goto out;
 		pass_forward(m, &p, x, b);
+		if (prob)
+			memcpy(prob + start * m->nclass, p.act[m->nlayers - 1],
+			       b * m->nclass * sizeof *prob);
 		for (size_t r = 0; r < b; r++) {
 			uint32_t pred = pass_row_argmax(m, &p, r);
 
@@ -651,7 +654,7 @@ static int run_phase(struct trainer *t, struct model *m, const struct train_hpar
 		goto fail;
 	if (keep_best && ph->start_counts) {
 		if (train_evaluate(m, valid, t->threads, hp->algo, &best_loss, &start_accuracy,
-				   NULL, e))
+				   NULL, NULL, e))
 			goto fail;
 		from_start = 1;
 		h->start_loss = best_loss;
@@ -685,7 +688,7 @@ static int run_phase(struct trainer *t, struct model *m, const struct train_hpar
 			continue;
 		}
 		if (valid && train_evaluate(m, valid, t->threads, hp->algo, &cur->val_loss,
-					    &cur->val_accuracy, NULL, e))
+					    &cur->val_accuracy, NULL, NULL, e))
 			goto fail;
 		h->n++;
 		/* From a start that counts, an epoch less accurate than the

@@ -180,10 +180,11 @@ int train_fit_standardize(struct model *m, int layer, const struct train_data *t
 
 /* Mean cross-entropy and accuracy in inference mode over every record;
  * predicted (NULL, or [nclass]) receives how often each class was
- * predicted. */
+ * predicted, prob (NULL, or [records, nclass]) every record's class
+ * probabilities, in the data's order. */
 int train_evaluate(const struct model *m, const struct train_data *d, int threads,
 		   enum nn_algo algo, double *loss, double *accuracy, uint64_t *predicted,
-		   struct err *e);
+		   float *prob, struct err *e);
 
 /* Draw a new model's parameters: layer_reset of every layer whose kind
  * is drawn, in layer order. */

@@ -19,7 +19,8 @@ ok $rc "text report"
 grep -q '^accuracy ' out && grep -q '^macro avg ' out && grep -q '^weighted avg ' out &&
 	grep -q '^confusion matrix' out
 ok $? "text report has accuracy, averages and the confusion matrix"
-grep -Eq '^class2 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+$' out; ok $? "a line per class"
+grep -Eq '^class2 +[0-9.]+ \[[0-9.]+, [0-9.]+\] +[0-9.]+ \[[0-9.]+, [0-9.]+\] +[0-9.]+ +[0-9]+$' out
+ok $? "a line per class: precision and recall with their intervals, f1, support"
 
 # The same records through classify (probabilities of every class) and
 # topeval: topeval's numbers equal sklearn.metrics' on those predictions.

@@ -26,8 +26,8 @@ PKG_CONFIG ?= pkg-config
 # against GSL's reference CBLAS.
 BLAS_PKG = openblas
 
-pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
-pkg_libs   = $(shell $(PKG_CONFIG) --libs $(1))
+pkg_cflags = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --cflags $(1)))
+pkg_libs   = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --libs $(1)))
 
 # The library's layers, lowest first (HACKING.md, "Layers"). A module
 # includes headers of its own layer and of the layers its USES_ names,

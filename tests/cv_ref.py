@@ -13,10 +13,12 @@
     cv_ref.py folds OOF.csv FEAT --folds K
         topfit --folds' predictions: one row per image of FEAT, folds and
         each class spread evenly; prints the mean of the folds' accuracies
-    cv_ref.py suspects OOF.csv SUSPECTS.csv FLIPPED
+    cv_ref.py suspects OOF.csv SUSPECTS.csv FLIPPED [--feat FEAT]
         confident learning's rule again in numpy on the same out-of-fold
         probabilities: the same suspects in the same order; the share of
-        the flipped images in the first 5% of the images, both ways
+        the flipped images in the first 5% of the images, both ways. With
+        --feat, the probabilities are classify --top K --format jsonl's
+        of FEAT's records, and the labels FEAT's
 """
 import argparse
 import csv
@@ -140,12 +142,31 @@ def folds(a):
           "%.4f" % np.mean([right[fold == f].mean() for f in range(1, a.folds + 1)]))
 
 
-def suspects(a):
-    head, classes, rows = read_oof(a.oof)
+def predictions(path, feat):
+    """ids, given classes, probabilities [n, k] of classify's JSON lines
+    (every class in "top") on the records of feat."""
+    import json
+    rows = [json.loads(line) for line in open(path)]
+    fids, labels, _, _ = read(feat)
+    classes = sorted({t["label"] for t in rows[0]["top"]})
     index = {c: k for k, c in enumerate(classes)}
-    ids = [r[0] for r in rows]
-    given = np.array([index[r[3]] for r in rows])
-    prob = np.array([[float(v) for v in r[5:]] for r in rows])
+    prob = np.zeros((len(rows), len(classes)))
+    for i, r in enumerate(rows):
+        assert r["id"] == fids[i]
+        for t in r["top"]:
+            prob[i, index[t["label"]]] = t["probability"]
+    return fids, np.array([index[v] for v in labels]), prob, classes
+
+
+def suspects(a):
+    if a.feat:
+        ids, given, prob, classes = predictions(a.oof, a.feat)
+    else:
+        head, classes, rows = read_oof(a.oof)
+        index = {c: k for k, c in enumerate(classes)}
+        ids = [r[0] for r in rows]
+        given = np.array([index[r[3]] for r in rows])
+        prob = np.array([[float(v) for v in r[5:]] for r in rows])
     k = len(classes)
     threshold = np.array([prob[given == c, c].mean() if (given == c).any() else np.inf
                           for c in range(k)])
@@ -158,7 +179,7 @@ def suspects(a):
     with open(a.suspects, newline="") as f:
         theirs = [r[0] for r in list(csv.reader(f))[1:]]
     flipped = set(open(a.flipped).read().split())
-    cut = int(round(0.05 * len(ids)))
+    cut = int(round(0.05 * len(set(ids))))
     share = lambda lst: len(flipped & set(lst[:cut])) / len(flipped)
     print("same" if ours == theirs else "differ (%d against %d)" % (len(theirs), len(ours)),
           "%.3f %.3f %d" % (share(theirs), share(ours), len(theirs)))
@@ -192,6 +213,7 @@ def main():
     p.add_argument("oof")
     p.add_argument("suspects")
     p.add_argument("flipped")
+    p.add_argument("--feat")
     p.set_defaults(run=suspects)
     a = ap.parse_args()
     a.run(a)

@@ -19,7 +19,8 @@ def image(path):
 for split in ("train", "valid", "test"):
     for cls in ("cat", "dog"):
         os.makedirs(f"data/{split}/{cls}", exist_ok=True)
-        for i in range(2):
+        # Five training images a class, for topfit --folds 5.
+        for i in range(5 if split == "train" else 2):
             image(f"data/{split}/{cls}/{i}.png")
 for folder in ("photos", "incoming"):
     os.makedirs(folder, exist_ok=True)
@@ -119,13 +120,13 @@ run_block() {
 after() {
 	case "$1" in
 	# wait reports no background job's failure: every shard must be in
-	# train.feat, which holds each of the four training images once.
+	# train.feat, which holds each of the ten training images once.
 	*'ssh node'*)
 		vggdump train.feat | $PY -c '
 import json, sys
 ids = sorted(json.loads(l)["record"]["id"] for l in sys.stdin if "\"record\"" in l)
-want = ["data/train/%s/%d.png" % (c, i) for c in ("cat", "dog") for i in range(2)]
-if len(ids) != 4 or [i[-len(w):] for i, w in zip(ids, want)] != want:
+want = ["data/train/%s/%d.png" % (c, i) for c in ("cat", "dog") for i in range(5)]
+if len(ids) != 10 or [i[-len(w):] for i, w in zip(ids, want)] != want:
     sys.exit("train.feat holds %s; want one record of each of %s" % (ids, want))' ;;
 	# A prediction for each photo that "arrived".
 	*inotifywait*)

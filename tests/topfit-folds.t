@@ -2,9 +2,10 @@
 # topfit --folds: cross-validation against scikit-learn's
 # StratifiedGroupKFold, folds that keep an image's copies together,
 # out-of-fold predictions, suspected label errors by confident learning
-# against a numpy reimplementation, the final model, and what is refused.
+# (topfit's and topeval's) against a numpy reimplementation, the final
+# model, and what is refused.
 . "$(dirname "$0")/lib.sh"
-plan 21
+plan 23
 
 ref() { $PY "$TESTS_DIR/cv_ref.py" "$@"; }
 
@@ -90,6 +91,17 @@ ok $(awk -v a="$ours" 'BEGIN { exit !(a >= 0.8) }'; echo $?) "the first 5% hold 
 head -1 suspects.csv > head
 is "$(cat head)" "id,given,suggested,p_given,p_suggested" "the suspects' header"
 grep -q "suspected of a wrong label" err; ok $? "the count of suspects reported"
+
+# topeval --suspects, from any model's predictions on labelled records:
+# a model trained on the true labels, the flipped set evaluated.
+topfit -q -o clean.model d.feat
+topeval -m clean.model -q --suspects esus.csv -o report.txt flip.feat
+classify -m clean.model --top 10 -f jsonl flip.feat > flip.jsonl
+read -r same ours numpys count < <(ref suspects flip.jsonl esus.csv flipped.txt --feat flip.feat)
+echo "# topeval: $count suspects; in the first 5%: $ours of the flipped (numpy: $numpys)"
+is "$same" same "topeval's suspects equal numpy's on classify's probabilities"
+ok $(awk -v a="$ours" 'BEGIN { exit !(a >= 0.8) }'; echo $?) \
+	"topeval's first 5% hold at least 80% of the flipped labels"
 
 # Refused, with nothing written.
 ref noise small.feat --images 12 --copies 2

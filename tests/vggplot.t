@@ -1,7 +1,7 @@
 #!/bin/bash
 # vggplot: pictures are checked for content, not only existence.
 . "$(dirname "$0")/lib.sh"
-plan 10
+plan 13
 plot="$SRC_DIR/tools/vggplot"
 
 # A known confusion matrix: each cell's shade is its share of the row.
@@ -83,6 +83,37 @@ ok $? "sheet: a 3x2 grid of tiles in order, red frames exactly on the wrong pred
 "$plot" sheet --images test.img --predictions report.json -o x.png 2> err
 [ $? -eq 1 ] && grep -q "not classify's CSV" err && [ ! -e x.png ]
 ok $? "sheet: a file that is not classify's CSV is refused"
+
+# Suspects: four of the six, most suspect first, drawn in the list's
+# order, each framed; an image of the stream not in the list left out.
+printf 'id,given,suggested,p_given,p_suggested\nimg4.png,b,a,0.01,0.97\nimg0.png,b,a,0.1,0.8\nimg5.png,a,b,0.2,0.7\nimg2.png,b,a,0.3,0.6\n' > sus.csv
+"$plot" suspects --images test.img --suspects sus.csv --columns 2 --tile 64 -n 3 -o sus.png
+ok $? "suspects: writes a PNG"
+$PY - <<'PY'
+import sys
+from PIL import Image
+img = Image.open("sus.png").convert("RGB")
+tile, pad, text_h = 64, 6, 40
+cw, ch = tile + 2 * pad, tile + text_h + 2 * pad
+colours = {0: (255, 0, 0), 4: (0, 255, 255), 5: (128, 0, 128)}
+problems = []
+if img.size != (2 * cw, 2 * ch):
+    problems.append(("size", img.size))
+for k, i in enumerate((4, 0, 5)):
+    x0, y0 = (k % 2) * cw, (k // 2) * ch
+    centre = img.getpixel((x0 + pad + tile // 2, y0 + pad + tile // 2))
+    if centre != colours[i]:
+        problems.append((k, "centre", centre, colours[i]))
+    if img.getpixel((x0 + 2, y0 + 2)) != (200, 0, 0):
+        problems.append((k, "frame"))
+if problems:
+    print("# suspects sheet problems:", problems)
+    sys.exit(1)
+PY
+ok $? "suspects: -n 3 of them, most suspect first, in a 2x2 grid, each framed"
+"$plot" suspects --images test.img --suspects pred.csv -o x.png 2> err
+[ $? -eq 1 ] && grep -q "not a suspects CSV" err && [ ! -e x.png ]
+ok $? "suspects: a file that is not a suspects CSV is refused"
 
 printf 'epoch\tloss\taccuracy\tval_loss\tval_accuracy\n1\t1.2\t0.4\t1.3\t0.3\n2\t0.8\t0.7\t1.0\t0.5\n3\t0.5\t0.9\t0.9\t0.6\n' > h.tsv
 "$plot" curves h.tsv -o curves.png

@@ -19,6 +19,7 @@
 #include "modelfile.h"
 #include "pass.h"
 #include "stats.h"
+#include "suspects.h"
 #include "utf8.h"
 
 enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
@@ -28,7 +29,7 @@ enum { FMT_TEXT, FMT_JSON, FMT_MSGPACK };
 #define MAX_SAMPLES 1000000
 
 struct options {
-	const char *model;
+	const char *model, *suspects;
 	struct cli_common com;
 	int format, ignore_unknown;
 	double confidence;
@@ -52,6 +53,9 @@ _Noreturn static void usage(void)
 	       "      --bootstrap B     resamples for the intervals of macro F1 and loss\n"
 	       "                        (default 1000; 0: no such intervals)\n"
 	       "      --seed N          seed of the resamples (default 1)\n"
+	       "      --suspects FILE   also write the records whose label the model's\n"
+	       "                        predictions doubt (confident learning), most\n"
+	       "                        suspect first, as CSV\n"
 	       "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 	       "  -t, --threads N       threads (default: every available core)\n"
 	       "      --algo ALGO       convolutions of a fine-tuned model: im2col, winograd\n"
@@ -70,7 +74,7 @@ _Noreturn static void usage(void)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const char *const formats[] = { "text", "json", "msgpack", NULL };
-	enum { O_IGNORE = CLI_OPT_TOOL, O_CONFIDENCE, O_BOOTSTRAP, O_SEED };
+	enum { O_IGNORE = CLI_OPT_TOOL, O_CONFIDENCE, O_BOOTSTRAP, O_SEED, O_SUSPECTS };
 	static const struct option longopts[] = {
 		CLI_LONGOPTS_BASIC, CLI_LONGOPTS_RUN, CLI_LONGOPTS_ALGO,
 		{ "model", required_argument, NULL, 'm' },
@@ -79,6 +83,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "confidence", required_argument, NULL, O_CONFIDENCE },
 		{ "bootstrap", required_argument, NULL, O_BOOTSTRAP },
 		{ "seed", required_argument, NULL, O_SEED },
+		{ "suspects", required_argument, NULL, O_SUSPECTS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -105,6 +110,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->samples = (uint32_t)cli_opt_int("--bootstrap", optarg, 0, MAX_SAMPLES);
 			break;
 		case O_SEED: o->seed = (uint64_t)cli_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case O_SUSPECTS: o->suspects = optarg; break;
 		default: cli_usage_try();
 		}
 	}
@@ -131,6 +137,14 @@ struct tally {
 	struct kept { uint32_t truth, pred; } *kept;
 	double *losses;
 	size_t kept_cap, losses_cap;
+	/* For --suspects: each record with a known label, its id, class and
+	 * class probabilities [known, k]. */
+	int keep_probabilities;
+	char **ids;
+	size_t *id_lens;
+	uint32_t *given;
+	float *prob;
+	size_t ids_cap, lens_cap, given_cap, prob_cap;
 };
 
 struct metrics {
@@ -193,6 +207,18 @@ static void tally_batch(struct tally *t, const struct model *m, struct pass *p,
 		if (t->keep) {
 			t->losses = grow(t->losses, t->known, &t->losses_cap, sizeof *t->losses);
 			t->losses[t->known] = loss;
+		}
+		if (t->keep_probabilities) {
+			t->ids = grow(t->ids, t->known, &t->ids_cap, sizeof *t->ids);
+			t->id_lens = grow(t->id_lens, t->known, &t->lens_cap, sizeof *t->id_lens);
+			t->given = grow(t->given, t->known, &t->given_cap, sizeof *t->given);
+			t->prob = grow(t->prob, t->known, &t->prob_cap, t->k * sizeof *t->prob);
+			t->ids[t->known] = cli_xcalloc(row->id_len + 1, 1);
+			memcpy(t->ids[t->known], row->id, row->id_len);
+			t->id_lens[t->known] = row->id_len;
+			t->given[t->known] = (uint32_t)c;
+			memcpy(t->prob + t->known * t->k, p->act[m->nlayers - 1] + i * t->k,
+			       t->k * sizeof *t->prob);
 		}
 		t->known++;
 		t->confusion[(size_t)c * t->k + pred]++;
@@ -566,6 +592,7 @@ int main(int argc, char **argv)
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	t.k = m.nclass;
 	t.keep = o.samples > 0;
+	t.keep_probabilities = o.suspects != NULL;
 	t.confusion = cli_xcalloc((size_t)(m.nclass + 1) * m.nclass, sizeof *t.confusion);
 	while ((n = feat_reader_fill(&r, &e)) > 0) {
 		pass_forward(&m, &p, r.x, (size_t)n);
@@ -596,6 +623,18 @@ int main(int argc, char **argv)
 	else if (structured_report(out.f, o.format == FMT_JSON, &m, &t, per, &macro,
 				   &weighted, &ci, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
+	if (o.suspects) {
+		size_t found;
+
+		if (suspects_save(o.suspects, t.prob, t.given, t.known, t.k, t.ids, t.id_lens,
+				  m.classes, &found, &e)) {
+			outfile_abort(&out);
+			cli_die(CLI_EXIT_DATA, "%s", e.msg);
+		}
+		if (o.com.progress != CLI_PROGRESS_OFF)
+			cli_warn("%zu of the %" PRIu64 " records suspected of a wrong label "
+				 "(confident learning): %s", found, t.known, o.suspects);
+	}
 	if (outfile_commit(&out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	feat_reader_close(&r);
@@ -607,6 +646,12 @@ int main(int argc, char **argv)
 	free(t.confusion);
 	free(t.kept);
 	free(t.losses);
+	for (size_t i = 0; i < t.known && t.ids; i++)
+		free(t.ids[i]);
+	free(t.ids);
+	free(t.id_lens);
+	free(t.given);
+	free(t.prob);
 	for (int i = 0; i < t.nunknown_names; i++)
 		free(t.unknown_names[i]);
 	return CLI_EXIT_OK;

@@ -602,24 +602,17 @@ static void write_suspects(const char *path, const struct feat_set *s, const flo
 {
 	char **ids = cli_xcalloc(s->images ? s->images : 1, sizeof *ids);
 	size_t *lens = cli_xcalloc(s->images ? s->images : 1, sizeof *lens), n;
-	struct suspect *found;
-	struct outfile out;
 	struct err e;
 
 	for (size_t i = 0; i < s->images; i++) {
 		ids[i] = s->rec[image_record[i]].id;
 		lens[i] = s->rec[image_record[i]].id_len;
 	}
-	if (outfile_open(&out, path, &e) ||
-	    suspects_find(prob, given, s->images, nclass, &found, &n, &e))
-		cli_die(CLI_EXIT_DATA, "%s", e.msg);
-	suspects_write_csv(out.f, found, n, ids, lens, classes);
-	if (outfile_commit(&out, &e))
+	if (suspects_save(path, prob, given, s->images, nclass, ids, lens, classes, &n, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (!quiet)
 		cli_warn("%zu of the %zu images suspected of a wrong label (confident "
 			 "learning): %s", n, s->images, path);
-	free(found);
 	free(ids);
 	free(lens);
 }

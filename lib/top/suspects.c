@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "outfile.h"
 #include "table.h"
 
 static int cmp_suspect(const void *a, const void *b)
@@ -65,16 +66,28 @@ fail:
 	return -1;
 }
 
-void suspects_write_csv(FILE *f, const struct suspect *s, size_t nsuspects,
-			char *const *ids, const size_t *id_lens, char *const *classes)
+int suspects_save(const char *path, const float *prob, const uint32_t *given, size_t n,
+		  uint32_t nclass, char *const *ids, const size_t *id_lens,
+		  char *const *classes, size_t *found, struct err *e)
 {
-	fputs("id,given,suggested,p_given,p_suggested\n", f);
-	for (size_t k = 0; k < nsuspects; k++) {
-		table_field(f, 0, ids[s[k].record], id_lens[s[k].record]);
-		fputc(',', f);
-		table_str(f, 0, classes[s[k].given]);
-		fputc(',', f);
-		table_str(f, 0, classes[s[k].suggested]);
-		fprintf(f, ",%.6g,%.6g\n", s[k].p_given, s[k].p_suggested);
+	struct suspect *s;
+	struct outfile out;
+
+	if (suspects_find(prob, given, n, nclass, &s, found, e))
+		return -1;
+	if (outfile_open(&out, path, e)) {
+		free(s);
+		return -1;
 	}
+	fputs("id,given,suggested,p_given,p_suggested\n", out.f);
+	for (size_t k = 0; k < *found; k++) {
+		table_field(out.f, 0, ids[s[k].record], id_lens[s[k].record]);
+		fputc(',', out.f);
+		table_str(out.f, 0, classes[s[k].given]);
+		fputc(',', out.f);
+		table_str(out.f, 0, classes[s[k].suggested]);
+		fprintf(out.f, ",%.6g,%.6g\n", s[k].p_given, s[k].p_suggested);
+	}
+	free(s);
+	return outfile_commit(&out, e);
 }

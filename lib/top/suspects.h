@@ -34,9 +34,12 @@ struct suspect {
 int suspects_find(const float *prob, const uint32_t *given, size_t n, uint32_t nclass,
 		  struct suspect **out, size_t *nout, struct err *e);
 
-/* CSV, most suspect first: id, given, suggested, p_given, p_suggested;
- * ids [n] with their lengths, classes [nclass]. */
-void suspects_write_csv(FILE *f, const struct suspect *s, size_t nsuspects,
-			char *const *ids, const size_t *id_lens, char *const *classes);
+/* Find the suspects and write them to path (NULL: standard output;
+ * atomically, as outfile.h does) as CSV with a header, most suspect
+ * first: id, given, suggested, p_given, p_suggested. ids [n] with their
+ * lengths; classes [nclass]. *found receives their count. */
+int suspects_save(const char *path, const float *prob, const uint32_t *given, size_t n,
+		  uint32_t nclass, char *const *ids, const size_t *id_lens,
+		  char *const *classes, size_t *found, struct err *e);
 
 #endif

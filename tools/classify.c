@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csv.h"
 #include "err.h"
 #include "emit.h"
 #include "featread.h"
@@ -82,38 +83,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->ninputs = argc - optind;
 }
 
-/* RFC 4180: a field holding a comma, a quote or a line break is quoted,
- * its quotes doubled. */
-static void csv_field(FILE *f, const char *p, size_t n)
-{
-	if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) &&
-	    !memchr(p, '\r', n)) {
-		fwrite(p, 1, n, f);
-		return;
-	}
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"')
-			fputc('"', f);
-		fputc(p[i], f);
-	}
-	fputc('"', f);
-}
-
-/* TSV has no quoting: tab, line breaks and backslash are escaped. */
-static void tsv_field(FILE *f, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		switch (p[i]) {
-		case '\t': fputs("\\t", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\\': fputs("\\\\", f); break;
-		default: fputc(p[i], f);
-		}
-	}
-}
-
 static void text_header(FILE *f, char sep, uint32_t top)
 {
 	fprintf(f, "id%clabel%cprobability", sep, sep);
@@ -127,7 +96,7 @@ static void text_header(FILE *f, char sep, uint32_t top)
 static void text_row(FILE *f, int tsv, const struct model *m, const struct feat_row *row,
 		     const float *prob, const uint32_t *best, uint32_t top)
 {
-	void (*field)(FILE *, const char *, size_t) = tsv ? tsv_field : csv_field;
+	void (*field)(FILE *, const char *, size_t) = tsv ? csv_tsv_field : csv_field;
 	char sep = tsv ? '\t' : ',';
 
 	field(f, row->id, row->id_len);

@@ -76,6 +76,7 @@ LIBS_topfit  = $(call pkg_libs,hdf5-serial jansson nettle) -lgsl $(BLAS_LIBS) -l
 LIBS_topeval = -lgsl $(BLAS_LIBS) -lpthread
 LIBS_classify = -lgsl $(BLAS_LIBS) -lpthread
 LIBS_topcam  = -lgsl $(BLAS_LIBS) -lpthread
+LIBS_featnear = $(BLAS_LIBS) -lpthread
 
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -112,10 +112,10 @@ int feat_shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct err *e
 	return 0;
 }
 
-/* A record's shape against the reference: the first record's, or the
- * model's. */
+/* A record's shape against the reference: a stream's first record's, or
+ * the model's. */
 int feat_check_shape(const char *name, uint64_t at, const struct tensor *t, int rank,
-		     const uint32_t *shape, int of_model, struct err *e)
+		     const uint32_t *shape, const char *ref_file, struct err *e)
 {
 	char want[64], got[64];
 
@@ -123,9 +123,12 @@ int feat_check_shape(const char *name, uint64_t at, const struct tensor *t, int 
 		return 0;
 	tensor_shape_text(rank, shape, want, sizeof want);
 	tensor_shape_text(t->rank, t->shape, got, sizeof got);
-	if (of_model)
+	if (!ref_file)
 		return err_fail(e, "%s: record %" PRIu64 ": features of shape %s; the model "
 				"takes %s", name, at, got, want);
+	if (strcmp(ref_file, name))
+		return err_fail(e, "%s: record %" PRIu64 ": features of shape %s; those of %s "
+				"are %s", name, at, got, ref_file, want);
 	return err_fail(e, "%s: record %" PRIu64 ": features of a different shape (%s) from "
 			"the first record's (%s)", name, at, got, want);
 }

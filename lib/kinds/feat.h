@@ -55,10 +55,11 @@ int feat_provenance_agree(const msgpack_object *want, const char *want_file,
 
 /* The values of a record of this shape, refused above UINT32_MAX. */
 int feat_shape_dim(int rank, const uint32_t *shape, uint32_t *dim, struct err *e);
-/* A record's shape against the reference: the first record's, or (of_model)
- * the model's; the message names the stream and the record. */
+/* A record's shape against the reference: that of the first record of
+ * the stream ref_file, or (ref_file NULL) the model's; the message names
+ * the stream and the record, and ref_file when it is another stream. */
 int feat_check_shape(const char *name, uint64_t at, const struct tensor *t, int rank,
-		     const uint32_t *shape, int of_model, struct err *e);
+		     const uint32_t *shape, const char *ref_file, struct err *e);
 /* The record's features into x [dim], every one finite. */
 int feat_read_finite(const char *name, uint64_t at, const struct stream_record *r, float *x,
 		     uint32_t dim, struct err *e);

@@ -1,8 +1,10 @@
 #include "featread.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size_t cap,
 		     struct err *e)
@@ -21,11 +23,37 @@ int feat_reader_open(struct feat_reader *r, char *const *paths, int npaths, size
 	return 0;
 }
 
+int feat_reader_open_fds(struct feat_reader *r, char *const *names, const int *fds,
+			 const off_t *starts, int n, size_t cap, struct err *e)
+{
+	if (feat_reader_open(r, names, n, cap, e))
+		return -1;
+	r->fds = fds;
+	r->starts = starts;
+	return 0;
+}
+
+int feat_reader_rewind(struct feat_reader *r, struct err *e)
+{
+	if (!r->fds)
+		return err_fail(e, "%s: cannot be read again", r->paths[0]);
+	if (r->open)
+		stream_close(r->s);
+	r->open = 0;
+	r->next = 0;
+	return 0;
+}
+
+/* The shape of the reference, first seen in file (NULL: a model's). */
 static int set_shape(struct feat_reader *r, int rank, const uint32_t *shape,
-		     struct err *e)
+		     const char *file, struct err *e)
 {
 	uint32_t dim = 0;
 
+	free(r->shape_file);
+	r->shape_file = NULL;
+	if (file && !(r->shape_file = strdup(file)))
+		return err_fail(e, "out of memory");
 	if (feat_shape_dim(rank, shape, &dim, e))
 		return -1;
 	free(r->x);
@@ -44,7 +72,21 @@ int feat_reader_expect(struct feat_reader *r, const msgpack_object *provenance, 
 	r->provenance_file = NULL;
 	if (obj_hold(&r->provenance, provenance, e))
 		return -1;
-	return set_shape(r, rank, shape, e);
+	return set_shape(r, rank, shape, NULL, e);
+}
+
+int feat_reader_like(struct feat_reader *r, const struct feat_reader *like, struct err *e)
+{
+	free(r->provenance_file);
+	r->provenance_file = NULL;
+	if (like->provenance.set) {
+		if (obj_hold(&r->provenance, &like->provenance.obj, e))
+			return -1;
+		if (like->provenance_file &&
+		    !(r->provenance_file = strdup(like->provenance_file)))
+			return err_fail(e, "out of memory");
+	}
+	return like->rank ? set_shape(r, like->rank, like->shape, like->shape_file, e) : 0;
 }
 
 void feat_reader_close(struct feat_reader *r)
@@ -60,6 +102,7 @@ void feat_reader_close(struct feat_reader *r)
 	free(r->rows);
 	free(r->x);
 	free(r->provenance_file);
+	free(r->shape_file);
 	obj_release(&r->provenance);
 	memset(r, 0, sizeof *r);
 }
@@ -105,10 +148,10 @@ static int read_row(struct feat_reader *r, const struct stream_record *rec, size
 	uint64_t at = r->s->records;
 	float *x;
 
-	if (!r->rank && set_shape(r, t->rank, t->shape, e))
+	if (!r->rank && set_shape(r, t->rank, t->shape, name, e))
 		return err_context(e, "%s: record %" PRIu64 ": ", name, at);
 	x = r->x + i * r->dim;
-	if (feat_check_shape(name, at, t, r->rank, r->shape, !r->provenance_file, e) ||
+	if (feat_check_shape(name, at, t, r->rank, r->shape, r->shape_file, e) ||
 	    feat_read_finite(name, at, rec, x, r->dim, e))
 		return -1;
 	if (keep_bytes(&row->id, &row->id_cap, rec->id, rec->id_len, e))
@@ -123,6 +166,19 @@ static int read_row(struct feat_reader *r, const struct stream_record *rec, size
 	row->file = strcmp(r->paths[r->next - 1], "-") ? r->paths[r->next - 1] : "stdin";
 	row->record = at;
 	return 0;
+}
+
+/* The next stream, by name or from its descriptor's start. */
+static int open_next(struct feat_reader *r, struct err *e)
+{
+	int i = r->next++;
+	const char *name = strcmp(r->paths[i], "-") ? r->paths[i] : "stdin";
+
+	if (!r->fds)
+		return stream_open(r->s, r->paths[i], feat_only, NULL, e);
+	if (lseek(r->fds[i], r->starts[i], SEEK_SET) < 0)
+		return err_fail(e, "%s: %s", name, strerror(errno));
+	return stream_open_fd(r->s, r->fds[i], name, feat_only, NULL, e);
 }
 
 long feat_reader_fill(struct feat_reader *r, struct err *e)
@@ -141,7 +197,7 @@ long feat_reader_fill(struct feat_reader *r, struct err *e)
 		if (!r->open) {
 			if (r->next == r->npaths)
 				break;
-			if (stream_open(r->s, r->paths[r->next++], feat_only, NULL, e))
+			if (open_next(r, e))
 				return -1;
 			r->open = 1;
 			r->checked = 0;
@@ -164,4 +220,25 @@ long feat_reader_fill(struct feat_reader *r, struct err *e)
 		n++;
 	}
 	return (long)n;
+}
+
+size_t feat_reader_keep_plain(struct feat_reader *r, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct feat_row t;
+
+		if (r->rows[i].copy > 0)
+			continue;
+		if (i != kept) {
+			/* Swapped, not copied: each row keeps buffers of its own. */
+			t = r->rows[kept];
+			r->rows[kept] = r->rows[i];
+			r->rows[i] = t;
+			memcpy(r->x + kept * r->dim, r->x + i * r->dim, r->dim * sizeof *r->x);
+		}
+		kept++;
+	}
+	return kept;
 }

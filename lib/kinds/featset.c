@@ -6,10 +6,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "names.h"
+#include "spool.h"
 
 /* ---- labelled sets ---- */
 
@@ -37,81 +37,19 @@ void feat_set_free(struct feat_set *s)
 	memset(s, 0, sizeof *s);
 }
 
-/* Copy in to an unnamed file in dir, ready to be read from its start. */
-static int spool(int in, const char *name, const char *dir, struct err *e)
-{
-	enum { CHUNK = 1 << 20 };
-	char path[4096], *buf;
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	ssize_t got;
-
-	if (fd < 0) {
-		/* A file system without O_TMPFILE: a name, removed at once. */
-		snprintf(path, sizeof path, "%s/.vggpipe-spool.XXXXXX", dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd < 0)
-			return err_fail(e, "%s: cannot make a temporary file in %s: %s", name, dir,
-					strerror(errno));
-		unlink(path);
-	}
-	if (!(buf = err_calloc(CHUNK, 1, e)))
-		goto fail;
-	while ((got = read(in, buf, CHUNK)) != 0) {
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			err_fail(e, "%s: %s", name, strerror(errno));
-			goto fail;
-		}
-		for (ssize_t done = 0; done < got;) {
-			ssize_t put = write(fd, buf + done, (size_t)(got - done));
-
-			if (put < 0 && errno == EINTR)
-				continue;
-			if (put < 0) {
-				err_fail(e, "%s: copying to a temporary file in %s: %s", name, dir,
-					 strerror(errno));
-				goto fail;
-			}
-			done += put;
-		}
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		err_fail(e, "%s: %s", name, strerror(errno));
-		goto fail;
-	}
-	free(buf);
-	return fd;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* The descriptor a set reads path from: the file itself when it can be
- * read again at any offset, else (an indexed set from a pipe) a spooled
- * copy. *start is the offset its stream begins at. */
+/* The descriptor a set reads path from: held, the input read once;
+ * indexed, one that can be read again at any offset (spool.h). *start is
+ * the offset its stream begins at. */
 static int open_input(const char *path, int hold, const char *tmpdir, off_t *start,
 		      struct err *e)
 {
-	const char *name = strcmp(path, "-") ? path : "stdin";
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	struct stat st;
-	int copy;
+	int fd;
 
-	if (fd < 0)
-		return err_fail(e, "%s: %s", path, strerror(errno));
+	if (!hold)
+		return spool_open(path, tmpdir, start, e);
 	*start = 0;
-	if (hold)
-		return fd;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (*start = lseek(fd, 0, SEEK_CUR)) >= 0)
-		return fd;
-	*start = 0;
-	copy = spool(fd, name, tmpdir ? tmpdir : getenv("TMPDIR") && *getenv("TMPDIR") ?
-			       getenv("TMPDIR") : "/tmp", e);
-	if (fd > STDIN_FILENO)
-		close(fd);
-	return copy;
+	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	return fd >= 0 ? fd : err_fail(e, "%s: %s", path, strerror(errno));
 }
 
 /* A label's index, new ones numbered in order of first appearance;
@@ -176,7 +114,8 @@ static int set_record(struct feat_set *s, const struct stream *st, const struct 
 	if (!r->label_len || memchr(r->label, 0, r->label_len))
 		return err_fail(e, "%s: record %" PRIu64 ": the label is empty or holds a NUL byte",
 				st->name, st->records);
-	if (feat_check_shape(st->name, st->records, t, s->rank, s->shape, 0, e) ||
+	if (feat_check_shape(st->name, st->records, t, s->rank, s->shape,
+			     s->n ? s->files[s->rec[0].file] : st->name, e) ||
 	    (s->n == *cap && set_grow(s, cap, hold, e)))
 		return -1;
 	x = hold ? s->x + s->n * s->dim : scratch;

@@ -261,6 +261,25 @@ void nn_standardize_backward(const float *dy, const float *scale, size_t rows, u
 			dx[r * c + j] = dy[r * c + j] * scale[j];
 }
 
+void nn_normalize_forward(float *x, size_t n, uint32_t d)
+{
+	for (size_t r = 0; r < n; r++) {
+		float *row = x + r * d;
+		double ss = 0;
+
+		for (uint32_t j = 0; j < d; j++)
+			ss += (double)row[j] * row[j];
+		/* The scale stays in double: that of a row of subnormals
+		 * would overflow a float. */
+		if (ss > 0) {
+			double s = 1 / sqrt(ss);
+
+			for (uint32_t j = 0; j < d; j++)
+				row[j] = (float)(row[j] * s);
+		}
+	}
+}
+
 /* ---- 3x3 convolution ---- */
 
 /* col [(p1 - p0), 3, 3, c] from x [n, h, w, c]: row r holds the 3x3

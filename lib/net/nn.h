@@ -80,6 +80,11 @@ void nn_standardize_forward(const float *x, const float *mean, const float *scal
 void nn_standardize_backward(const float *dy, const float *scale, size_t rows, uint32_t c,
 			     float *dx);
 
+/* x [n, d], in place: each row scaled to unit Euclidean length (its sum
+ * of squares taken in double), so that the product of two rows is their
+ * cosine similarity; a row of zeros stays zeros, alike to nothing. */
+void nn_normalize_forward(float *x, size_t n, uint32_t d);
+
 /* The 3x3 'same' convolution with bias on output pixels [p0, p1) of a
  * batch and output channels [c0, c1), then ReLU when relu is set:
  * x [n, h, w, cin], kernel HWIO [3, 3, cin, cout], bias [cout] (NULL: 0),

@@ -15,13 +15,10 @@
 # Each row is the best of $IMGPREP_BENCH_RUNS runs (3), which takes out
 # most of what other work on the machine adds.
 set -eu
-PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-: "${VGGPIPE_BIN:=$here/../bin}"
+. "$here/common"
 N=${IMGPREP_BENCH_IMAGES:-600}
 RUNS=${IMGPREP_BENCH_RUNS:-3}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/imgprep-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/grain" "$tmp/smooth" "$tmp/photos" "$tmp/few"
 "$PY" "$here/imgprep_pillow.py" gen "$tmp/grain" "$N"
 "$PY" "$here/imgprep_pillow.py" gen "$tmp/smooth" "$N" smooth

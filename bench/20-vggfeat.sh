@@ -15,11 +15,9 @@
 # the pixels for other sizes: the direct convolution's multiply-adds,
 # which Winograd does a quarter of.
 set -eu
-PY=/usr/bin/python3
-: "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common"
 N=${VGGFEAT_BENCH_IMAGES:-32}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vggfeat-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 
 # SIZE BATCH IMAGES: 64x64 images take a twelfth of the work of 224x224.
 configs="224 1 $N
@@ -110,11 +108,6 @@ ort_version=$(node -p "require('$tmp/node_modules/onnxruntime-node/package.json'
 	2>/dev/null || true)
 torch_version=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true)
 
-# seconds KB: wall time and peak resident size of a command
-timed() {
-	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
-	cat "$tmp/time"
-}
 
 row() { # SIZE SIDE SETTING RATE PEAK_MB RATIO [NOTE]
 	awk -v s="$1" -v side="$2" -v set="$3" -v r="$4" -v mb="$5" -v ratio="$6" -v note="${7:-}" 'BEGIN {

@@ -6,12 +6,9 @@
 # and the largest feature difference relative to the largest feature. Uses
 # the real weights when present, else random ones (and says so).
 set -eu
-PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-: "${VGGPIPE_BIN:=$here/../bin}"
+. "$here/common"
 PATH="$VGGPIPE_BIN:$PATH"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/algo-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 weights=${VGGPIPE_WEIGHTS:-$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5}

@@ -6,14 +6,11 @@
 # PyTorch's is its training loop alone, on tensors already in memory.
 # classify's rate is over the same records, start-up included.
 set -eu
-PY=/usr/bin/python3
-: "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
 N=${TOP_BENCH_RECORDS:-2000}
 EPOCHS=${TOP_BENCH_EPOCHS:-10}
 THREADS=2
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/top-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+. "$here/common"
 
 "$PY" "$here/../tests/top_data.py" random "$tmp/train.feat" --n "$N" --shape 7,7,512 --classes 4
 
@@ -45,11 +42,6 @@ for _ in range(epochs):
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 PY
 
-# seconds KB: wall time and peak resident size of a command
-timed() {
-	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
-	cat "$tmp/time"
-}
 
 row() { # STAGE SIDE SETTING ITEMS SECONDS PEAK_MB RATIO
 	awk -v st="$1" -v side="$2" -v set="$3" -v n="$4" -v t="$5" -v mb="$6" -v ratio="$7" 'BEGIN {

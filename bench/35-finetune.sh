@@ -17,13 +17,10 @@
 # at the defaults and in the tuned case (tests/finetune-digits.sh), beside
 # the frozen top's.
 set -eu
-PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-: "${VGGPIPE_BIN:=$here/../bin}"
+. "$here/common"
 RUNS=${FINETUNE_BENCH_RUNS:-3}
 BIG=${FINETUNE_BENCH_BIG:-20000}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/finetune-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 PATH="$VGGPIPE_BIN:$PATH"
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 

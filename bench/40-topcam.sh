@@ -7,36 +7,13 @@
 # and starting up are left out. The ratio is maps per second over
 # predictions per second: what an explanation costs beyond a prediction.
 set -eu
-PY=/usr/bin/python3
-: "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
 N=${TOPCAM_BENCH_RECORDS:-2000}
 TUNED=${TOPCAM_BENCH_TUNED:-96}
 THREADS=2
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/topcam-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-B=$VGGPIPE_BIN
+. "$here/common"
 
-# seconds KB: wall time and peak resident size of a command
-timed() {
-	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
-	cat "$tmp/time"
-}
 
-# The first n records of a feature stream, with its header and a trailer.
-head_stream() { # IN N OUT
-	"$PY" - "$1" "$2" "$3" <<'PY'
-import sys, msgpack
-src, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-with open(src, "rb") as f, open(out, "wb") as g:
-    kept = 0
-    for o in msgpack.Unpacker(f, raw=False):
-        if "vggpipe" in o or ("id" in o and kept < n):
-            kept += "id" in o
-            g.write(msgpack.packb(o, use_bin_type=True))
-    g.write(msgpack.packb({"end": kept}))
-PY
-}
 
 # rate_of TOOL MODEL FEAT_ALL FEAT_QUARTER ALL: records/s in steady state, peak MB
 rate_of() {

@@ -7,36 +7,17 @@
 # and hold their share K times. The ratio is the K runs' time over the
 # folds': above 1, the folds cost less than doing it by hand.
 set -eu
-PY=/usr/bin/python3
-: "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
 N=${FOLDS_BENCH_RECORDS:-2000}
 EPOCHS=${FOLDS_BENCH_EPOCHS:-10}
 K=5
 THREADS=2
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/folds-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-B=$VGGPIPE_BIN
+. "$here/common"
 
 "$PY" "$here/../tests/top_data.py" random "$tmp/all.feat" --n "$N" --shape 7,7,512 --classes 4
 # A fold's share of the records, as one single run's input.
-"$PY" - "$tmp/all.feat" $((N * (K - 1) / K)) "$tmp/share.feat" <<'PY'
-import sys, msgpack
-src, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-with open(src, "rb") as f, open(out, "wb") as g:
-    kept = 0
-    for o in msgpack.Unpacker(f, raw=False):
-        if "vggpipe" in o or ("id" in o and kept < n):
-            kept += "id" in o
-            g.write(msgpack.packb(o, use_bin_type=True))
-    g.write(msgpack.packb({"end": kept}))
-PY
+head_stream "$tmp/all.feat" $((N * (K - 1) / K)) "$tmp/share.feat"
 
-# seconds KB: wall time and peak resident size of a command
-timed() {
-	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
-	cat "$tmp/time"
-}
 
 setting="$N x 7x7x512, hidden 256, $EPOCHS epochs, $K folds, $THREADS threads"
 set -- $(timed "$B/topfit" --folds "$K" --epochs "$EPOCHS" -t "$THREADS" -q -o "$tmp/oof.csv" \

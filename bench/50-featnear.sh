@@ -9,22 +9,13 @@
 # run's: featnear holds a block of queries and one of the index, numpy the
 # whole index.
 set -eu
-PY=/usr/bin/python3
-: "${VGGPIPE_BIN:=$(cd "$(dirname "$0")/.." && pwd)/bin}"
 INDEX=${FEATNEAR_BENCH_INDEX:-10000}
 N=${FEATNEAR_BENCH_QUERIES:-1024}
 THREADS=2
 BATCH=512
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/featnear-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-B=$VGGPIPE_BIN
+. "$here/common"
 
-# seconds KB: wall time and peak resident size of a command
-timed() {
-	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
-	cat "$tmp/time"
-}
 
 # rate QUERIES_ALL QUERIES_QUARTER N CMD...: queries/s in steady state, peak MB
 rate() {

@@ -470,16 +470,6 @@ static void text_report(FILE *f, const struct model *m, const struct tally *t,
 	}
 }
 
-/* An interval as [lo, hi]; null ends where it is undefined. */
-static void emit_interval(struct emit *em, const char *key, struct stats_interval bounds)
-{
-	emit_key(em, key);
-	emit_array(em, 2);
-	emit_double(em, bounds.lo);
-	emit_double(em, bounds.hi);
-	emit_end(em);
-}
-
 /* The four keys of a metrics map, into a map opened by the caller. */
 static void emit_metrics(struct emit *em, const struct metrics *mt)
 {
@@ -509,10 +499,10 @@ static int structured_report(FILE *f, int json, const struct model *m,
 	emit_uint(&em, t->unknown);
 	emit_key(&em, "accuracy");
 	emit_double(&em, accuracy(t));
-	emit_interval(&em, "accuracy_ci", ci->accuracy);
+	emit_key_pair(&em, "accuracy_ci", ci->accuracy.lo, ci->accuracy.hi);
 	emit_key(&em, "loss");
 	emit_double(&em, mean_loss(t));
-	emit_interval(&em, "loss_ci", ci->loss);
+	emit_key_pair(&em, "loss_ci", ci->loss.lo, ci->loss.hi);
 	emit_key(&em, "confidence");
 	emit_double(&em, ci->level);
 	emit_key(&em, "bootstrap");
@@ -529,15 +519,15 @@ static int structured_report(FILE *f, int json, const struct model *m,
 		emit_key(&em, "class");
 		emit_str(&em, m->classes[c]);
 		emit_metrics(&em, &per[c]);
-		emit_interval(&em, "precision_ci", ci->precision[c]);
-		emit_interval(&em, "recall_ci", ci->recall[c]);
+		emit_key_pair(&em, "precision_ci", ci->precision[c].lo, ci->precision[c].hi);
+		emit_key_pair(&em, "recall_ci", ci->recall[c].lo, ci->recall[c].hi);
 		emit_end(&em);
 	}
 	emit_end(&em);
 	emit_key(&em, "macro_avg");
 	emit_map(&em, 5);
 	emit_metrics(&em, macro);
-	emit_interval(&em, "f1_ci", ci->macro_f1);
+	emit_key_pair(&em, "f1_ci", ci->macro_f1.lo, ci->macro_f1.hi);
 	emit_end(&em);
 	emit_key(&em, "weighted_avg");
 	emit_map(&em, 4);

@@ -25,15 +25,6 @@ const struct stream_kind images_kind = {
 
 const struct stream_kind *const images_only[] = { &images_kind, NULL };
 
-static void emit_range(struct emit *t, const char *key, struct augment_range r)
-{
-	emit_key(t, key);
-	emit_array(t, 2);
-	emit_double(t, r.lo);
-	emit_double(t, r.hi);
-	emit_end(t);
-}
-
 static void emit_augment(struct emit *t, const struct photo_spec *spec,
 			 const struct augment *aug)
 {
@@ -45,11 +36,11 @@ static void emit_augment(struct emit *t, const struct photo_spec *spec,
 	emit_bool(t, aug->keep_original);
 	emit_key(t, "seed");
 	emit_uint(t, aug->seed);
-	emit_range(t, "rotation", aug->rotation);
-	emit_range(t, "shift_x", aug->shift_x);
-	emit_range(t, "shift_y", aug->shift_y);
-	emit_range(t, "shear", aug->shear);
-	emit_range(t, "zoom", aug->zoom);
+	emit_key_pair(t, "rotation", aug->rotation.lo, aug->rotation.hi);
+	emit_key_pair(t, "shift_x", aug->shift_x.lo, aug->shift_x.hi);
+	emit_key_pair(t, "shift_y", aug->shift_y.lo, aug->shift_y.hi);
+	emit_key_pair(t, "shear", aug->shear.lo, aug->shear.hi);
+	emit_key_pair(t, "zoom", aug->zoom.lo, aug->zoom.hi);
 	emit_key(t, "flip");
 	emit_str(t, images_flip_names[aug->flip_h | aug->flip_v << 1]);
 	emit_key(t, "fill");

@@ -180,6 +180,15 @@ void emit_uint_array(struct emit *t, uint32_t n, const uint32_t *v)
 	emit_end(t);
 }
 
+void emit_key_pair(struct emit *t, const char *key, double lo, double hi)
+{
+	emit_key(t, key);
+	emit_array(t, 2);
+	emit_double(t, lo);
+	emit_double(t, hi);
+	emit_end(t);
+}
+
 void emit_object(struct emit *t, const msgpack_object *o)
 {
 	item(t);

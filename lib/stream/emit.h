@@ -47,6 +47,8 @@ void emit_uint(struct emit *t, uint64_t v);
 void emit_bool(struct emit *t, int v);
 /* An array of n unsigned integers. */
 void emit_uint_array(struct emit *t, uint32_t n, const uint32_t *v);
+/* key: [lo, hi], a range or an interval (an end not finite: nil / null). */
+void emit_key_pair(struct emit *t, const char *key, double lo, double hi);
 /* A decoded msgpack value, copied whole; msgpack only. */
 void emit_object(struct emit *t, const msgpack_object *o);
 /* A tensor map (vggpipe(5)); msgpack only: JSON has no bytes. */

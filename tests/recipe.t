@@ -4,7 +4,7 @@
 # likewise, and a failing stage leaves no target behind; then fine-tuning,
 # cached the same way.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 16
 
 $PY - <<'PY'
 import os, random
@@ -33,6 +33,8 @@ recipe -j 4 > make1.out 2>&1
 ok $? "make -j 4 runs the whole recipe"
 ls out/top.model out/report.txt out/predictions.csv out/curves.png out/confusion.png out/sheet.png > /dev/null
 ok $? "model, report, predictions and pictures are there"
+head -1 out/leaks.csv | grep -q '^query,neighbour,rank,similarity' && grep -q 'near copy' make1.out
+ok $? "the leak check ran: its pairs in leaks.csv, its count on stderr"
 recipe -q
 ok $? "a second make has nothing to do"
 
@@ -65,6 +67,10 @@ stale=$?
 ok $? "a failing stage fails make and leaves nothing that passes for up to date"
 recipe > make5.out 2>&1 && recipe -q
 ok $? "the next make repairs it"
+
+recipe FOLDS=2 suspects > make8.out 2>&1 && ls out/oof.csv out/suspects.csv out/suspects.png > /dev/null &&
+	[ "$(tail -n +2 out/oof.csv | wc -l)" = 12 ]
+ok $? "make suspects: every training photo predicted out of fold, the doubtful ones drawn"
 
 recipe -j 4 finetune > make6.out 2>&1
 ok $? "make finetune: block 5 tuned with the top"

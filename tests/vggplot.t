@@ -1,7 +1,7 @@
 #!/bin/bash
 # vggplot: pictures are checked for content, not only existence.
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 14
 plot="$SRC_DIR/tools/vggplot"
 
 # A known confusion matrix: each cell's shade is its share of the row.
@@ -111,6 +111,10 @@ if problems:
     sys.exit(1)
 PY
 ok $? "suspects: -n 3 of them, most suspect first, in a 2x2 grid, each framed"
+head -1 sus.csv > none.csv
+"$plot" suspects --images test.img --suspects none.csv -o none.png &&
+	$PY -c 'from PIL import Image; assert Image.open("none.png").size == (360, 40)'
+ok $? "suspects: none, a page that says so"
 "$plot" suspects --images test.img --suspects pred.csv -o x.png 2> err
 [ $? -eq 1 ] && grep -q "not a suspects CSV" err && [ ! -e x.png ]
 ok $? "suspects: a file that is not a suspects CSV is refused"

@@ -337,8 +337,9 @@ static void test_reader_refusals(void)
 		    "record's ([2, 2, 3])", "naming the record and both shapes");
 	ok(read_once((char *[]){ same, small }, 2, NULL, 0, NULL, &e) == -1,
 	   "as it is in a later file");
-	snprintf(want, sizeof want, "%s: record 1: features of a different shape ([3])", small);
-	ok_contains(e.msg, want, "naming that file's record");
+	snprintf(want, sizeof want, "%s: record 1: features of shape [3]; those of %s are "
+		 "[2, 2, 3]", small, same);
+	ok_contains(e.msg, want, "naming that file's record and the file of the first");
 	obj_release(&model);
 }
 
@@ -893,8 +894,9 @@ static void test_set_refusals(void)
 	ok_contains(e.msg, want, "naming both files");
 	ok(feat_set_load(&s, (char *[]){ pg, pf }, 2, 0, NULL, tmpdir, NULL, &e) == -1,
 	   "as is a second file of another shape");
-	ok_contains(e.msg, "features of a different shape ([12]) from the first record's "
-		    "([2, 2, 3])", "saying so");
+	snprintf(want, sizeof want, "%s: record 1: features of shape [12]; those of %s are "
+		 "[2, 2, 3]", pf, pg);
+	ok_contains(e.msg, want, "saying so, with both files");
 }
 
 static void test_changed_files(void)

@@ -153,7 +153,8 @@ check-asan:
 	VGGPIPE_SANITIZE=1 $(MAKE) BUILD=build-asan OUT=build-asan/bin CFLAGS="$(SAN_FLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined" \
 		TESTS="$(wildcard tests/*-unit.t) tests/stream.t tests/vggdump.t \
-		tests/filter-manners.t" check
+		tests/filter-manners.t tests/featnear.t tests/topfit-folds.t \
+		tests/topeval-intervals.t" check
 
 bench: all
 	bench/run

@@ -8,8 +8,9 @@ tools/ (the text `from`, which must stand exactly once in the file, or
 that must catch it. The harness copies the
 working tree (the files git tracks or would, as they are now) into a scratch
 folder, builds it, then for each mutant (or those NAMEd) applies it,
-builds, runs its tests with prove, and puts the line back. A mutant is
-caught when a test fails; it survives when every test passes. One that no
+builds, runs its tests, each file up to its first failure, and puts the
+line back. A mutant is caught when a test fails (or a file exits non-zero
+or runs other than its plan); it survives when every test passes. One that no
 longer applies (its line changed) or does not build is an error of the
 list. Prints a table, one row per mutant with the seconds it took, and
 exits 1 unless every mutant was caught.
@@ -17,6 +18,7 @@ exits 1 unless every mutant was caught.
 import configparser
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,10 +64,40 @@ def build(tree):
 
 
 def run_tests(tree, tests):
+    """The first failure of the test files, in turn, or None when every
+    one passes. A file is stopped at its first `not ok`: the mutant is
+    caught, and the rest of the file would only cost time. Its scratch
+    folders go with the tree's own temporary folder, emptied after each."""
+    scratch = os.path.join(tree, "tmp")
     env = dict(os.environ, VGGPIPE_BIN=os.path.join(tree, "bin"),
-               VGGPIPE_BUILD=os.path.join(tree, "build"))
-    return subprocess.run(["prove", "--exec", "bash"] + tests, cwd=tree, env=env,
-                          capture_output=True, text=True)
+               VGGPIPE_BUILD=os.path.join(tree, "build"), TMPDIR=scratch)
+    try:
+        for test in tests:
+            os.makedirs(scratch, exist_ok=True)
+            p = subprocess.Popen(["bash", test], cwd=tree, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+            plan, passed, failed = None, 0, None
+            for line in p.stdout:
+                if line.startswith("1.."):
+                    plan = int(line[3:].split()[0])
+                elif line.startswith("not ok"):
+                    failed = f"{test}: {line.strip()}"
+                    os.killpg(p.pid, signal.SIGKILL)
+                    break
+                elif line.startswith("ok"):
+                    passed += 1
+            p.stdout.close()
+            status = p.wait()
+            if failed:
+                return failed
+            if status:
+                return f"{test}: exit status {status}"
+            if plan != passed:
+                return f"{test}: {passed} of {plan} planned tests passed"
+        return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def mutate(tree, m):
@@ -85,9 +117,8 @@ def mutate(tree, m):
         b = build(tree)
         if b.returncode:
             return "no build", (b.stdout + b.stderr)[-400:]
-        t = run_tests(tree, m["tests"])
-        failed = [l for l in t.stdout.splitlines() if "Failed" in l or "not ok" in l]
-        return ("caught", failed[0] if failed else "") if t.returncode else ("SURVIVED", "")
+        failure = run_tests(tree, m["tests"])
+        return ("caught", failure) if failure else ("SURVIVED", "")
     finally:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)

@@ -60,7 +60,9 @@ static int cmp_hit(const void *a, const void *b)
 /* Sorted, and cut to k when there is a k. */
 static void list_settle(struct near_list *l, uint32_t k)
 {
-	qsort(l->hit, l->n, sizeof *l->hit, cmp_hit);
+	/* An empty list may have no array yet, which qsort must not see. */
+	if (l->n > 1)
+		qsort(l->hit, l->n, sizeof *l->hit, cmp_hit);
 	if (!k || l->n < k)
 		return;
 	for (size_t i = k; i < l->n; i++)

@@ -108,11 +108,15 @@ ort_version=$(node -p "require('$tmp/node_modules/onnxruntime-node/package.json'
 	2>/dev/null || true)
 torch_version=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true)
 
-
 row() { # SIZE SIDE SETTING RATE PEAK_MB RATIO [NOTE]
-	awk -v s="$1" -v side="$2" -v set="$3" -v r="$4" -v mb="$5" -v ratio="$6" -v note="${7:-}" 'BEGIN {
-		printf "| vggfeat %dx%d | %s | %s, %.0f GFLOP/s%s | %.2f | %.1f | %s | %.0f |\n",
-			s, s, side, set, r * 30.69 * s * s / (224 * 224), note, r, 1000 / r, ratio, mb }'
+	awk -v s="$1" -v side="$2" -v set="$3" -v r="$4" -v mb="$5" -v ratio="$6" -v note="${7:-}" \
+		-v peak="${VGGPIPE_SGEMM_GFLOPS:-0}" 'BEGIN {
+		g = r * 30.69 * s * s / (224 * 224)
+		rate = sprintf("%.0f GFLOP/s", g)
+		if (peak > 0)
+			rate = rate sprintf(", %.0f%% of SGEMM peak", 100 * g / peak)
+		printf "| vggfeat %dx%d | %s | %s, %s%s | %.2f | %.1f | %s | %.0f |\n",
+			s, s, side, set, rate, note, r, 1000 / r, ratio, mb }'
 }
 
 # a / b to two places; n/a without b (a peer skipped)

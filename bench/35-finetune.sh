@@ -40,9 +40,20 @@ ours() {
 # best FILE: the line with the highest rate
 best() { sort -k1,1gr "$1" | head -n 1; }
 
+# Block 5 on 9x9 maps, forward and backward (the input's and the
+# kernels' gradients, twice the forward's work): 3 convolutions of
+# 2 * 81 * 512 * 512 * 9 floating-point operations, times 3; the top's
+# are a hundredth of that and left out.
+GFLOP_PER_IMAGE=3.44
+
 row() { # STAGE SIDE SETTING RATE RATIO PEAK_MB
-	awk -v st="$1" -v side="$2" -v set="$3" -v r="$4" -v ratio="$5" -v mb="$6" 'BEGIN {
-		printf "| %s | %s | %s | %.1f | %.1f | %s | %s |\n", st, side, set, r, 1000 / r, ratio, mb }'
+	awk -v st="$1" -v side="$2" -v set="$3" -v r="$4" -v ratio="$5" -v mb="$6" \
+		-v g="$GFLOP_PER_IMAGE" -v peak="${VGGPIPE_SGEMM_GFLOPS:-0}" 'BEGIN {
+		rate = sprintf("%.0f GFLOP/s", r * g)
+		if (peak > 0)
+			rate = rate sprintf(", %.0f%% of SGEMM peak", 100 * r * g / peak)
+		printf "| %s | %s | %s, %s | %.1f | %.1f | %s | %s |\n", st, side, set, rate, r,
+			1000 / r, ratio, mb }'
 }
 
 if "$PY" -c 'import torch' >"$tmp/torch.log" 2>&1; then

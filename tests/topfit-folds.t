@@ -5,7 +5,7 @@
 # (topfit's and topeval's) against a numpy reimplementation, the final
 # model, and what is refused.
 . "$(dirname "$0")/lib.sh"
-plan 23
+plan 24
 
 ref() { $PY "$TESTS_DIR/cv_ref.py" "$@"; }
 
@@ -121,4 +121,5 @@ PY
 expect_fail 1 "made differently.*block4_pool" "streams of different provenance" topfit --folds 3 -o r.csv d.feat w.feat
 expect_fail 2 "--folds" "--folds with --valid" topfit --folds 3 --valid d.feat n.feat
 expect_fail 2 "are for --folds" "--suspects without --folds" topfit --suspects s.csv d.feat
+expect_fail 2 "last epoch" "--folds with --patience" topfit --folds 3 --patience 2 d.feat
 done_testing

@@ -274,6 +274,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	if (o->folds && (o->valid || o->holdout_set || o->finetune))
 		cli_usage_error("--folds validates each model on a fold of the training images: "
 				"it takes no --valid, --holdout or --finetune");
+	if (o->folds && (o->patience || (o->keep_set && o->keep == TRAIN_KEEP_BEST)))
+		cli_usage_error("--folds keeps each model's last epoch: --patience and --keep best "
+				"would choose it by the very images it is scored on");
 	if (o->folds && o->history && !o->final_model)
 		cli_usage_error("--history with --folds is the history of --final-model's "
 				"training: give --final-model FILE");
@@ -641,8 +644,7 @@ static void cross_validate(const struct options *o, const struct train_hparams *
 		struct model m;
 		struct train_history h;
 		float *fold_prob;
-		struct epoch_report rep = { .show = progress, .keep_best = hp->patience > 0 ||
-					    hp->keep == TRAIN_KEEP_BEST, .epochs = hp->epochs,
+		struct epoch_report rep = { .show = progress, .epochs = hp->epochs,
 					    .fold = f + 1, .folds = k };
 
 		if (split_fold(s, fold, f, &sp, &e) ||
@@ -655,7 +657,10 @@ static void cross_validate(const struct options *o, const struct train_hparams *
 					 .nrecords = sp.nvalid };
 
 		fold_prob = cli_xcalloc(sp.nvalid ? sp.nvalid : 1, nclass * sizeof *fold_prob);
-		if (train_run(&m, hp, &td, &vd, &h, report_epoch, &rep, &e) ||
+		/* No epoch is chosen by the fold's images (--patience and
+		 * --keep best are refused with --folds): they are evaluated
+		 * once, after the last epoch, not after each. */
+		if (train_run(&m, hp, &td, NULL, &h, report_epoch, &rep, &e) ||
 		    train_evaluate(&m, &vd, o->com.threads, o->com.algo, &loss[f], &accuracy[f],
 				   NULL, fold_prob, &e))
 			cli_die(CLI_EXIT_DATA, "fold %" PRIu32 ": %s", f + 1, e.msg);

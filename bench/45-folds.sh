@@ -16,10 +16,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 "$PY" "$here/../tests/top_data.py" random "$tmp/all.feat" --n "$N" --shape 7,7,512 --classes 4
 # A fold's share of the records, as one single run's input.
-head_stream "$tmp/all.feat" $((N * (K - 1) / K)) "$tmp/share.feat"
+SHARE=$((N * (K - 1) / K))
+head_stream "$tmp/all.feat" "$SHARE" "$tmp/share.feat"
 
-
-setting="$N x 7x7x512, hidden 256, $EPOCHS epochs, $K folds, $THREADS threads"
+setting="hidden 256, $EPOCHS epochs, $THREADS threads"
 set -- $(timed "$B/topfit" --folds "$K" --epochs "$EPOCHS" -t "$THREADS" -q -o "$tmp/oof.csv" \
 	"$tmp/all.feat")
 folds=$1 folds_kb=$2
@@ -32,9 +32,9 @@ while [ "$i" -lt "$K" ]; do
 	singles_kb=$(awk -v a="$singles_kb" -v b="$2" 'BEGIN { print (a > b ? a : b) }')
 	i=$((i + 1))
 done
-awk -v set="$setting" -v n="$N" -v k="$K" -v a="$folds" -v b="$singles" -v ma="$folds_kb" \
-	-v mb="$singles_kb" 'BEGIN {
-	printf "| topfit --folds (models) | vggpipe --folds %d | %s, %.1f s | %.2f | %.0f | %.2f | %.0f |\n",
-		k, set, a, k / a, 1000 * a / k, b / a, ma / 1024
-	printf "| topfit --folds (models) | %d single runs | %s, %.1f s | %.2f | %.0f | 1 | %.0f |\n",
-		k, set, b, k / b, 1000 * b / k, mb / 1024 }'
+awk -v set="$setting" -v n="$N" -v share="$SHARE" -v k="$K" -v a="$folds" -v b="$singles" \
+	-v ma="$folds_kb" -v mb="$singles_kb" 'BEGIN {
+	printf "| topfit --folds (models) | vggpipe --folds %d | %d x 7x7x512, %s, %.1f s | %.2f | %.0f | %.2f | %.0f |\n",
+		k, n, set, a, k / a, 1000 * a / k, b / a, ma / 1024
+	printf "| topfit --folds (models) | %d single runs | %d x 7x7x512 each, %s, %.1f s | %.2f | %.0f | 1 | %.0f |\n",
+		k, share, set, b, k / b, 1000 * b / k, mb / 1024 }'

@@ -17,13 +17,10 @@ PATH="$bin:$PATH"
 mkdir -p "$work"
 cd "$work"
 
-keras_cache=$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
-weights=${VGGPIPE_WEIGHTS:-$keras_cache}
-if [ -f "$weights" ]; then
-	weights_opt=(--weights "$weights")
+. "$here/weights.sh"
+if [ "${weights_opt[0]}" = --weights ]; then
 	echo "demo: using the VGG16 weights in $weights"
 else
-	weights_opt=(--init-random 1)
 	cat >&2 <<MSG
 
   ######################################################################

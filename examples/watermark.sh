@@ -14,14 +14,9 @@ work=${1:-$here/../build/watermark}
 mkdir -p "$work"
 cd "$work"
 
-keras_cache=$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
-weights=${VGGPIPE_WEIGHTS:-$keras_cache}
-if [ -f "$weights" ]; then
-	weights_opt=(--weights "$weights")
-else
-	weights_opt=(--init-random 1)
+. "$here/weights.sh"
+[ "${weights_opt[0]}" = --weights ] ||
 	echo "watermark: no VGG16 weights found: random weights (--init-random 1)" >&2
-fi
 
 [ -d data ] || /usr/bin/python3 "$here/watermark.py" data
 imgprep --quiet data/train | vggfeat "${weights_opt[@]}" --quiet -o train.feat

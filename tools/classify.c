@@ -38,14 +38,10 @@ _Noreturn static void usage(void)
 	       "  -m, --model FILE     the model written by topfit (required)\n"
 	       "  -k, --top K          also give the K most probable classes (default 0)\n"
 	       "  -f, --format FORMAT  csv (default), tsv, jsonl or msgpack\n"
-	       "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	       "  -t, --threads N      threads (default: every available core)\n"
-	       "      --algo ALGO      convolutions of a fine-tuned model: im2col, winograd\n"
-	       "                       or auto (default: winograd on maps of 4x4 and more)\n"
-	       "      --progress       show progress on stderr even when not a terminal\n"
-	       "  -q, --quiet          no progress, even on a terminal\n"
-	       "  -h, --help           show this help and exit\n"
-	       "  -V, --version        show the version and exit\n"
+	       CLI_HELP_OUTPUT
+	       CLI_HELP_THREADS
+	       CLI_HELP_ALGO
+	       CLI_HELP_BASIC
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name);

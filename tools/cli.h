@@ -63,6 +63,20 @@ enum { CLI_OPT_PROGRESS = 0x100, CLI_OPT_ALGO, CLI_OPT_TOOL };
 	{ "progress", no_argument, NULL, CLI_OPT_PROGRESS },     \
 	{ "quiet", no_argument, NULL, 'q' }
 #define CLI_LONGOPTS_ALGO { "algo", required_argument, NULL, CLI_OPT_ALGO }
+/* --help's lines for those groups, in the tools whose options' text
+ * starts at column 23. */
+#define CLI_HELP_OUTPUT \
+	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
+#define CLI_HELP_THREADS \
+	"  -t, --threads N      threads (default: every available core)\n"
+#define CLI_HELP_ALGO \
+	"      --algo ALGO      convolutions of a fine-tuned model: im2col, winograd\n" \
+	"                       or auto (default: winograd on maps of 4x4 and more)\n"
+#define CLI_HELP_BASIC \
+	"      --progress       show progress on stderr even when not a terminal\n" \
+	"  -q, --quiet          no progress, even on a terminal\n"                 \
+	"  -h, --help           show this help and exit\n"                         \
+	"  -V, --version        show the version and exit\n"
 
 struct cli_common {
 	const char *output;          /* -o; NULL: standard output */

@@ -64,12 +64,9 @@ _Noreturn static void usage(void)
 	       "  -f, --format FORMAT  csv (default), tsv, jsonl or msgpack\n"
 	       "  -b, --batch N        queries per block (default %d)\n"
 	       "      --block N        index records per block (default %d)\n"
-	       "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	       "  -t, --threads N      threads (default: every available core)\n"
-	       "      --progress       show progress on stderr even when not a terminal\n"
-	       "  -q, --quiet          no progress, even on a terminal\n"
-	       "  -h, --help           show this help and exit\n"
-	       "  -V, --version        show the version and exit\n"
+	       CLI_HELP_OUTPUT
+	       CLI_HELP_THREADS
+	       CLI_HELP_BASIC
 	       "\n"
 	       "Records of the same id on both sides (the same image) are never paired.\n"
 	       "Exit status: 0 success (near copies found or not), 1 a data error,\n"
@@ -106,7 +103,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "block", required_argument, NULL, OPT_BLOCK },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, threshold_set = 0, queries_stdin;
+	int c, threshold_set = 0, queries_stdin, index_stdin;
 
 	memset(o, 0, sizeof *o);
 	cli_common_init(&o->com);
@@ -147,7 +144,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->inputs = argv + optind;
 	o->ninputs = argc - optind;
 	queries_stdin = o->ninputs ? stdin_readers(o->inputs, o->ninputs) : 1;
-	if (stdin_readers(o->index, o->nindex) && stdin_readers(o->index, o->nindex) + queries_stdin > 1)
+	index_stdin = stdin_readers(o->index, o->nindex);
+	if (index_stdin && index_stdin + queries_stdin > 1)
 		cli_usage_error("standard input can be read once: give the queries as files "
 				"when an --index is -");
 }

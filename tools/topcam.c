@@ -43,14 +43,10 @@ _Noreturn static void usage(void)
 	       "      --label          explain each record's own label (labelled features)\n"
 	       "      --class NAME     explain the class NAME for every record\n"
 	       "                       (default: the predicted class)\n"
-	       "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	       "  -t, --threads N      threads (default: every available core)\n"
-	       "      --algo ALGO      convolutions of a fine-tuned model: im2col, winograd\n"
-	       "                       or auto (default: winograd on maps of 4x4 and more)\n"
-	       "      --progress       show progress on stderr even when not a terminal\n"
-	       "  -q, --quiet          no progress, even on a terminal\n"
-	       "  -h, --help           show this help and exit\n"
-	       "  -V, --version        show the version and exit\n"
+	       CLI_HELP_OUTPUT
+	       CLI_HELP_THREADS
+	       CLI_HELP_ALGO
+	       CLI_HELP_BASIC
 	       "\n"
 	       "Draw the maps over the images with vggplot maps, the worst mistakes with\n"
 	       "vggplot toploss.\n"

@@ -22,6 +22,7 @@
 #include "names.h"
 #include "outfile.h"
 #include "split.h"
+#include "stats.h"
 #include "suspects.h"
 #include "table.h"
 #include "train.h"
@@ -534,16 +535,14 @@ static void oof_header(FILE *f, int tsv, char **classes, uint32_t nclass)
 	fputc('\n', f);
 }
 
+/* best: the class predicted, the most probable of prob [nclass]. */
 static void oof_row(FILE *f, struct emit *em, int format, const struct feat_record *r,
 		    char **classes, uint32_t nclass, uint32_t given, uint32_t fold,
-		    const float *prob)
+		    const float *prob, uint32_t best)
 {
-	uint32_t best = 0;
 	int tsv = format == FMT_TSV;
 	char sep = tsv ? '\t' : ',';
 
-	for (uint32_t c = 1; c < nclass; c++)
-		best = prob[c] > prob[best] ? c : best;
 	if (format == FMT_CSV || format == FMT_TSV) {
 		table_field(f, tsv, r->id, r->id_len);
 		fputc(sep, f);
@@ -579,26 +578,6 @@ static void oof_row(FILE *f, struct emit *em, int format, const struct feat_reco
 		fputc('\n', f);
 }
 
-static double mean_of(const double *v, uint32_t n)
-{
-	double sum = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		sum += v[i];
-	return sum / n;
-}
-
-/* The sample standard deviation (n - 1): the folds are a sample of the
- * ways the data could have been split. */
-static double spread_of(const double *v, uint32_t n)
-{
-	double mean = mean_of(v, n), sum = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		sum += (v[i] - mean) * (v[i] - mean);
-	return n > 1 ? sqrt(sum / (n - 1)) : 0;
-}
-
 static void write_suspects(const char *path, const struct feat_set *s, const float *prob,
 			   const uint32_t *given, char **classes, uint32_t nclass,
 			   const size_t *image_record, int quiet)
@@ -629,6 +608,7 @@ static void cross_validate(const struct options *o, const struct train_hparams *
 {
 	uint32_t k = o->folds, *fold = cli_xcalloc(s->images ? s->images : 1, sizeof *fold);
 	uint32_t *given = cli_xcalloc(s->images ? s->images : 1, sizeof *given);
+	uint32_t *best = cli_xcalloc(s->images ? s->images : 1, sizeof *best);
 	float *prob = cli_xcalloc(s->images ? s->images : 1, nclass * sizeof *prob);
 	size_t *image_record = cli_xcalloc(s->images ? s->images : 1, sizeof *image_record);
 	double *loss = cli_xcalloc(k, sizeof *loss), *accuracy = cli_xcalloc(k, sizeof *accuracy);
@@ -682,17 +662,16 @@ static void cross_validate(const struct options *o, const struct train_hparams *
 	}
 	for (size_t i = 0; i < s->images; i++) {
 		const float *p = prob + i * nclass;
-		uint32_t best = 0;
 
 		for (uint32_t c = 1; c < nclass; c++)
-			best = p[c] > p[best] ? c : best;
-		right += best == given[i];
+			best[i] = p[c] > p[best[i]] ? c : best[i];
+		right += best[i] == given[i];
 	}
 	if (!quiet)
 		cli_warn("%" PRIu32 " folds: accuracy %.4f ± %.4f, loss %.4f ± %.4f (mean ± "
 			 "standard deviation over the folds); out of fold, %zu images: accuracy "
-			 "%.4f", k, mean_of(accuracy, k), spread_of(accuracy, k), mean_of(loss, k),
-			 spread_of(loss, k), s->images,
+			 "%.4f", k, stats_mean(accuracy, k), stats_sample_sd(accuracy, k),
+			 stats_mean(loss, k), stats_sample_sd(loss, k), s->images,
 			 s->images ? (double)right / (double)s->images : NAN);
 
 	emit_init(&em, out->f, format == FMT_JSONL);
@@ -700,13 +679,14 @@ static void cross_validate(const struct options *o, const struct train_hparams *
 		oof_header(out->f, format == FMT_TSV, classes, nclass);
 	for (size_t i = 0; i < s->images; i++)
 		oof_row(out->f, &em, format, &s->rec[image_record[i]], classes, nclass, given[i],
-			fold[i], prob + i * nclass);
+			fold[i], prob + i * nclass, best[i]);
 	if (emit_finish(&em, &e) || outfile_commit(out, &e))
 		cli_die(CLI_EXIT_DATA, "%s", e.msg);
 	if (o->suspects)
 		write_suspects(o->suspects, s, prob, given, classes, nclass, image_record, quiet);
 	free(fold);
 	free(given);
+	free(best);
 	free(prob);
 	free(image_record);
 	free(loss);

@@ -95,3 +95,21 @@ int stats_bootstrap(size_t n, uint32_t samples, uint64_t seed, double level,
 	free(v);
 	return 0;
 }
+
+double stats_mean(const double *v, size_t n)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	return sum / (double)n;
+}
+
+double stats_sample_sd(const double *v, size_t n)
+{
+	double mean = stats_mean(v, n), sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += (v[i] - mean) * (v[i] - mean);
+	return n > 1 ? sqrt(sum / (double)(n - 1)) : 0;
+}

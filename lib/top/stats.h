@@ -42,4 +42,9 @@ int stats_bootstrap(size_t n, uint32_t samples, uint64_t seed, double level,
  * and R's default). */
 double stats_quantile(const double *sorted, size_t n, double p);
 
+/* The mean of v [n], and its sample standard deviation (divided by
+ * n - 1: v is a sample, such as cross-validation's folds; 0 for n 1). */
+double stats_mean(const double *v, size_t n);
+double stats_sample_sd(const double *v, size_t n);
+
 #endif

@@ -15,9 +15,11 @@
 # (tests/vggfeat.t checks that distinct images in a batch do not mix).
 . "$(dirname "$0")/lib.sh"
 
-# The runs, ALGO MODE LAYER POOL BATCH THREADS each: every block at batch
-# 2 and at batch 1 with caffe; the first and the last block for the other
-# preprocessings, which differ only at the input.
+# The runs, ALGO MODE LAYER POOL BATCH THREADS [KERNELS] each: every
+# block at batch 2 and at batch 1 with caffe; the first and the last block
+# for the other preprocessings, which differ only at the input. KERNELS
+# names the build of the GEMM kernel (VGGPIPE_KERNELS) where it is not
+# the best the processor runs: Winograd's whole network with each.
 runs=()
 for algo in im2col winograd; do
 	for b in 1 2 3 4 5; do
@@ -31,7 +33,8 @@ for mode in torch rescale; do
 		"im2col $mode block5_pool none 2 2")
 done
 runs+=("im2col caffe block5_pool avg 2 2" "im2col rescale block4_pool max 1 2"
-	"winograd torch block5_pool avg 2 2" "winograd rescale block4_pool max 1 2")
+	"winograd torch block5_pool avg 2 2" "winograd rescale block4_pool max 1 2"
+	"winograd caffe block5_pool none 2 2 avx2" "winograd caffe block5_pool none 1 2 baseline")
 sizes=(224x224 = 150x100 =)
 # One check per run and image, and one that the comparison saw them all:
 # a run that wrote fewer records fails the plan rather than shrinking it.
@@ -45,8 +48,8 @@ ref=$!
 args=()
 for r in "${runs[@]}"; do
 	set -- $r
-	out=$1-$2-$3-$4-b$5-t$6.mp
-	vggfeat --weights keras2-full.h5 --algo "$1" --preprocess "$2" --layer "$3" \
+	out=$1-$2-$3-$4-b$5-t$6${7:+-$7}.mp
+	VGGPIPE_KERNELS=${7:-} vggfeat --weights keras2-full.h5 --algo "$1" --preprocess "$2" --layer "$3" \
 		--pool "$4" --batch "$5" --threads "$6" <img.mp >"$out" ||
 		echo "# vggfeat $r failed"
 	args+=("$1" "$2" "$3" "$4" "$out")

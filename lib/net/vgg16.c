@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "nn.h"
+#include "pgemm.h"
 #include "threads.h"
 #include "winograd.h"
 
@@ -127,13 +128,13 @@ static void transform_task(void *ctx, size_t task, int thread)
 }
 
 /* NN_AUTO: Winograd on every layer it may take. Measured layer by
- * layer in vggfeat (224x224, batch 1, 2 threads), F(4x4, 3x3) took 1.3 to
- * 3.1 times less time than im2col + SGEMM on each of layers 2..13, with
- * OpenBLAS's AVX-512 kernels and with its Haswell ones; block 5, whose 16
- * tiles leave the GEMMs few rows to pay for reading a kernel four times
- * larger, is where it gains least (with the AVX-512 kernels, 2.8 ms a
- * layer against 3.7). The first layer, with 3 input channels, would leave
- * the GEMMs 3 columns deep and stays on im2col.
+ * layer (test_winograd --bench: 224x224, batch 1, 2 threads), F(4x4, 3x3)
+ * took 2.8 to 4.5 times less time than im2col + SGEMM on each of layers
+ * 2..13 with the AVX-512 GEMM kernel; block 5, whose 16 tiles leave the
+ * GEMMs few rows to pay for reading a kernel four times larger, is where
+ * it gains least (1.3 ms a layer against 3.9). The first layer, with 3
+ * input channels, would leave the GEMMs 3 columns deep and stays on
+ * im2col.
  *
  * Memory: the transformed kernels stay resident beside the plain ones
  * (the weights the caller loaded, whose layer 1 and biases are still
@@ -220,12 +221,13 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
 
 	/* Strips in a multiple of the threads, so that none idles at the end;
 	 * where there are fewer strips than threads, the threads share the
-	 * output channels (a multiple of 16 each: every VGG16 layer's count
-	 * splits so) rather than each packing the whole kernel for a few
-	 * rows. */
+	 * output channels (a multiple of 32 each, the transformed kernel's
+	 * panels: every VGG16 layer's count splits so) rather than each
+	 * reading the whole kernel for a few rows. */
 	st->parts = 1;
 	if (st->conv >= 0 && strips < (size_t)n && st->total < (size_t)n * min_per_thread) {
-		while (st->parts * 2 <= n / (int)strips && st->cout % (32 * st->parts) == 0)
+		while (st->parts * 2 <= n / (int)strips &&
+		       st->cout % (2 * PGEMM_PANEL * st->parts) == 0)
 			st->parts *= 2;
 	}
 	strips = (strips + n / st->parts - 1) / (n / st->parts) * (n / st->parts);
@@ -236,17 +238,17 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
 }
 
 /* Floats of workspace that one Winograd strip may use. Where the
- * transformed kernel is no larger than VGG16_STRIP_FLOATS (blocks 1 and
- * 2), a strip's V and M are held to that size too, so that the output
- * transform finds M in cache; packing the kernel again for each of the
- * extra strips costs less than the misses did (224x224, OpenBLAS's
- * Haswell kernels: block1_conv2 took 13.4 ms on strips of 784 tiles, 9.3
- * to 10 on strips of 48 to 256). A larger kernel is better read as few
- * times as the buffer allows. */
+ * transformed kernel is small (blocks 1 and 2), a strip's V and M are
+ * held to VGG16_STRIP_FLOATS, so that the GEMMs find V and the output
+ * transform finds M in cache; reading the kernel again for each of the
+ * extra strips costs less than the misses did (224x224, batch 1:
+ * block1_conv2 took 4.5 ms on strips of 512 KiB, 7.4 on strips of 4 MiB,
+ * 5.2 on strips of 256 KiB). A larger kernel is better read as few times
+ * as the buffer allows. */
 static size_t winograd_strip_budget(int cin, int cout)
 {
-	return winograd_kernel_floats(cin, cout) <= VGG16_STRIP_FLOATS ? VGG16_STRIP_FLOATS
-								       : VGG16_COL_FLOATS;
+	return winograd_kernel_floats(cin, cout) <= VGG16_SMALL_KERNEL_FLOATS ? VGG16_STRIP_FLOATS
+									       : VGG16_COL_FLOATS;
 }
 
 static int block_channels(int b)
@@ -338,7 +340,7 @@ int vgg16_forward(struct vgg16 *net, const float *in, int n, int h, int w,
 	 * multiply the biggest activations and they stay in cache; from the
 	 * first block whose maps are small, the batch is stacked, so that
 	 * its GEMMs have rows enough. */
-	while (split <= net->blocks && (size_t)hs * ws >= VGG16_BATCH_PIXELS) {
+	while (split <= net->blocks && (size_t)hs * ws > VGG16_BATCH_PIXELS) {
 		split++;
 		hs /= 2;
 		ws /= 2;

@@ -1,8 +1,9 @@
 #include "winograd.h"
 
-#include <cblas.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "pgemm.h"
 
 /* Sixteen channels at a time: one AVX-512 register, two AVX2 ones, four
  * SSE ones. GCC's -O2 leaves the channel loops scalar unless they are
@@ -25,9 +26,6 @@ typedef float vf_unaligned __attribute__((vector_size(LANES * 4), aligned(4), ma
 /* Floats in a 64-byte cache line, and the workspace's alignment. */
 #define LINE_FLOATS 16
 
-/* Channel pairs per block of the kernel transform. */
-#define KERNEL_BLOCK 64
-
 /* The kernel transform's G, in double so that U is rounded once. */
 static const double wg_g[WINOGRAD_ALPHA][3] = {
 	{ 1.0 / 2, 0, 0 },
@@ -40,17 +38,7 @@ static const double wg_g[WINOGRAD_ALPHA][3] = {
 
 size_t winograd_kernel_floats(int cin, int cout)
 {
-	return (size_t)WINOGRAD_POINTS * cin * cout;
-}
-
-/* Column panels of a transformed kernel: two where the output channels
- * split into halves of whole vectors. Two threads sharing a layer's output
- * channels (vggfeat on small maps) then each read one contiguous half;
- * with halves of every row interleaved, 36 GEMMs of 16 or 49 rows by half
- * the channels took 4 to 15% longer. */
-static int kernel_panels(int cout)
-{
-	return cout % (2 * LANES) == 0 ? 2 : 1;
+	return WINOGRAD_POINTS * pgemm_packed_floats((size_t)cin, (size_t)cout);
 }
 
 /* nb (input, output) channel pairs with consecutive output channels, each
@@ -62,7 +50,7 @@ static int kernel_panels(int cout)
 static inline __attribute__((always_inline)) void
 kernel_block(const float *g, size_t g_plane, float *u, size_t u_plane, size_t nb)
 {
-	double t[WINOGRAD_ALPHA][3][KERNEL_BLOCK];
+	double t[WINOGRAD_ALPHA][3][PGEMM_PANEL];
 
 	for (int i = 0; i < WINOGRAD_ALPHA; i++)
 		for (int kx = 0; kx < 3; kx++) {
@@ -91,20 +79,23 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
 			     float *u)
 {
-	int panels = kernel_panels(cout);
-	size_t width = (size_t)cout / panels, plane = (size_t)cin * cout;
-	size_t u_plane = (size_t)cin * width;
+	size_t plane = (size_t)cin * cout, u_plane = pgemm_packed_floats((size_t)cin, (size_t)cout);
+	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
 
-	for (int p = 0; p < panels; p++)
-		for (int ci = ci0; ci < ci1; ci++) {
-			const float *g = kernel + (size_t)ci * cout + p * width;
-			float *d = u + p * WINOGRAD_POINTS * u_plane + ci * width;
-			size_t co = 0;
+	for (int ci = ci0; ci < ci1; ci++)
+		for (int co = 0; co < padded; co += PGEMM_PANEL) {
+			float *d = u + pgemm_packed_index((size_t)cin, (size_t)ci, (size_t)co);
 
-			for (; co + KERNEL_BLOCK <= width; co += KERNEL_BLOCK)
-				kernel_block(g + co, plane, d + co, u_plane, KERNEL_BLOCK);
-			if (co < width)
-				kernel_block(g + co, plane, d + co, u_plane, width - co);
+			if (co + PGEMM_PANEL <= cout) {
+				kernel_block(kernel + (size_t)ci * cout + co, plane, d, u_plane,
+					     PGEMM_PANEL);
+			} else {
+				kernel_block(kernel + (size_t)ci * cout + co, plane, d, u_plane,
+					     (size_t)(cout - co));
+				for (int k = 0; k < WINOGRAD_POINTS; k++)
+					memset(d + k * u_plane + (cout - co), 0,
+					       (size_t)(co + PGEMM_PANEL - cout) * sizeof *d);
+			}
 		}
 }
 
@@ -387,24 +378,19 @@ static void planes(const struct winograd_layer *l, size_t nt, int nc, float *ws,
 	p->m = p->v + WINOGRAD_POINTS * p->v_stride;
 }
 
-/* M = V U for points [k0, k1), output channels [c0, c1), panel by panel. */
+/* M = V U for points [k0, k1), output channels [c0, c1). */
 static void multiply(const struct winograd_layer *l, const struct planes *p, size_t nt,
 		     int c0, int c1, int k0, int k1)
 {
-	int nc = c1 - c0, width = l->cout / kernel_panels(l->cout);
+	size_t u_plane = pgemm_packed_floats((size_t)l->cin, (size_t)l->cout);
+	struct pgemm g = {
+		.count = (size_t)(k1 - k0), .m = nt, .k = (size_t)l->cin,
+		.a = p->v + k0 * p->v_stride, .lda = (size_t)l->cin, .a_stride = p->v_stride,
+		.b = l->u + k0 * u_plane, .b_stride = u_plane, .c0 = c0, .c1 = c1,
+		.c = p->m + k0 * p->m_stride, .ldc = (size_t)(c1 - c0), .c_stride = p->m_stride,
+	};
 
-	for (int c = c0; c < c1;) {
-		int pn = c / width, end = (pn + 1) * width < c1 ? (pn + 1) * width : c1;
-		const float *u = l->u + (size_t)pn * WINOGRAD_POINTS * l->cin * width +
-				 (c - pn * width);
-
-		for (int k = k0; k < k1; k++)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, end - c,
-				    l->cin, 1.0f, p->v + k * p->v_stride, l->cin,
-				    u + (size_t)k * l->cin * width, width, 0.0f,
-				    p->m + k * p->m_stride + (c - c0), nc);
-		c = end;
-	}
+	pgemm(&g);
 }
 
 void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,

@@ -32,11 +32,11 @@
  *
  * Tiles are numbered over a batch [n, ceil(h / 4), ceil(w / 4)] in row-major
  * order; a strip is a range [t0, t1) of them. Every tile's outputs depend on
- * that tile alone, so strips can be spread over threads in any way: the
- * same strips give the same bits whichever thread runs them. Other strip
- * sizes, channel ranges or OpenBLAS threads change how the GEMMs round, by
- * a few 1e-6 of the largest output. The last row and column of tiles run
- * past the image on zeros; their outputs there are not written. */
+ * that tile alone, and the GEMMs (pgemm.h) sum each output in the same
+ * order whatever rows and columns a call covers: any strips, in any
+ * channel ranges, on any threads, give the same bits. The last row and
+ * column of tiles run past the image on zeros; their outputs there are
+ * not written. */
 #ifndef NET_WINOGRAD_H
 #define NET_WINOGRAD_H
 
@@ -52,14 +52,14 @@
  * pooling), which a 4x4 tile holds whole. */
 enum { WINOGRAD_RELU = 1, WINOGRAD_POOL = 2 };
 
-/* Floats of one layer's transformed kernel: 36 * cin * cout, four times
- * the plain kernel. */
+/* Floats of one layer's transformed kernel: 36 * cin * cout with cout
+ * rounded up to a multiple of 32, four times the plain kernel. */
 size_t winograd_kernel_floats(int cin, int cout);
 
-/* kernel HWIO [3, 3, cin, cout] -> u, the B matrices of the 36 GEMMs, in
- * column panels: [2, 36, cin, cout / 2] where cout is a multiple of 32,
- * else [1, 36, cin, cout]; the rows of input channels [ci0, ci1) only, so
- * that threads can share a layer. Computed in double. */
+/* kernel HWIO [3, 3, cin, cout] -> u, the B matrices [cin, cout] of the
+ * 36 GEMMs, each packed for pgemm (pgemm.h): [36, ceil(cout / 32), cin,
+ * 32]; the rows of input channels [ci0, ci1) only, so that threads can
+ * share a layer. Computed in double. */
 void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
 			       float *u);
 
@@ -86,7 +86,8 @@ struct winograd_layer {
 	int flags;
 };
 
-/* in [n, h, w, cin] -> output channels [c0, c1) of tiles [t0, t1) of out,
+/* in [n, h, w, cin] -> output channels [c0, c1) (c0 a multiple of 32, the
+ * kernel's panels) of tiles [t0, t1) of out,
  * which is [n, h, w, cout], or [n, h / 2, w / 2, cout] with WINOGRAD_POOL:
  * for each tile, V = B^T d B of its 6x6 window (which starts one pixel
  * above and left of the tile's outputs; zeros outside the image), M = V U
@@ -98,9 +99,7 @@ struct winograd_layer {
  * range of output channels. Splitting the channels repeats the strip's
  * input transform but divides the transformed kernel between the threads:
  * on small maps (VGG16's last blocks at batch 1) the 36 GEMMs have few
- * rows and reading u is what they spend their time on. The GEMMs go
- * through cblas_sgemm; whether OpenBLAS threads inside them is the
- * caller's choice (openblas_set_num_threads). */
+ * rows and reading u is what they spend their time on. */
 void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 			      size_t t0, size_t t1, int c0, int c1, float *ws,
 			      float *out);

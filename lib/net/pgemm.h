@@ -32,9 +32,6 @@ static inline size_t pgemm_packed_index(size_t k, size_t row, size_t col)
 	return (col / PGEMM_PANEL * k + row) * PGEMM_PANEL + col % PGEMM_PANEL;
 }
 
-/* b [k, n] row-major, row stride ldb -> packed [ceil(n / 32), k, 32]. */
-void pgemm_pack(const float *b, size_t ldb, size_t k, size_t n, float *packed);
-
 /* count products C_q = A_q B_q of the same shapes, A_q [m, k] (row stride
  * lda) a_stride floats after A_{q-1}, and so on: columns [c0, c1) of each
  * C_q into c [m, c1 - c0] (row stride ldc). c0 is a multiple of

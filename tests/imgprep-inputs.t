@@ -2,7 +2,7 @@
 # imgprep inputs and interface: class folders, flat folders, path lists,
 # awkward names, order, shuffling, shards, options, output failures.
 . "$(dirname "$0")/lib.sh"
-plan 33
+plan 36
 
 # "id label copy" per record; jq shows a byte that is not UTF-8 as U+FFFD.
 ids() { vggdump "$1" | jq -r 'select(.record) | .record | "\(.id) \(.label // "-") \(.copy // "-")"'; }
@@ -168,7 +168,13 @@ is "$rc|$(wc -c <"$T/err")|$(head -1 "$T/out")|$(tail -1 "$T/out")" \
 	"--help prints usage on stdout, whole, and nothing on stderr"
 run imgprep --version
 version=$(sed -n 's/^#define CLI_VERSION "\(.*\)"$/\1/p' "$SRC_DIR/tools/cli.h")
-is "$rc|$(wc -c <"$T/err")|$(cat "$T/out")" "0|0|imgprep (vggpipe) $version" "--version"
+is "$rc|$(wc -c <"$T/err")|$(head -1 "$T/out")" "0|0|imgprep (vggpipe) $version" "--version"
+grep -qx 'Winograd kernels: \(avx512\|avx2\|baseline\)' "$T/out"
+ok $? "--version names the Winograd kernels' build"
+is "$(VGGPIPE_KERNELS=baseline imgprep --version | tail -1)" "Winograd kernels: baseline" \
+	"VGGPIPE_KERNELS chooses the build"
+is "$(VGGPIPE_KERNELS=sse9 imgprep --version | tail -1)" "$(tail -1 "$T/out")" \
+	"a build of no such name gives way to the best"
 try=$'\nTry \'imgprep --help\' for more information.'
 fails 2 "imgprep: unrecognized option '--frobnicate'$try" \
 	"an unknown option: status 2, nothing on stdout, the option named" imgprep --frobnicate many

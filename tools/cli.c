@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "pgemm.h"
 #include "threads.h"
 
 /* One write per line, so that the lines of threads do not mix. */
@@ -101,6 +102,9 @@ void cli_usage_try(void)
 void cli_print_version(void)
 {
 	printf("%s (vggpipe) %s\n", program_invocation_short_name, CLI_VERSION);
+	/* Which build of the Winograd kernel runs here, so that a figure
+	 * measured on one machine says what it measured. */
+	printf("Winograd kernels: %s\n", pgemm_kernels());
 	cli_close_stdout();
 	exit(0);
 }

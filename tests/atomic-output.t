@@ -38,8 +38,10 @@ is "$(ls -A out | sort | tr '\n' ' ')" "m.model named.model " "... and leaves no
 # it; sets status and seen (the temporaries seen while it ran).
 killed() {
 	# A job started with & ignores SIGINT in a shell without job control,
-	# as a user's Ctrl-C would not find it: set it back first.
-	LD_PRELOAD="${3:-}" perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' topfit --quiet \
+	# as a user's Ctrl-C would not find it, and under nohup SIGHUP: set
+	# them back first (a tool rightly leaves an ignored signal ignored).
+	LD_PRELOAD="${3:-}" perl -e '$SIG{$_} = "DEFAULT" for qw(INT HUP TERM); exec @ARGV' \
+		topfit --quiet \
 		--epochs 1000000 --history out/h.tsv -o out/m.model train.feat 2>/dev/null &
 	pid=$!
 	seen=

@@ -11,8 +11,8 @@
         float64 maps themselves when the features move by a relative 1e-6
         (how far rounding alone can take a map: a ReLU flips, a weighted
         sum of 512 channels cancels), the worst difference of the
-        predicted class's probability, and the number of records; checks
-        ids and classes.
+        predicted class's probability and its spread alike, and the number
+        of records; checks ids and classes.
     cam_ref.py planted OUT N SEED [CLASSES]
         a features stream of N records of [7, 7, 16] noise in which each
         record's class is said by one cell at a random place: channel
@@ -110,7 +110,7 @@ def compare(model_path, feat_path, maps_path, which):
     maps = [o for o in read(maps_path) if "id" in o]
     assert [f["id"] for f in feats] == [m["id"] for m in maps], "ids differ"
     rng = np.random.default_rng(1)
-    worst = spread = prob = 0.0
+    worst = spread = prob = prob_spread = 0.0
     for f, m in zip(feats, maps):
         x = tensor(f["features"])
         moved = x * (1 + 1e-6 * rng.normal(size=x.shape))
@@ -128,10 +128,11 @@ def compare(model_path, feat_path, maps_path, which):
         assert m["class"] == classes[cls], (m["class"], classes[cls])
         assert m["predicted"] == classes[int(np.argmax(probs))]
         prob = max(prob, abs(m["probability"] - probs.max()))
+        prob_spread = max(prob_spread, abs(probs_moved.max() - probs.max()))
         top = max(ref.max(), 1e-30)
         worst = max(worst, np.abs(got - ref).max() / top)
         spread = max(spread, np.abs(ref_moved - ref).max() / top)
-    print("%.3g %.3g %.3g %d" % (worst, spread, prob, len(maps)))
+    print("%.3g %.3g %.3g %.3g %d" % (worst, spread, prob, prob_spread, len(maps)))
 
 
 def planted(out, n, seed, nclass=3):

@@ -538,9 +538,105 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
 		1.0f, y);
 }
 
-void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, int w,
-				int cin, int cout, const float *dy, float *col,
-				float *dkernel, float *dbias)
+/* Tiles per strip of the kernel's gradient, as even as the tiles allow:
+ * by the shape alone. */
+static size_t winograd_gradient_strip(size_t n, int h, int w, int cin, int cout)
+{
+	size_t tiles = winograd_tiles((int)n, h, w);
+	size_t most = winograd_gradient_strip_tiles(cin, cout, WINOGRAD_STRIP_FLOATS);
+	size_t strips = (tiles + most - 1) / most;
+
+	return strips ? (tiles + strips - 1) / strips : 1;
+}
+
+size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
+{
+	if (batch_algo(algo, h, w) == NN_IM2COL)
+		return nn_conv3x3_col_floats(n, h, w, cin);
+	return winograd_gradient_workspace_floats(cin, cout,
+						  winograd_gradient_strip(n, h, w, cin, cout));
+}
+
+/* Tiles per task of the kernel gradient's transforms (its input's is
+ * written 16 tiles at a time), points per task of its GEMMs (36 share out
+ * evenly over 2, 3, 4, 6 or 12 threads), and input channels per task of
+ * its last transform. */
+#define GRADIENT_TILES 16
+#define GRADIENT_POINTS 3
+#define GRADIENT_CHANNELS 8
+
+struct gradient_job {
+	const float *x, *dy;
+	float *ws, *dkernel;
+	struct winograd_layer layer;
+	size_t s0, s1;
+	int r0, r1;
+};
+
+static void gradient_input_task(void *ctx, size_t task, int thread)
+{
+	const struct gradient_job *j = ctx;
+	size_t t0 = j->s0 + task * GRADIENT_TILES;
+
+	(void)thread;
+	winograd_gradient_stage_input(&j->layer, j->x, j->dy, j->s0, j->s1, t0,
+				      t0 + GRADIENT_TILES < j->s1 ? t0 + GRADIENT_TILES : j->s1,
+				      j->ws);
+}
+
+static void gradient_multiply_task(void *ctx, size_t task, int thread)
+{
+	const struct gradient_job *j = ctx;
+	int k0 = (int)task * GRADIENT_POINTS;
+
+	(void)thread;
+	winograd_gradient_stage_multiply(&j->layer, j->s0, j->s1, j->r0, j->r1, k0,
+					 k0 + GRADIENT_POINTS, j->ws);
+}
+
+static void gradient_kernel_task(void *ctx, size_t task, int thread)
+{
+	const struct gradient_job *j = ctx;
+	int i0 = (int)task * GRADIENT_CHANNELS, rows = j->r1 - j->r0;
+
+	(void)thread;
+	winograd_gradient_stage_kernel(&j->layer, j->s0, j->s1, j->r0, i0,
+				       i0 + GRADIENT_CHANNELS < rows ? i0 + GRADIENT_CHANNELS : rows,
+				       j->s0 > 0, j->ws, j->dkernel);
+}
+
+/* Strip by strip and, within a strip, block by block of input channels,
+ * each stage spread over the threads: the transforms by tiles, the GEMMs
+ * by points, the kernel's rows by channels. */
+static void winograd_weight_backward(int threads, const float *x, size_t n, int h, int w,
+				     int cin, int cout, const float *dy, float *ws,
+				     float *dkernel)
+{
+	size_t tiles = winograd_tiles((int)n, h, w);
+	size_t strip = winograd_gradient_strip(n, h, w, cin, cout);
+	struct gradient_job j = { .x = x, .dy = dy, .ws = ws, .dkernel = dkernel,
+				  .layer = { .h = h, .w = w, .cin = cin, .cout = cout } };
+
+	for (j.s0 = 0; j.s0 < tiles; j.s0 = j.s1) {
+		j.s1 = j.s0 + strip < tiles ? j.s0 + strip : tiles;
+		threads_parallel(threads, (j.s1 - j.s0 + GRADIENT_TILES - 1) / GRADIENT_TILES,
+				 gradient_input_task, &j);
+		for (j.r0 = 0; j.r0 < cin; j.r0 = j.r1) {
+			j.r1 = j.r0 + WINOGRAD_GRADIENT_ROWS < cin ? j.r0 + WINOGRAD_GRADIENT_ROWS
+								   : cin;
+			threads_parallel(threads, WINOGRAD_POINTS / GRADIENT_POINTS,
+					 gradient_multiply_task, &j);
+			threads_parallel(threads,
+					 (size_t)(j.r1 - j.r0 + GRADIENT_CHANNELS - 1) /
+						 GRADIENT_CHANNELS,
+					 gradient_kernel_task, &j);
+		}
+	}
+}
+
+void nn_conv3x3_weight_backward(int threads, enum nn_algo algo, const float *x, size_t n,
+				int h, int w, int cin, int cout, const float *dy,
+				float *scratch, float *dkernel, float *dbias)
 {
 	size_t pixels = n * (size_t)h * w;
 
@@ -548,9 +644,13 @@ void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, in
 	for (size_t p = 0; p < pixels; p++)
 		for (int j = 0; j < cout; j++)
 			dbias[j] += dy[p * cout + j];
+	if (batch_algo(algo, h, w) == NN_WINOGRAD) {
+		winograd_weight_backward(threads, x, n, h, w, cin, cout, dy, scratch, dkernel);
+		return;
+	}
 	/* dkernel [9 cin, cout] = col(x)^T dy */
-	im2col_batch(threads, x, n, h, w, cin, col);
-	nn_gemm(threads, 1, 0, (size_t)9 * cin, (size_t)cout, pixels, 1.0f, col, dy, 0.0f,
+	im2col_batch(threads, x, n, h, w, cin, scratch);
+	nn_gemm(threads, 1, 0, (size_t)9 * cin, (size_t)cout, pixels, 1.0f, scratch, dy, 0.0f,
 		dkernel);
 }
 

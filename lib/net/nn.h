@@ -113,12 +113,15 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
 			      int h, int w, int cin, int cout, const float *kernel,
 			      const float *bias, float *scratch, float *y);
 /* The kernel's gradient: x [n, h, w, cin], dy [n, h, w, cout] ->
- * dkernel [3, 3, cin, cout] = col(x)^T dy, dbias [cout]; col is scratch of
- * nn_conv3x3_col_floats(n, h, w, cin) floats. */
+ * dkernel [3, 3, cin, cout] = col(x)^T dy, dbias [cout]: by im2col and one
+ * GEMM, or by Winograd (winograd.h), as algo and the map's size choose for
+ * the forward pass. scratch holds nn_conv3x3_weight_floats(algo, ...)
+ * floats; dkernel is the same on any number of threads. */
 size_t nn_conv3x3_col_floats(size_t n, int h, int w, int c);
-void nn_conv3x3_weight_backward(int threads, const float *x, size_t n, int h, int w,
-				int cin, int cout, const float *dy, float *col,
-				float *dkernel, float *dbias);
+size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout);
+void nn_conv3x3_weight_backward(int threads, enum nn_algo algo, const float *x, size_t n,
+				int h, int w, int cin, int cout, const float *dy,
+				float *scratch, float *dkernel, float *dbias);
 /* kernel [3, 3, cin, cout] -> flipped [3, 3, cout, ci]: turned by 180
  * degrees, input and output channels swapped. The input's gradient is dy
  * convolved with it, a 'same' convolution again:

@@ -193,6 +193,22 @@ static inline void output_1d(const vf *m, int s, vf *o, int os)
 	o[3 * os] = d12 + m3 - 8 * m4 + m5;
 }
 
+/* One dimension of A y, the output transform's transpose, on the four
+ * values y[0], y[s], ... y[3s]: a tile's output gradient to the six
+ * points. */
+static inline void gradient_1d(const vf *y, int s, vf *o, int os)
+{
+	vf y0 = y[0], y1 = y[s], y2 = y[2 * s], y3 = y[3 * s];
+	vf p02 = y0 + y2, p13 = y1 + y3;
+
+	o[0] = y0;
+	o[os] = p02 + p13;
+	o[2 * os] = p02 - p13;
+	o[3 * os] = 8 * y0 + 4 * y1 + 2 * y2 + y3;
+	o[4 * os] = y0 - 2 * y1 + 4 * y2 - 8 * y3;
+	o[5 * os] = y3;
+}
+
 /* Where tile t starts: image, first output row and column. */
 static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
 {
@@ -226,10 +242,52 @@ static void prefetch_window(const float *in, int h, int w, int cin, size_t t)
 	}
 }
 
+/* The 6x6 window of tile t, which starts one pixel above and left of the
+ * tile's outputs: its pixels in in [n, h, w, cin], NULL for the padding
+ * outside the image. */
+static inline void tile_window(const float *in, int h, int w, int cin, size_t t,
+			       const float *px[WINOGRAD_POINTS])
+{
+	size_t img;
+	int y0, x0;
+
+	tile_origin(h, w, t, &img, &y0, &x0);
+	for (int i = 0; i < WINOGRAD_ALPHA; i++) {
+		int y = y0 - 1 + i;
+
+		for (int j = 0; j < WINOGRAD_ALPHA; j++) {
+			int x = x0 - 1 + j;
+
+			px[i * WINOGRAD_ALPHA + j] = y >= 0 && y < h && x >= 0 && x < w
+				? in + ((img * h + y) * w + x) * cin : NULL;
+		}
+	}
+}
+
+/* B^T d B of channels [c, c + n) of a window, n at most LANES. */
+static inline __attribute__((always_inline)) void
+window_transform(const float *const px[WINOGRAD_POINTS], int c, int n, vf o[WINOGRAD_POINTS])
+{
+	vf d[WINOGRAD_POINTS], r[WINOGRAD_POINTS];
+	const vf zero = { 0 };
+
+	UNROLLED
+	for (int k = 0; k < WINOGRAD_POINTS; k++) {
+		if (px[k])
+			load_lanes(&d[k], px[k] + c, n);
+		else
+			d[k] = zero;
+	}
+	UNROLLED
+	for (int j = 0; j < WINOGRAD_ALPHA; j++)
+		input_1d(d + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
+	UNROLLED
+	for (int i = 0; i < WINOGRAD_ALPHA; i++)
+		input_1d(r + i * WINOGRAD_ALPHA, 1, o + i * WINOGRAD_ALPHA, 1);
+}
+
 /* in [n, h, w, cin], tiles [t0, t1) -> v [36, t1 - t0, cin], matrices
- * stride floats apart: B^T d B of each tile's 6x6 window, which starts
- * one pixel above and left of the tile's outputs; zeros outside the
- * image.
+ * stride floats apart: B^T d B of each tile's window.
  *
  * The transforms are built three times: with AVX-512 or AVX2 where the
  * processor has them, and for any x86-64. In ISO C mode (-std=c11) GCC
@@ -240,49 +298,58 @@ static void input_transform(const float *in, int h, int w, int cin, size_t t0,
 			    size_t t1, float *v, size_t stride)
 {
 	for (size_t t = t0; t < t1; t++) {
-		const float *px[WINOGRAD_ALPHA][WINOGRAD_ALPHA];
+		const float *px[WINOGRAD_POINTS];
 		float *dst = v + (t - t0) * cin;
-		size_t img;
-		int y0, x0;
 
 		if (t + 1 < t1)
 			prefetch_window(in, h, w, cin, t + 1);
-		/* The window's pixels, NULL for the padding, looked up once
-		 * per tile rather than per channel group. */
-		tile_origin(h, w, t, &img, &y0, &x0);
-		for (int i = 0; i < WINOGRAD_ALPHA; i++) {
-			int y = y0 - 1 + i;
-
-			for (int j = 0; j < WINOGRAD_ALPHA; j++) {
-				int x = x0 - 1 + j;
-
-				px[i][j] = y >= 0 && y < h && x >= 0 && x < w
-					? in + ((img * h + y) * w + x) * cin : NULL;
-			}
-		}
+		/* Looked up once per tile rather than per channel group. */
+		tile_window(in, h, w, cin, t, px);
 		for (int c = 0; c < cin; c += LANES) {
 			int n = cin - c < LANES ? cin - c : LANES;
-			vf d[WINOGRAD_POINTS], r[WINOGRAD_POINTS], o[WINOGRAD_POINTS];
-			const vf zero = { 0 };
+			vf o[WINOGRAD_POINTS];
 
-			UNROLLED
-			for (int k = 0; k < WINOGRAD_POINTS; k++) {
-				const float *p = px[k / WINOGRAD_ALPHA][k % WINOGRAD_ALPHA];
-
-				if (p)
-					load_lanes(&d[k], p + c, n);
-				else
-					d[k] = zero;
-			}
-			UNROLLED
-			for (int j = 0; j < WINOGRAD_ALPHA; j++)
-				input_1d(d + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
-			UNROLLED
-			for (int i = 0; i < WINOGRAD_ALPHA; i++)
-				input_1d(r + i * WINOGRAD_ALPHA, 1, o + i * WINOGRAD_ALPHA, 1);
+			window_transform(px, c, n, o);
 			UNROLLED
 			for (int k = 0; k < WINOGRAD_POINTS; k++)
 				store_lanes(dst + k * stride + c, &o[k], n);
+		}
+	}
+}
+
+/* The same transposed, for the kernel's gradient: tiles [t0, t1) of a
+ * strip of nt -> columns t0 - s0 to t1 - s0 of v [36, cin, nt]. A block
+ * of up to LANES tiles goes through a buffer in the first-level cache, so
+ * that v is written LANES tiles at a time: scattered straight to v, each
+ * float went to another cache line, and the transform took three times
+ * the forward's. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void input_transform_transposed(const float *in, int h, int w, int cin, size_t s0,
+				       size_t nt, size_t t0, size_t t1, float *v,
+				       size_t stride)
+{
+	for (size_t b0 = t0; b0 < t1; b0 += LANES) {
+		int tiles = t1 - b0 < LANES ? (int)(t1 - b0) : LANES;
+		const float *px[LANES][WINOGRAD_POINTS];
+		float block[WINOGRAD_POINTS][LANES][LANES] __attribute__((aligned(LANES * 4)));
+
+		for (int b = 0; b < tiles; b++)
+			tile_window(in, h, w, cin, b0 + (size_t)b, px[b]);
+		for (int c = 0; c < cin; c += LANES) {
+			int n = cin - c < LANES ? cin - c : LANES;
+
+			for (int b = 0; b < tiles; b++) {
+				vf o[WINOGRAD_POINTS];
+
+				window_transform(px[b], c, n, o);
+				for (int k = 0; k < WINOGRAD_POINTS; k++)
+					for (int i = 0; i < LANES; i++)
+						block[k][i][b] = o[k][i];
+			}
+			for (int k = 0; k < WINOGRAD_POINTS; k++)
+				for (int i = 0; i < n; i++)
+					store_lanes(v + k * stride + (size_t)(c + i) * nt + (b0 - s0),
+						    (const vf *)block[k][i], tiles);
 		}
 	}
 }
@@ -435,4 +502,168 @@ void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1,
 
 	planes(l, s1 - s0, l->cout, ws, &p);
 	output_transform(l, p.m + (t0 - s0) * l->cout, p.m_stride, t0, t1, 0, l->cout, out);
+}
+
+/* ---- the kernel's gradient ---- */
+
+/* dy [n, h, w, cout], tiles [t0, t1) of a strip of nt tiles from s0 ->
+ * z, 36 matrices stride floats apart, each packed for pgemm as [nt, cout]
+ * (pgemm_packed_index; the columns that pad cout to whole panels are
+ * zeros): A dY A^T of each tile's 4x4 output gradient, zeros outside the
+ * image. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void gradient_transform(const float *dy, int h, int w, int cout, size_t s0,
+			       size_t nt, size_t t0, size_t t1, float *z, size_t stride)
+{
+	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+
+	for (size_t t = t0; t < t1; t++) {
+		const float *px[WINOGRAD_TILE][WINOGRAD_TILE];
+		size_t img;
+		int y0, x0;
+
+		tile_origin(h, w, t, &img, &y0, &x0);
+		for (int i = 0; i < WINOGRAD_TILE; i++)
+			for (int j = 0; j < WINOGRAD_TILE; j++)
+				px[i][j] = y0 + i < h && x0 + j < w
+					? dy + ((img * h + y0 + i) * w + x0 + j) * cout : NULL;
+		for (int c = 0; c < padded; c += LANES) {
+			int n = cout - c < LANES ? cout - c : LANES;
+			vf g[WINOGRAD_TILE * WINOGRAD_TILE], r[WINOGRAD_TILE * WINOGRAD_ALPHA];
+			vf o[WINOGRAD_POINTS];
+			float *dst = z + pgemm_packed_index(nt, t - s0, (size_t)c);
+
+			for (int k = 0; k < WINOGRAD_TILE * WINOGRAD_TILE; k++) {
+				const float *p = px[k / WINOGRAD_TILE][k % WINOGRAD_TILE];
+
+				if (p && n > 0)
+					load_lanes(&g[k], p + c, n);
+				else
+					g[k] = (vf){ 0 };
+			}
+			for (int j = 0; j < WINOGRAD_TILE; j++)
+				gradient_1d(g + j, WINOGRAD_TILE, r + j, WINOGRAD_TILE);
+			UNROLLED
+			for (int i = 0; i < WINOGRAD_ALPHA; i++)
+				gradient_1d(r + i * WINOGRAD_TILE, 1, o + i * WINOGRAD_ALPHA, 1);
+			UNROLLED
+			for (int k = 0; k < WINOGRAD_POINTS; k++)
+				store_lanes(dst + k * stride, &o[k], LANES);
+		}
+	}
+}
+
+/* du, 36 matrices stride floats apart, rows [i0, i1) of each [rows,
+ * cout] -> dkernel [3, 3, cin, cout], rows r0 + i0 to r0 + i1 of each
+ * tap: G^T dU G, added to what is there when accumulate is set. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void kernel_gradient(const float *du, size_t stride, int cin, int cout, int r0, int i0,
+			    int i1, int accumulate, float *dkernel)
+{
+	size_t plane = (size_t)cin * cout;
+
+	for (int i = i0; i < i1; i++)
+		for (int c = 0; c < cout; c += LANES) {
+			int n = cout - c < LANES ? cout - c : LANES;
+			vf x[WINOGRAD_POINTS], t[WINOGRAD_ALPHA][3];
+			float *dst = dkernel + (size_t)(r0 + i) * cout + c;
+
+			UNROLLED
+			for (int k = 0; k < WINOGRAD_POINTS; k++)
+				load_lanes(&x[k], du + k * stride + (size_t)i * cout + c, n);
+			for (int a = 0; a < WINOGRAD_ALPHA; a++)
+				for (int kx = 0; kx < 3; kx++) {
+					t[a][kx] = (vf){ 0 };
+					for (int b = 0; b < WINOGRAD_ALPHA; b++)
+						t[a][kx] += x[a * WINOGRAD_ALPHA + b] *
+							    (float)wg_g[b][kx];
+				}
+			for (int ky = 0; ky < 3; ky++)
+				for (int kx = 0; kx < 3; kx++) {
+					vf sum = { 0 }, old;
+
+					for (int a = 0; a < WINOGRAD_ALPHA; a++)
+						sum += (float)wg_g[a][ky] * t[a][kx];
+					if (accumulate) {
+						load_lanes(&old, dst + (ky * 3 + kx) * plane, n);
+						sum += old;
+					}
+					store_lanes(dst + (ky * 3 + kx) * plane, &sum, n);
+				}
+		}
+}
+
+/* Where V^T, Z and dU sit in a workspace for a strip of nt tiles. */
+struct gradient_planes {
+	float *v, *z, *du;
+	size_t v_stride, z_stride, du_stride;
+};
+
+static void gradient_planes(int cin, int cout, size_t nt, float *ws, struct gradient_planes *p)
+{
+	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+
+	p->v_stride = plane_stride(nt, cin);
+	p->z_stride = plane_stride(nt, padded);
+	p->du_stride = plane_stride(WINOGRAD_GRADIENT_ROWS, cout);
+	p->v = ws + (LINE_FLOATS - (uintptr_t)ws / sizeof *ws % LINE_FLOATS) % LINE_FLOATS;
+	p->z = p->v + WINOGRAD_POINTS * p->v_stride;
+	p->du = p->z + WINOGRAD_POINTS * p->z_stride;
+}
+
+size_t winograd_gradient_workspace_floats(int cin, int cout, size_t strip_tiles)
+{
+	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+
+	return WINOGRAD_POINTS * (plane_stride(strip_tiles, cin) +
+				  plane_stride(strip_tiles, padded) +
+				  plane_stride(WINOGRAD_GRADIENT_ROWS, cout)) + LINE_FLOATS;
+}
+
+size_t winograd_gradient_strip_tiles(int cin, int cout, size_t ws_floats)
+{
+	size_t fixed = winograd_gradient_workspace_floats(cin, cout, 0);
+	size_t t = ws_floats > fixed ? (ws_floats - fixed) / ((size_t)WINOGRAD_POINTS *
+							       ((size_t)cin + cout + PGEMM_PANEL))
+		: 1;
+
+	while (t > 1 && winograd_gradient_workspace_floats(cin, cout, t) > ws_floats)
+		t--;
+	return t ? t : 1;
+}
+
+void winograd_gradient_stage_input(const struct winograd_layer *l, const float *in,
+				   const float *dy, size_t s0, size_t s1, size_t t0, size_t t1,
+				   float *ws)
+{
+	struct gradient_planes p;
+
+	gradient_planes(l->cin, l->cout, s1 - s0, ws, &p);
+	input_transform_transposed(in, l->h, l->w, l->cin, s0, s1 - s0, t0, t1, p.v, p.v_stride);
+	gradient_transform(dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z, p.z_stride);
+}
+
+void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
+				      int r0, int r1, int k0, int k1, float *ws)
+{
+	struct gradient_planes p;
+	size_t nt = s1 - s0;
+
+	gradient_planes(l->cin, l->cout, nt, ws, &p);
+	pgemm(&(struct pgemm){
+		.count = (size_t)(k1 - k0), .m = (size_t)(r1 - r0), .k = nt,
+		.a = p.v + k0 * p.v_stride + (size_t)r0 * nt, .lda = nt, .a_stride = p.v_stride,
+		.b = p.z + k0 * p.z_stride, .b_stride = p.z_stride, .c0 = 0, .c1 = l->cout,
+		.c = p.du + k0 * p.du_stride, .ldc = (size_t)l->cout, .c_stride = p.du_stride,
+	});
+}
+
+void winograd_gradient_stage_kernel(const struct winograd_layer *l, size_t s0, size_t s1,
+				    int r0, int i0, int i1, int accumulate, float *ws,
+				    float *dkernel)
+{
+	struct gradient_planes p;
+
+	gradient_planes(l->cin, l->cout, s1 - s0, ws, &p);
+	kernel_gradient(p.du, p.du_stride, l->cin, l->cout, r0, i0, i1, accumulate, dkernel);
 }

@@ -118,4 +118,32 @@ void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s
 void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,
 			   size_t t1, float *ws, float *out);
 
+/* The kernel's gradient, for training: x [n, h, w, cin] the layer's
+ * input, dy [n, h, w, cout] the gradient of its output (before bias and
+ * ReLU) -> dkernel [3, 3, cin, cout]. Since Y = A^T [U .* V] A summed
+ * over tiles, dU = sum over tiles of V .* Z with Z = A dY A^T, and dg =
+ * G^T dU G: for each point, the GEMM dU_k [cin, cout] = V_k^T [cin, tiles]
+ * Z_k [tiles, cout], a quarter of the multiplications of im2col's
+ * col(x)^T dy at 4x4 tiles, summed over the tiles.
+ *
+ * For each strip of tiles [s0, s1): the transforms of tiles [t0, t1) of
+ * the strip (V^T, and Z packed for pgemm), then, block by block of at
+ * most WINOGRAD_GRADIENT_ROWS input channels from r0, the GEMMs of points
+ * [k0, k1) into the block's dU, then rows [i0, i1) of the block to
+ * dkernel, added to it but for the first strip. ws holds
+ * winograd_gradient_workspace_floats(cin, cout, s1 - s0). Every part of a
+ * stage computes the same numbers however the stage is cut. */
+#define WINOGRAD_GRADIENT_ROWS 64
+size_t winograd_gradient_workspace_floats(int cin, int cout, size_t strip_tiles);
+/* The most tiles per strip that a workspace of ws_floats holds, at least 1. */
+size_t winograd_gradient_strip_tiles(int cin, int cout, size_t ws_floats);
+void winograd_gradient_stage_input(const struct winograd_layer *l, const float *in,
+				   const float *dy, size_t s0, size_t s1, size_t t0, size_t t1,
+				   float *ws);
+void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
+				      int r0, int r1, int k0, int k1, float *ws);
+void winograd_gradient_stage_kernel(const struct winograd_layer *l, size_t s0, size_t s1,
+				    int r0, int i0, int i1, int accumulate, float *ws,
+				    float *dkernel);
+
 #endif

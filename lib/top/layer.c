@@ -81,8 +81,8 @@ static int softmax_shape(struct layer *l, uint32_t size, float scalar, struct er
 /* ---- what a batch needs ---- */
 
 /* The forward pass's convolution, and backward the same convolution with
- * input and output channels swapped (the input's gradient), the im2col
- * rows of the input (the kernel's gradient) and the turned kernel. */
+ * input and output channels swapped (the input's gradient), the kernel
+ * gradient's scratch and the turned kernel. */
 static void conv3x3_space(const struct layer *l, size_t cap, enum nn_algo algo, int backward,
 			  struct layer_space *s)
 {
@@ -96,7 +96,8 @@ static void conv3x3_space(const struct layer *l, size_t cap, enum nn_algo algo, 
 						 (int)l->c);
 
 	s->conv = swapped > s->conv ? swapped : s->conv;
-	s->col = nn_conv3x3_col_floats(cap, (int)l->h, (int)l->w, (int)l->c);
+	s->gradient = nn_conv3x3_weight_floats(algo, cap, (int)l->h, (int)l->w, (int)l->c,
+					  (int)l->oc);
 	s->flipped = (size_t)9 * l->c * l->oc;
 }
 
@@ -208,9 +209,9 @@ static void conv3x3_backward(const struct layer *l, const struct pass *p,
 			     const struct layer_io *io)
 {
 	if (io->dparam[0])
-		nn_conv3x3_weight_backward(p->threads, io->in, io->n, (int)l->h, (int)l->w,
-					   (int)l->c, (int)l->oc, io->dy, p->col, io->dparam[0],
-					   io->dparam[1]);
+		nn_conv3x3_weight_backward(p->threads, p->algo, io->in, io->n, (int)l->h,
+					   (int)l->w, (int)l->c, (int)l->oc, io->dy, p->gradient,
+					   io->dparam[0], io->dparam[1]);
 	if (!io->dx)
 		return;
 	nn_conv3x3_flip(l->weights, (int)l->c, (int)l->oc, p->flipped);

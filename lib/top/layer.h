@@ -91,7 +91,7 @@ struct layer_io {
  * (dropout's mask, batchnorm's batch statistics); the others are scratch
  * that every layer of the pass shares. */
 struct layer_space {
-	size_t kept, conv, col, flipped;
+	size_t kept, conv, gradient, flipped;
 };
 
 struct layer_desc {

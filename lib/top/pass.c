@@ -19,7 +19,7 @@ void pass_free(struct pass *p, const struct model *m)
 	free_rows(p->act, m->nlayers);
 	free_rows(p->kept, m->nlayers);
 	free(p->conv);
-	free(p->col);
+	free(p->gradient);
 	free(p->flipped);
 	free(p->delta[0]);
 	free(p->delta[1]);
@@ -60,13 +60,13 @@ int pass_init(struct pass *p, const struct model *m, size_t cap, int threads,
 		if (d->space)
 			d->space(l, cap, algo, backward, &s);
 		need.conv = max_size(need.conv, s.conv);
-		need.col = max_size(need.col, s.col);
+		need.gradient = max_size(need.gradient, s.gradient);
 		need.flipped = max_size(need.flipped, s.flipped);
 		if (p->training && s.kept && !(p->kept[i] = err_calloc(s.kept, sizeof(float), e)))
 			goto fail;
 	}
 	if ((need.conv && !(p->conv = err_calloc(need.conv, sizeof(float), e))) ||
-	    (need.col && !(p->col = err_calloc(need.col, sizeof(float), e))) ||
+	    (need.gradient && !(p->gradient = err_calloc(need.gradient, sizeof(float), e))) ||
 	    (need.flipped && !(p->flipped = err_calloc(need.flipped, sizeof(float), e))))
 		goto fail;
 	if (backward && cap > SIZE_MAX / sizeof(float) / width) {

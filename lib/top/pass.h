@@ -32,7 +32,7 @@ struct pass {
 	float **kept;           /* kept[i]: what layer i's backward pass reads of
 				 * its forward pass in training, or NULL */
 	float *conv;            /* conv3x3 scratch */
-	float *col;             /* conv3x3 backward: im2col rows of the batch */
+	float *gradient;        /* conv3x3 backward: the kernel gradient's scratch */
 	float *flipped;         /* conv3x3 backward: a turned kernel */
 	float *delta[2];        /* backward: the gradients with respect to two
 				 * consecutive layers' outputs, [cap, widest] */

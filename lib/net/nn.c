@@ -191,16 +191,40 @@ void nn_batchnorm_inference_backward(const float *dy, const float *gamma, const 
 
 /* ---- elementwise layers ---- */
 
+/* Four floats: one SSE register, which every x86-64 has (wider vectors
+ * went through the stack in the baseline build). */
+typedef float relu_vf __attribute__((vector_size(16)));
+typedef int32_t relu_vi __attribute__((vector_size(16)));
+
+/* out [i] = value [i] where test [i] > 0, else +0 (NaN too), 4 at a time
+ * through a mask: the scalar branch mispredicted on half the elements of
+ * a layer's input, and ReLU took 4% of fine-tuning's time. Each chunk is
+ * loaded whole before it is stored, so out may be value or test. */
+static void keep_where_positive(const float *test, const float *value, float *out,
+				size_t count)
+{
+	size_t i = 0;
+
+	for (; i + 4 <= count; i += 4) {
+		relu_vf t, v;
+
+		memcpy(&t, test + i, sizeof t);
+		memcpy(&v, value + i, sizeof v);
+		v = (relu_vf)((relu_vi)v & (t > (relu_vf){ 0 }));
+		memcpy(out + i, &v, sizeof v);
+	}
+	for (; i < count; i++)
+		out[i] = test[i] > 0 ? value[i] : 0;
+}
+
 void nn_relu_forward(const float *x, float *y, size_t count)
 {
-	for (size_t i = 0; i < count; i++)
-		y[i] = x[i] > 0 ? x[i] : 0;
+	keep_where_positive(x, x, y, count);
 }
 
 void nn_relu_backward(const float *y, const float *dy, float *dx, size_t count)
 {
-	for (size_t i = 0; i < count; i++)
-		dx[i] = y[i] > 0 ? dy[i] : 0;
+	keep_where_positive(y, dy, dx, count);
 }
 
 void nn_dropout_forward(const float *x, const float *mask, float *y, size_t count)

@@ -390,7 +390,8 @@ void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
 	bias_relu_forward(out, (size_t)cout, bias + c0, m, c1 - c0, relu);
 }
 
-size_t nn_conv3x3_col_floats(size_t n, int h, int w, int c)
+/* Floats of the im2col rows of a batch: [n * h * w, 9 * c]. */
+static size_t col_floats(size_t n, int h, int w, int c)
 {
 	return n * (size_t)h * w * 9 * (size_t)c;
 }
@@ -461,7 +462,7 @@ static enum nn_algo batch_algo(enum nn_algo algo, int h, int w)
 size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
 {
 	if (batch_algo(algo, h, w) == NN_IM2COL)
-		return nn_conv3x3_col_floats(n, h, w, cin);
+		return col_floats(n, h, w, cin);
 	return winograd_kernel_floats(cin, cout) +
 	       winograd_workspace_floats(cin, cout, winograd_strip(n, h, w, cin, cout));
 }
@@ -576,7 +577,7 @@ static size_t winograd_gradient_strip(size_t n, int h, int w, int cin, int cout)
 size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
 {
 	if (batch_algo(algo, h, w) == NN_IM2COL)
-		return nn_conv3x3_col_floats(n, h, w, cin);
+		return col_floats(n, h, w, cin);
 	return winograd_gradient_workspace_floats(cin, cout,
 						  winograd_gradient_strip(n, h, w, cin, cout));
 }

@@ -117,7 +117,6 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
  * GEMM, or by Winograd (winograd.h), as algo and the map's size choose for
  * the forward pass. scratch holds nn_conv3x3_weight_floats(algo, ...)
  * floats; dkernel is the same on any number of threads. */
-size_t nn_conv3x3_col_floats(size_t n, int h, int w, int c);
 size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout);
 void nn_conv3x3_weight_backward(int threads, enum nn_algo algo, const float *x, size_t n,
 				int h, int w, int cin, int cout, const float *dy,

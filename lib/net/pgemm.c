@@ -11,7 +11,7 @@
 
 size_t pgemm_packed_floats(size_t k, size_t n)
 {
-	return (n + PGEMM_PANEL - 1) / PGEMM_PANEL * k * PGEMM_PANEL;
+	return (size_t)pgemm_padded_columns((int)n) * k;
 }
 
 /* 16 floats to a vector, for AVX-512. */

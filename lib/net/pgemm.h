@@ -23,6 +23,12 @@
 
 #define PGEMM_PANEL 32
 
+/* n columns rounded up to whole panels. */
+static inline int pgemm_padded_columns(int n)
+{
+	return (n + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+}
+
 /* Floats of B [k, n] packed. */
 size_t pgemm_packed_floats(size_t k, size_t n);
 

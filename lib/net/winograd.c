@@ -80,7 +80,7 @@ static void kernel_transform(const float *kernel, int cin, int cout, int ci0, in
 			     float *u)
 {
 	size_t plane = (size_t)cin * cout, u_plane = pgemm_packed_floats((size_t)cin, (size_t)cout);
-	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+	int padded = pgemm_padded_columns(cout);
 
 	/* Panel by panel, so that each point's writes run on through the
 	 * panel's rows rather than jump from panel to panel: 1.6 times
@@ -515,7 +515,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void gradient_transform(const float *dy, int h, int w, int cout, size_t s0,
 			       size_t nt, size_t t0, size_t t1, float *z, size_t stride)
 {
-	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+	int padded = pgemm_padded_columns(cout);
 
 	for (size_t t = t0; t < t1; t++) {
 		const float *px[WINOGRAD_TILE][WINOGRAD_TILE];
@@ -601,7 +601,7 @@ struct gradient_planes {
 
 static void gradient_planes(int cin, int cout, size_t nt, float *ws, struct gradient_planes *p)
 {
-	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+	int padded = pgemm_padded_columns(cout);
 
 	p->v_stride = plane_stride(nt, cin);
 	p->z_stride = plane_stride(nt, padded);
@@ -613,7 +613,7 @@ static void gradient_planes(int cin, int cout, size_t nt, float *ws, struct grad
 
 size_t winograd_gradient_workspace_floats(int cin, int cout, size_t strip_tiles)
 {
-	int padded = (cout + PGEMM_PANEL - 1) / PGEMM_PANEL * PGEMM_PANEL;
+	int padded = pgemm_padded_columns(cout);
 
 	return WINOGRAD_POINTS * (plane_stride(strip_tiles, cin) +
 				  plane_stride(strip_tiles, padded) +

@@ -37,13 +37,13 @@ reference() {
 	$PY "$REF" reference weights.npz "$2" "$3" "$4" 16 "$5" 0.9 "$1-ref.npz" > "$1-losses.txt"
 }
 
-# compare NAME RECORDS EPOCHS LR ALGO: sets worst (the largest error /
+# compare NAME RECORDS EPOCHS LR ALGO H W: on H x W maps; sets worst (the largest error /
 # allowed over the tensors), tensor, err and allowed (its error and
 # allowance, fractions of its movement), loss and loss_allowed, least (the
 # least movement / allowance) and least_tensor. For Winograd, allowances
 # take in a reference run on features moved by 1e-6.
 compare() {
-	$PY "$REF" data keras2-full.h5 "$2" 4 3 3 11 "$1.feat" "$1-init.model"
+	$PY "$REF" data keras2-full.h5 "$2" "$6" "$7" 3 11 "$1.feat" "$1-init.model"
 	topfit --finetune block5 --init "$1-init.model" --weights keras2-full.h5 --algo "$5" \
 		--optimizer sgd --lr "$4" --momentum 0.9 --batch 16 --epochs "$3" --no-shuffle --holdout 0 \
 		--quiet --history "$1.tsv" -o "$1.model" "$1.feat" 2>"$1.err"
@@ -72,14 +72,16 @@ result() {
 	ok $? "... and every tensor moved at least $2 times its tolerance (least $least times, $least_tensor)"
 }
 
-compare steps 320 1 0.001 im2col
+# Winograd takes 4x4 tiles on the 4x3 maps of the batches and 3x3 tiles
+# on the 3x3 maps of the epochs (winograd_best_tile).
+compare steps 320 1 0.001 im2col 4 3
 result "20 batches" 10
-compare epochs 16 20 0.01 im2col
+compare epochs 16 20 0.01 im2col 3 3
 result "20 epochs of one batch, every step's loss" 10
-compare wsteps 320 1 0.001 winograd
-result "Winograd, 20 batches" 3
-compare wepochs 16 20 0.01 winograd
-result "Winograd, 20 epochs of one batch, every step's loss" 3
+compare wsteps 320 1 0.001 winograd 4 3
+result "Winograd F(4x4, 3x3), 20 batches" 3
+compare wepochs 16 20 0.01 winograd 3 3
+result "Winograd F(3x3, 3x3), 20 epochs of one batch, every step's loss" 3
 cmp -s steps.feat wsteps.feat && cmp -s steps-init.model wsteps-init.model &&
 	cmp -s epochs.feat wepochs.feat
 ok $? "both algorithms ran on the same data and initial models"

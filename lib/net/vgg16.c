@@ -123,7 +123,7 @@ static void transform_task(void *ctx, size_t task, int thread)
 
 	(void)thread;
 	if (net->u[i])
-		winograd_kernel_transform(net->w->kernel[i], vgg16_convs[i].cin,
+		winograd_kernel_transform(WINOGRAD_F4, net->w->kernel[i], vgg16_convs[i].cin,
 					  vgg16_convs[i].cout, 0, vgg16_convs[i].cin, net->u[i]);
 }
 
@@ -158,7 +158,7 @@ int vgg16_set_algo(struct vgg16 *net, enum nn_algo algo, struct err *e)
 	if (algo == NN_IM2COL)
 		return 0;
 	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++)
-		floats += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
+		floats += winograd_kernel_floats(WINOGRAD_F4, vgg16_convs[i].cin, vgg16_convs[i].cout);
 	u = err_calloc(floats, sizeof *u, e);
 	if (!u)
 		return err_context(e, "Winograd kernels: ");
@@ -172,7 +172,7 @@ int vgg16_set_algo(struct vgg16 *net, enum nn_algo algo, struct err *e)
 		madvise((void *)first, end - first, MADV_HUGEPAGE);
 	for (int i = 1; i < VGG16_CONVS && vgg16_convs[i].block <= net->blocks; i++) {
 		net->u[i] = u;
-		u += winograd_kernel_floats(vgg16_convs[i].cin, vgg16_convs[i].cout);
+		u += winograd_kernel_floats(WINOGRAD_F4, vgg16_convs[i].cin, vgg16_convs[i].cout);
 	}
 	threads_parallel(net->threads, VGG16_CONVS - 1, transform_task, net);
 	return 0;
@@ -247,8 +247,9 @@ static void stage_parallel(struct stage *st, size_t max_per_task, size_t min_per
  * as the buffer allows. */
 static size_t winograd_strip_budget(int cin, int cout)
 {
-	return winograd_kernel_floats(cin, cout) <= VGG16_SMALL_KERNEL_FLOATS ? VGG16_STRIP_FLOATS
-									       : VGG16_COL_FLOATS;
+	return winograd_kernel_floats(WINOGRAD_F4, cin, cout) <= VGG16_SMALL_KERNEL_FLOATS
+		       ? VGG16_STRIP_FLOATS
+		       : VGG16_COL_FLOATS;
 }
 
 static int block_channels(int b)
@@ -284,11 +285,12 @@ static void run_blocks(struct vgg16 *net, const float *in, int n, int h, int w,
 			st.cout = cout;
 			st.conv = conv;
 			st.wl = (struct winograd_layer){ .h = h, .w = w, .cin = cin,
-				.cout = cout, .u = net->u[conv], .bias = net->w->bias[conv],
+				.cout = cout, .tile = WINOGRAD_F4, .u = net->u[conv],
+				.bias = net->w->bias[conv],
 				.flags = WINOGRAD_RELU | (pooled ? WINOGRAD_POOL : 0) };
 			if (st.wl.u) {
-				st.total = winograd_tiles(n, h, w);
-				stage_parallel(&st, winograd_strip_tiles(cin, cout,
+				st.total = winograd_tiles(WINOGRAD_F4, n, h, w);
+				stage_parallel(&st, winograd_strip_tiles(WINOGRAD_F4, cin, cout,
 							winograd_strip_budget(cin, cout)),
 					       VGG16_MIN_TILES);
 			} else {

@@ -18,16 +18,46 @@ typedef int32_t vi __attribute__((vector_size(LANES * 4)));
  * back whole then waited on every piece's store. */
 typedef float vf_unaligned __attribute__((vector_size(LANES * 4), aligned(4), may_alias));
 
-/* Loops over the 36 points or a tile's six rows, unrolled, so that the
- * loads and stores have constant offsets: a third of the input transform's
+/* Loops over the points or a tile's rows, unrolled, so that the loads
+ * and stores have constant offsets: a third of the input transform's
  * time went to loop control and address arithmetic. */
 #define UNROLLED _Pragma("GCC unroll 36")
 
 /* Floats in a 64-byte cache line, and the workspace's alignment. */
 #define LINE_FLOATS 16
 
-/* The kernel transform's G, in double so that U is rounded once. */
-static const double wg_g[WINOGRAD_ALPHA][3] = {
+/* The input tile's side of the larger tile. */
+#define MAX_ALPHA 6
+
+/* Each transform below is written once for a `const int tile` and
+ * always inlined into a function that calls it with the constant 3 or 4,
+ * so that every loop over points has a constant count and unrolls as it
+ * did when the code knew one tile only. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+int winograd_points(int tile)
+{
+	return (tile + 2) * (tile + 2);
+}
+
+/* Tiles along a side of n pixels. */
+static size_t tiles_along(int tile, int n)
+{
+	return (size_t)(n + tile - 1) / (size_t)tile;
+}
+
+int winograd_best_tile(int h, int w)
+{
+	size_t f3 = tiles_along(WINOGRAD_F3, h) * tiles_along(WINOGRAD_F3, w) *
+		    (size_t)winograd_points(WINOGRAD_F3);
+	size_t f4 = tiles_along(WINOGRAD_F4, h) * tiles_along(WINOGRAD_F4, w) *
+		    (size_t)winograd_points(WINOGRAD_F4);
+
+	return f3 < f4 ? WINOGRAD_F3 : WINOGRAD_F4;
+}
+
+/* The kernel transforms' G, in double so that U is rounded once. */
+static const double g_f4[6][3] = {
 	{ 1.0 / 2, 0, 0 },
 	{ 1.0 / 6, 1.0 / 6, 1.0 / 6 },
 	{ -1.0 / 6, 1.0 / 6, -1.0 / 6 },
@@ -36,9 +66,22 @@ static const double wg_g[WINOGRAD_ALPHA][3] = {
 	{ 0, 0, 1.0 / 2 },
 };
 
-size_t winograd_kernel_floats(int cin, int cout)
+static const double g_f3[5][3] = {
+	{ 1.0 / 2, 0, 0 },
+	{ 1.0 / 2, 1.0 / 2, 1.0 / 2 },
+	{ 1.0 / 6, -1.0 / 6, 1.0 / 6 },
+	{ 1.0 / 6, 1.0 / 3, 2.0 / 3 },
+	{ 0, 0, 1 },
+};
+
+ALWAYS_INLINE const double (*g_matrix(const int tile))[3]
 {
-	return WINOGRAD_POINTS * pgemm_packed_floats((size_t)cin, (size_t)cout);
+	return tile == WINOGRAD_F3 ? g_f3 : g_f4;
+}
+
+size_t winograd_kernel_floats(int tile, int cin, int cout)
+{
+	return (size_t)winograd_points(tile) * pgemm_packed_floats((size_t)cin, (size_t)cout);
 }
 
 /* nb (input, output) channel pairs with consecutive output channels, each
@@ -47,27 +90,28 @@ size_t winograd_kernel_floats(int cin, int cout)
  * floats apart. Pairs are the inner loop so that each loop reads and
  * writes contiguous floats; called with a constant nb, it becomes vector
  * code, inlined into each build of winograd_kernel_transform. */
-static inline __attribute__((always_inline)) void
-kernel_block(const float *g, size_t g_plane, float *u, size_t u_plane, size_t nb)
+ALWAYS_INLINE void kernel_block(const int tile, const float *g, size_t g_plane, float *u,
+			       size_t u_plane, size_t nb)
 {
-	double t[WINOGRAD_ALPHA][3][PGEMM_PANEL];
+	const int alpha = tile + 2;
+	const double(*gm)[3] = g_matrix(tile);
+	double t[MAX_ALPHA][3][PGEMM_PANEL];
 
-	for (int i = 0; i < WINOGRAD_ALPHA; i++)
+	for (int i = 0; i < alpha; i++)
 		for (int kx = 0; kx < 3; kx++) {
 			const float *g0 = g + kx * g_plane;
 			const float *g1 = g0 + 3 * g_plane, *g2 = g0 + 6 * g_plane;
 
 			for (size_t b = 0; b < nb; b++)
-				t[i][kx][b] = wg_g[i][0] * g0[b] + wg_g[i][1] * g1[b] +
-					      wg_g[i][2] * g2[b];
+				t[i][kx][b] = gm[i][0] * g0[b] + gm[i][1] * g1[b] + gm[i][2] * g2[b];
 		}
-	for (int i = 0; i < WINOGRAD_ALPHA; i++)
-		for (int j = 0; j < WINOGRAD_ALPHA; j++) {
-			float *d = u + (i * WINOGRAD_ALPHA + j) * u_plane;
+	for (int i = 0; i < alpha; i++)
+		for (int j = 0; j < alpha; j++) {
+			float *d = u + (i * alpha + j) * u_plane;
 
 			for (size_t b = 0; b < nb; b++)
-				d[b] = (float)(t[i][0][b] * wg_g[j][0] + t[i][1][b] * wg_g[j][1] +
-					       t[i][2][b] * wg_g[j][2]);
+				d[b] = (float)(t[i][0][b] * gm[j][0] + t[i][1][b] * gm[j][1] +
+					       t[i][2][b] * gm[j][2]);
 		}
 }
 
@@ -75,9 +119,8 @@ kernel_block(const float *g, size_t g_plane, float *u, size_t u_plane, size_t nb
  * every batch, where the baseline's two doubles per instruction made the
  * transform an eighth of the run time. No fused multiply-add in ISO C
  * mode: every build gives the same numbers. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
-			     float *u)
+ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, int cout,
+				int ci0, int ci1, float *u)
 {
 	size_t plane = (size_t)cin * cout, u_plane = pgemm_packed_floats((size_t)cin, (size_t)cout);
 	int padded = pgemm_padded_columns(cout);
@@ -90,34 +133,43 @@ static void kernel_transform(const float *kernel, int cin, int cout, int ci0, in
 			float *d = u + pgemm_packed_index((size_t)cin, (size_t)ci, (size_t)co);
 
 			if (co + PGEMM_PANEL <= cout) {
-				kernel_block(kernel + (size_t)ci * cout + co, plane, d, u_plane,
-					     PGEMM_PANEL);
+				kernel_block(tile, kernel + (size_t)ci * cout + co, plane, d,
+					     u_plane, PGEMM_PANEL);
 			} else {
-				kernel_block(kernel + (size_t)ci * cout + co, plane, d, u_plane,
-					     (size_t)(cout - co));
-				for (int k = 0; k < WINOGRAD_POINTS; k++)
+				kernel_block(tile, kernel + (size_t)ci * cout + co, plane, d,
+					     u_plane, (size_t)(cout - co));
+				for (int k = 0; k < winograd_points(tile); k++)
 					memset(d + k * u_plane + (cout - co), 0,
 					       (size_t)(co + PGEMM_PANEL - cout) * sizeof *d);
 			}
 		}
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
+			     int ci1, float *u)
+{
+	if (tile == WINOGRAD_F3)
+		kernel_panels(WINOGRAD_F3, kernel, cin, cout, ci0, ci1, u);
+	else
+		kernel_panels(WINOGRAD_F4, kernel, cin, cout, ci0, ci1, u);
+}
+
 /* The clones are static: clang resolves them only within their file. */
-void winograd_kernel_transform(const float *kernel, int cin, int cout, int ci0, int ci1,
-			       float *u)
+void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
+			       int ci1, float *u)
 {
-	kernel_transform(kernel, cin, cout, ci0, ci1, u);
+	kernel_transform(tile, kernel, cin, cout, ci0, ci1, u);
 }
 
-size_t winograd_tiles(int n, int h, int w)
+size_t winograd_tiles(int tile, int n, int h, int w)
 {
-	return (size_t)n * ((h + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
-	       ((w + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
+	return (size_t)n * tiles_along(tile, h) * tiles_along(tile, w);
 }
 
-/* Floats from one of the 36 matrices of V or M to the next, for tiles
+/* Floats from one of the P matrices of V or M to the next, for tiles
  * rows of channels each: whole cache lines, and an odd number of them.
- * The transforms touch all 36 at once, one vector in each; 36 matrices a
+ * The transforms touch all P at once, one vector in each; 36 matrices a
  * power of two apart (64 channels times a power-of-two strip) would all
  * fall in the same set of the L1 cache, which holds 12 of them, and the
  * input transform ran twice as slow. An odd number of lines walks
@@ -129,17 +181,18 @@ static size_t plane_stride(size_t tiles, int channels)
 	return (lines | 1) * LINE_FLOATS;
 }
 
-size_t winograd_workspace_floats(int cin, int cout, size_t strip_tiles)
+size_t winograd_workspace_floats(int tile, int cin, int cout, size_t strip_tiles)
 {
-	return WINOGRAD_POINTS * (plane_stride(strip_tiles, cin) +
-				  plane_stride(strip_tiles, cout)) + LINE_FLOATS;
+	return (size_t)winograd_points(tile) *
+		       (plane_stride(strip_tiles, cin) + plane_stride(strip_tiles, cout)) +
+	       LINE_FLOATS;
 }
 
-size_t winograd_strip_tiles(int cin, int cout, size_t ws_floats)
+size_t winograd_strip_tiles(int tile, int cin, int cout, size_t ws_floats)
 {
-	size_t t = ws_floats / ((size_t)WINOGRAD_POINTS * ((size_t)cin + cout));
+	size_t t = ws_floats / ((size_t)winograd_points(tile) * ((size_t)cin + cout));
 
-	while (t > 1 && winograd_workspace_floats(cin, cout, t) > ws_floats)
+	while (t > 1 && winograd_workspace_floats(tile, cin, cout, t) > ws_floats)
 		t--;
 	return t ? t : 1;
 }
@@ -166,7 +219,7 @@ static inline void store_lanes(float *p, const vf *v, int n)
 
 /* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. The
  * rows share d3 - d1 and d4 - d2: 24 operations instead of 40. */
-static inline void input_1d(const vf *d, int s, vf *o, int os)
+static inline void input_1d_f4(const vf *d, int s, vf *o, int os)
 {
 	vf d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s],
 	    d5 = d[5 * s];
@@ -180,8 +233,29 @@ static inline void input_1d(const vf *d, int s, vf *o, int os)
 	o[5 * os] = 2 * (d5 - d3) + 3 * f - e2;
 }
 
+/* The same for F(3x3, 3x3), on d[0], ... d[4s]: they share d3 - d1. */
+static inline void input_1d_f3(const vf *d, int s, vf *o, int os)
+{
+	vf d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s];
+	vf e = d3 - d1;
+
+	o[0] = 2 * (d0 - d2) + e;
+	o[os] = (d1 + d2) - e;
+	o[2 * os] = 2 * (d2 - d1) + (d2 - d3);
+	o[3 * os] = e;
+	o[4 * os] = (d4 - d2) - 2 * e;
+}
+
+ALWAYS_INLINE void input_1d(const int tile, const vf *d, int s, vf *o, int os)
+{
+	if (tile == WINOGRAD_F3)
+		input_1d_f3(d, s, o, os);
+	else
+		input_1d_f4(d, s, o, os);
+}
+
 /* One dimension of A^T m, on m[0], m[s], ... m[5s]. */
-static inline void output_1d(const vf *m, int s, vf *o, int os)
+static inline void output_1d_f4(const vf *m, int s, vf *o, int os)
 {
 	vf m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s],
 	    m5 = m[5 * s];
@@ -193,10 +267,29 @@ static inline void output_1d(const vf *m, int s, vf *o, int os)
 	o[3 * os] = d12 + m3 - 8 * m4 + m5;
 }
 
+/* The same for F(3x3, 3x3), on m[0], ... m[4s]. */
+static inline void output_1d_f3(const vf *m, int s, vf *o, int os)
+{
+	vf m1 = m[s], m2 = m[2 * s], m3 = m[3 * s];
+	vf p12 = m1 + m2;
+
+	o[0] = m[0] + p12 + m3;
+	o[os] = (m1 - m2) + 2 * m3;
+	o[2 * os] = p12 + 4 * m3 + m[4 * s];
+}
+
+ALWAYS_INLINE void output_1d(const int tile, const vf *m, int s, vf *o, int os)
+{
+	if (tile == WINOGRAD_F3)
+		output_1d_f3(m, s, o, os);
+	else
+		output_1d_f4(m, s, o, os);
+}
+
 /* One dimension of A y, the output transform's transpose, on the four
  * values y[0], y[s], ... y[3s]: a tile's output gradient to the six
  * points. */
-static inline void gradient_1d(const vf *y, int s, vf *o, int os)
+static inline void gradient_1d_f4(const vf *y, int s, vf *o, int os)
 {
 	vf y0 = y[0], y1 = y[s], y2 = y[2 * s], y3 = y[3 * s];
 	vf p02 = y0 + y2, p13 = y1 + y3;
@@ -209,32 +302,53 @@ static inline void gradient_1d(const vf *y, int s, vf *o, int os)
 	o[5 * os] = y3;
 }
 
-/* Where tile t starts: image, first output row and column. */
-static void tile_origin(int h, int w, size_t t, size_t *img, int *y0, int *x0)
+/* The same for F(3x3, 3x3): y[0], y[s], y[2s] to the five points. */
+static inline void gradient_1d_f3(const vf *y, int s, vf *o, int os)
 {
-	size_t tw = (w + WINOGRAD_TILE - 1) / WINOGRAD_TILE;
-	size_t th = (h + WINOGRAD_TILE - 1) / WINOGRAD_TILE;
+	vf y0 = y[0], y1 = y[s], y2 = y[2 * s];
+	vf p02 = y0 + y2;
+
+	o[0] = y0;
+	o[os] = p02 + y1;
+	o[2 * os] = p02 - y1;
+	o[3 * os] = y0 + 2 * y1 + 4 * y2;
+	o[4 * os] = y2;
+}
+
+ALWAYS_INLINE void gradient_1d(const int tile, const vf *y, int s, vf *o, int os)
+{
+	if (tile == WINOGRAD_F3)
+		gradient_1d_f3(y, s, o, os);
+	else
+		gradient_1d_f4(y, s, o, os);
+}
+
+/* Where tile t starts: image, first output row and column. */
+static void tile_origin(int tile, int h, int w, size_t t, size_t *img, int *y0, int *x0)
+{
+	size_t tw = tiles_along(tile, w), th = tiles_along(tile, h);
 
 	*img = t / (th * tw);
-	*y0 = (int)(t / tw % th) * WINOGRAD_TILE;
-	*x0 = (int)(t % tw) * WINOGRAD_TILE;
+	*y0 = (int)(t / tw % th) * tile;
+	*x0 = (int)(t % tw) * tile;
 }
 
 /* Asks for the cache lines of tile t's window ahead of its transform.
- * Each of its six rows is a run of contiguous pixels, but the transform
- * reads them one vector of channels at a time across all 36 pixels, a
- * pattern the hardware prefetchers do not follow: the loads waited on
- * memory for a third of the input transform's time. */
-static void prefetch_window(const float *in, int h, int w, int cin, size_t t)
+ * Each of its rows is a run of contiguous pixels, but the transform
+ * reads them one vector of channels at a time across all the window's
+ * pixels, a pattern the hardware prefetchers do not follow: the loads
+ * waited on memory for a third of the input transform's time. */
+static void prefetch_window(int tile, const float *in, int h, int w, int cin, size_t t)
 {
+	const int alpha = tile + 2;
 	size_t img;
 	int y0, x0, first, end;
 
-	tile_origin(h, w, t, &img, &y0, &x0);
+	tile_origin(tile, h, w, t, &img, &y0, &x0);
 	/* The window's columns inside the image, [first, end). */
 	first = x0 > 0 ? x0 - 1 : 0;
-	end = x0 - 1 + WINOGRAD_ALPHA < w ? x0 - 1 + WINOGRAD_ALPHA : w;
-	for (int y = y0 > 0 ? y0 - 1 : 0; y < y0 - 1 + WINOGRAD_ALPHA && y < h; y++) {
+	end = x0 - 1 + alpha < w ? x0 - 1 + alpha : w;
+	for (int y = y0 > 0 ? y0 - 1 : 0; y < y0 - 1 + alpha && y < h; y++) {
 		const float *row = in + ((img * h + y) * w) * cin;
 
 		for (size_t f = (size_t)first * cin; f < (size_t)end * cin; f += LINE_FLOATS)
@@ -242,51 +356,78 @@ static void prefetch_window(const float *in, int h, int w, int cin, size_t t)
 	}
 }
 
-/* The 6x6 window of tile t, which starts one pixel above and left of the
+/* The window of tile t, which starts one pixel above and left of the
  * tile's outputs: its pixels in in [n, h, w, cin], NULL for the padding
  * outside the image. */
-static inline void tile_window(const float *in, int h, int w, int cin, size_t t,
-			       const float *px[WINOGRAD_POINTS])
+static inline void tile_window(int tile, const float *in, int h, int w, int cin, size_t t,
+			       const float *px[WINOGRAD_MAX_POINTS])
 {
+	const int alpha = tile + 2;
 	size_t img;
 	int y0, x0;
 
-	tile_origin(h, w, t, &img, &y0, &x0);
-	for (int i = 0; i < WINOGRAD_ALPHA; i++) {
+	tile_origin(tile, h, w, t, &img, &y0, &x0);
+	for (int i = 0; i < alpha; i++) {
 		int y = y0 - 1 + i;
 
-		for (int j = 0; j < WINOGRAD_ALPHA; j++) {
+		for (int j = 0; j < alpha; j++) {
 			int x = x0 - 1 + j;
 
-			px[i * WINOGRAD_ALPHA + j] = y >= 0 && y < h && x >= 0 && x < w
+			px[i * alpha + j] = y >= 0 && y < h && x >= 0 && x < w
 				? in + ((img * h + y) * w + x) * cin : NULL;
 		}
 	}
 }
 
 /* B^T d B of channels [c, c + n) of a window, n at most LANES. */
-static inline __attribute__((always_inline)) void
-window_transform(const float *const px[WINOGRAD_POINTS], int c, int n, vf o[WINOGRAD_POINTS])
+ALWAYS_INLINE void window_transform(const int tile, const float *const px[WINOGRAD_MAX_POINTS],
+				    int c, int n, vf o[WINOGRAD_MAX_POINTS])
 {
-	vf d[WINOGRAD_POINTS], r[WINOGRAD_POINTS];
+	const int alpha = tile + 2, points = alpha * alpha;
+	vf d[WINOGRAD_MAX_POINTS], r[WINOGRAD_MAX_POINTS];
 	const vf zero = { 0 };
 
 	UNROLLED
-	for (int k = 0; k < WINOGRAD_POINTS; k++) {
+	for (int k = 0; k < points; k++) {
 		if (px[k])
 			load_lanes(&d[k], px[k] + c, n);
 		else
 			d[k] = zero;
 	}
 	UNROLLED
-	for (int j = 0; j < WINOGRAD_ALPHA; j++)
-		input_1d(d + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
+	for (int j = 0; j < alpha; j++)
+		input_1d(tile, d + j, alpha, r + j, alpha);
 	UNROLLED
-	for (int i = 0; i < WINOGRAD_ALPHA; i++)
-		input_1d(r + i * WINOGRAD_ALPHA, 1, o + i * WINOGRAD_ALPHA, 1);
+	for (int i = 0; i < alpha; i++)
+		input_1d(tile, r + i * alpha, 1, o + i * alpha, 1);
 }
 
-/* in [n, h, w, cin], tiles [t0, t1) -> v [36, t1 - t0, cin], matrices
+ALWAYS_INLINE void input_tiles(const int tile, const float *in, int h, int w, int cin,
+			       size_t t0, size_t t1, float *v, size_t stride)
+{
+	const int points = winograd_points(tile);
+
+	for (size_t t = t0; t < t1; t++) {
+		const float *px[WINOGRAD_MAX_POINTS];
+		float *dst = v + (t - t0) * cin;
+
+		if (t + 1 < t1)
+			prefetch_window(tile, in, h, w, cin, t + 1);
+		/* Looked up once per tile rather than per channel group. */
+		tile_window(tile, in, h, w, cin, t, px);
+		for (int c = 0; c < cin; c += LANES) {
+			int n = cin - c < LANES ? cin - c : LANES;
+			vf o[WINOGRAD_MAX_POINTS];
+
+			window_transform(tile, px, c, n, o);
+			UNROLLED
+			for (int k = 0; k < points; k++)
+				store_lanes(dst + k * stride + c, &o[k], n);
+		}
+	}
+}
+
+/* in [n, h, w, cin], tiles [t0, t1) -> v [P, t1 - t0, cin], matrices
  * stride floats apart: B^T d B of each tile's window.
  *
  * The transforms are built three times: with AVX-512 or AVX2 where the
@@ -294,64 +435,62 @@ window_transform(const float *const px[WINOGRAD_POINTS], int c, int n, vf o[WINO
  * does not contract a * b + c into a fused multiply-add, so all three
  * give the same numbers. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void input_transform(const float *in, int h, int w, int cin, size_t t0,
+static void input_transform(int tile, const float *in, int h, int w, int cin, size_t t0,
 			    size_t t1, float *v, size_t stride)
 {
-	for (size_t t = t0; t < t1; t++) {
-		const float *px[WINOGRAD_POINTS];
-		float *dst = v + (t - t0) * cin;
-
-		if (t + 1 < t1)
-			prefetch_window(in, h, w, cin, t + 1);
-		/* Looked up once per tile rather than per channel group. */
-		tile_window(in, h, w, cin, t, px);
-		for (int c = 0; c < cin; c += LANES) {
-			int n = cin - c < LANES ? cin - c : LANES;
-			vf o[WINOGRAD_POINTS];
-
-			window_transform(px, c, n, o);
-			UNROLLED
-			for (int k = 0; k < WINOGRAD_POINTS; k++)
-				store_lanes(dst + k * stride + c, &o[k], n);
-		}
-	}
+	if (tile == WINOGRAD_F3)
+		input_tiles(WINOGRAD_F3, in, h, w, cin, t0, t1, v, stride);
+	else
+		input_tiles(WINOGRAD_F4, in, h, w, cin, t0, t1, v, stride);
 }
 
-/* The same transposed, for the kernel's gradient: tiles [t0, t1) of a
- * strip of nt -> columns t0 - s0 to t1 - s0 of v [36, cin, nt]. A block
- * of up to LANES tiles goes through a buffer in the first-level cache, so
- * that v is written LANES tiles at a time: scattered straight to v, each
- * float went to another cache line, and the transform took three times
- * the forward's. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void input_transform_transposed(const float *in, int h, int w, int cin, size_t s0,
-				       size_t nt, size_t t0, size_t t1, float *v,
-				       size_t stride)
+ALWAYS_INLINE void input_tiles_transposed(const int tile, const float *in, int h, int w,
+					  int cin, size_t s0, size_t nt, size_t t0, size_t t1,
+					  float *v, size_t stride)
 {
+	const int points = winograd_points(tile);
+
 	for (size_t b0 = t0; b0 < t1; b0 += LANES) {
 		int tiles = t1 - b0 < LANES ? (int)(t1 - b0) : LANES;
-		const float *px[LANES][WINOGRAD_POINTS];
-		float block[WINOGRAD_POINTS][LANES][LANES] __attribute__((aligned(LANES * 4)));
+		const float *px[LANES][WINOGRAD_MAX_POINTS];
+		float block[WINOGRAD_MAX_POINTS][LANES][LANES] __attribute__((aligned(LANES * 4)));
 
 		for (int b = 0; b < tiles; b++)
-			tile_window(in, h, w, cin, b0 + (size_t)b, px[b]);
+			tile_window(tile, in, h, w, cin, b0 + (size_t)b, px[b]);
 		for (int c = 0; c < cin; c += LANES) {
 			int n = cin - c < LANES ? cin - c : LANES;
 
 			for (int b = 0; b < tiles; b++) {
-				vf o[WINOGRAD_POINTS];
+				vf o[WINOGRAD_MAX_POINTS];
 
-				window_transform(px[b], c, n, o);
-				for (int k = 0; k < WINOGRAD_POINTS; k++)
+				window_transform(tile, px[b], c, n, o);
+				for (int k = 0; k < points; k++)
 					for (int i = 0; i < LANES; i++)
 						block[k][i][b] = o[k][i];
 			}
-			for (int k = 0; k < WINOGRAD_POINTS; k++)
+			for (int k = 0; k < points; k++)
 				for (int i = 0; i < n; i++)
 					store_lanes(v + k * stride + (size_t)(c + i) * nt + (b0 - s0),
 						    (const vf *)block[k][i], tiles);
 		}
 	}
+}
+
+/* The same transposed, for the kernel's gradient: tiles [t0, t1) of a
+ * strip of nt -> columns t0 - s0 to t1 - s0 of v [P, cin, nt]. A block
+ * of up to LANES tiles goes through a buffer in the first-level cache, so
+ * that v is written LANES tiles at a time: scattered straight to v, each
+ * float went to another cache line, and the transform took three times
+ * the forward's. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void input_transform_transposed(int tile, const float *in, int h, int w, int cin,
+				       size_t s0, size_t nt, size_t t0, size_t t1, float *v,
+				       size_t stride)
+{
+	if (tile == WINOGRAD_F3)
+		input_tiles_transposed(WINOGRAD_F3, in, h, w, cin, s0, nt, t0, t1, v, stride);
+	else
+		input_tiles_transposed(WINOGRAD_F4, in, h, w, cin, s0, nt, t0, t1, v, stride);
 }
 
 /* Lane by lane maximum, through masks: GCC's vector extension has no
@@ -363,27 +502,24 @@ static inline void max_lanes(vf *r, const vf *a, const vf *b)
 	*r = (vf)(((vi)*a & gt) | ((vi)*b & ~gt));
 }
 
-/* m [36, t1 - t0, c1 - c0], matrices stride floats apart -> output
- * channels [c0, c1) of the tiles' pixels of out, which is [n, h, w, cout],
- * or [n, h / 2, w / 2, cout] with WINOGRAD_POOL: A^T m A, plus bias, then
- * the flags' epilogue. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void output_transform(const struct winograd_layer *l, const float *m,
-			     size_t stride, size_t t0, size_t t1, int c0, int c1,
-			     float *out)
+ALWAYS_INLINE void output_tiles(const int tile, const struct winograd_layer *l,
+				const float *m, size_t stride, size_t t0, size_t t1, int c0,
+				int c1, float *out)
 {
+	const int alpha = tile + 2, points = alpha * alpha;
 	int h = l->h, w = l->w, cout = l->cout, nc = c1 - c0;
-	int pool = l->flags & WINOGRAD_POOL;
+	/* A 3x3 tile does not hold its 2x2 pooling windows whole. */
+	int pool = tile == WINOGRAD_F4 && (l->flags & WINOGRAD_POOL);
 	/* The pixels that exist: pooling drops an odd last row or column. */
 	int oh = pool ? h / 2 : h, ow = pool ? w / 2 : w;
-	int side = pool ? WINOGRAD_TILE / 2 : WINOGRAD_TILE;
+	int side = pool ? tile / 2 : tile;
 
 	for (size_t t = t0; t < t1; t++) {
 		const float *src = m + (t - t0) * nc;
 		size_t img;
 		int y0, x0, ny, nx;
 
-		tile_origin(h, w, t, &img, &y0, &x0);
+		tile_origin(tile, h, w, t, &img, &y0, &x0);
 		if (pool) {
 			y0 /= 2;
 			x0 /= 2;
@@ -392,19 +528,19 @@ static void output_transform(const struct winograd_layer *l, const float *m,
 		nx = ow - x0 < side ? ow - x0 : side;
 		for (int c = c0; c < c1; c += LANES) {
 			int n = c1 - c < LANES ? c1 - c : LANES;
-			vf s[WINOGRAD_POINTS], r[WINOGRAD_TILE * WINOGRAD_ALPHA];
-			vf y[WINOGRAD_TILE * WINOGRAD_TILE];
+			vf s[WINOGRAD_MAX_POINTS], r[WINOGRAD_F4 * MAX_ALPHA];
+			vf y[WINOGRAD_F4 * WINOGRAD_F4];
 			vf b = { 0 };
 
 			if (l->bias)
 				load_lanes(&b, l->bias + c, n);
 			UNROLLED
-			for (int k = 0; k < WINOGRAD_POINTS; k++)
+			for (int k = 0; k < points; k++)
 				load_lanes(&s[k], src + k * stride + (c - c0), n);
-			for (int j = 0; j < WINOGRAD_ALPHA; j++)
-				output_1d(s + j, WINOGRAD_ALPHA, r + j, WINOGRAD_ALPHA);
-			for (int i = 0; i < WINOGRAD_TILE; i++)
-				output_1d(r + i * WINOGRAD_ALPHA, 1, y + i * WINOGRAD_TILE, 1);
+			for (int j = 0; j < alpha; j++)
+				output_1d(tile, s + j, alpha, r + j, alpha);
+			for (int i = 0; i < tile; i++)
+				output_1d(tile, r + i * alpha, 1, y + i * tile, 1);
 			if (pool)
 				/* Pooling before the bias and ReLU gives the same
 				 * numbers, both being monotonic, on a quarter of
@@ -431,6 +567,21 @@ static void output_transform(const struct winograd_layer *l, const float *m,
 	}
 }
 
+/* m [P, t1 - t0, c1 - c0], matrices stride floats apart -> output
+ * channels [c0, c1) of the tiles' pixels of out, which is [n, h, w, cout],
+ * or [n, h / 2, w / 2, cout] with WINOGRAD_POOL: A^T m A, plus bias, then
+ * the flags' epilogue. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void output_transform(const struct winograd_layer *l, const float *m,
+			     size_t stride, size_t t0, size_t t1, int c0, int c1,
+			     float *out)
+{
+	if (l->tile == WINOGRAD_F3)
+		output_tiles(WINOGRAD_F3, l, m, stride, t0, t1, c0, c1, out);
+	else
+		output_tiles(WINOGRAD_F4, l, m, stride, t0, t1, c0, c1, out);
+}
+
 /* Where V and M sit in a workspace for a strip of nt tiles and nc output
  * channels. */
 struct planes {
@@ -445,7 +596,7 @@ static void planes(const struct winograd_layer *l, size_t nt, int nc, float *ws,
 	p->m_stride = plane_stride(nt, nc);
 	/* Whole vectors then never straddle two cache lines. */
 	p->v = ws + (LINE_FLOATS - (uintptr_t)ws / sizeof *ws % LINE_FLOATS) % LINE_FLOATS;
-	p->m = p->v + WINOGRAD_POINTS * p->v_stride;
+	p->m = p->v + (size_t)winograd_points(l->tile) * p->v_stride;
 }
 
 /* M = V U for points [k0, k1), output channels [c0, c1). */
@@ -472,8 +623,8 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 	if (t1 <= t0 || c1 <= c0)
 		return;
 	planes(l, t1 - t0, c1 - c0, ws, &p);
-	input_transform(in, l->h, l->w, l->cin, t0, t1, p.v, p.v_stride);
-	multiply(l, &p, t1 - t0, c0, c1, 0, WINOGRAD_POINTS);
+	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v, p.v_stride);
+	multiply(l, &p, t1 - t0, c0, c1, 0, winograd_points(l->tile));
 	output_transform(l, p.m, p.m_stride, t0, t1, c0, c1, out);
 }
 
@@ -483,7 +634,8 @@ void winograd_stage_input(const struct winograd_layer *l, const float *in, size_
 	struct planes p;
 
 	planes(l, s1 - s0, l->cout, ws, &p);
-	input_transform(in, l->h, l->w, l->cin, t0, t1, p.v + (t0 - s0) * l->cin, p.v_stride);
+	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v + (t0 - s0) * l->cin,
+			p.v_stride);
 }
 
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
@@ -506,84 +658,91 @@ void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1,
 
 /* ---- the kernel's gradient ---- */
 
-/* dy [n, h, w, cout], tiles [t0, t1) of a strip of nt tiles from s0 ->
- * z, 36 matrices stride floats apart, each packed for pgemm as [nt, cout]
- * (pgemm_packed_index; the columns that pad cout to whole panels are
- * zeros): A dY A^T of each tile's 4x4 output gradient, zeros outside the
- * image. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void gradient_transform(const float *dy, int h, int w, int cout, size_t s0,
-			       size_t nt, size_t t0, size_t t1, float *z, size_t stride)
+ALWAYS_INLINE void gradient_tiles(const int tile, const float *dy, int h, int w, int cout,
+				  size_t s0, size_t nt, size_t t0, size_t t1, float *z,
+				  size_t stride)
 {
+	const int alpha = tile + 2, points = alpha * alpha;
 	int padded = pgemm_padded_columns(cout);
 
 	for (size_t t = t0; t < t1; t++) {
-		const float *px[WINOGRAD_TILE][WINOGRAD_TILE];
+		const float *px[WINOGRAD_F4 * WINOGRAD_F4];
 		size_t img;
 		int y0, x0;
 
-		tile_origin(h, w, t, &img, &y0, &x0);
-		for (int i = 0; i < WINOGRAD_TILE; i++)
-			for (int j = 0; j < WINOGRAD_TILE; j++)
-				px[i][j] = y0 + i < h && x0 + j < w
+		tile_origin(tile, h, w, t, &img, &y0, &x0);
+		for (int i = 0; i < tile; i++)
+			for (int j = 0; j < tile; j++)
+				px[i * tile + j] = y0 + i < h && x0 + j < w
 					? dy + ((img * h + y0 + i) * w + x0 + j) * cout : NULL;
 		for (int c = 0; c < padded; c += LANES) {
 			int n = cout - c < LANES ? cout - c : LANES;
-			vf g[WINOGRAD_TILE * WINOGRAD_TILE], r[WINOGRAD_TILE * WINOGRAD_ALPHA];
-			vf o[WINOGRAD_POINTS];
+			vf g[WINOGRAD_F4 * WINOGRAD_F4], r[WINOGRAD_F4 * MAX_ALPHA];
+			vf o[WINOGRAD_MAX_POINTS];
 			float *dst = z + pgemm_packed_index(nt, t - s0, (size_t)c);
 
-			for (int k = 0; k < WINOGRAD_TILE * WINOGRAD_TILE; k++) {
-				const float *p = px[k / WINOGRAD_TILE][k % WINOGRAD_TILE];
-
-				if (p && n > 0)
-					load_lanes(&g[k], p + c, n);
+			for (int k = 0; k < tile * tile; k++) {
+				if (px[k] && n > 0)
+					load_lanes(&g[k], px[k] + c, n);
 				else
 					g[k] = (vf){ 0 };
 			}
-			for (int j = 0; j < WINOGRAD_TILE; j++)
-				gradient_1d(g + j, WINOGRAD_TILE, r + j, WINOGRAD_TILE);
+			for (int j = 0; j < tile; j++)
+				gradient_1d(tile, g + j, tile, r + j, tile);
 			UNROLLED
-			for (int i = 0; i < WINOGRAD_ALPHA; i++)
-				gradient_1d(r + i * WINOGRAD_TILE, 1, o + i * WINOGRAD_ALPHA, 1);
+			for (int i = 0; i < alpha; i++)
+				gradient_1d(tile, r + i * tile, 1, o + i * alpha, 1);
 			UNROLLED
-			for (int k = 0; k < WINOGRAD_POINTS; k++)
+			for (int k = 0; k < points; k++)
 				store_lanes(dst + k * stride, &o[k], LANES);
 		}
 	}
 }
 
-/* du, 36 matrices stride floats apart, rows [i0, i1) of each [rows,
- * cout] -> dkernel [3, 3, cin, cout], rows r0 + i0 to r0 + i1 of each
- * tap: G^T dU G, added to what is there when accumulate is set. */
+/* dy [n, h, w, cout], tiles [t0, t1) of a strip of nt tiles from s0 ->
+ * z, P matrices stride floats apart, each packed for pgemm as [nt, cout]
+ * (pgemm_packed_index; the columns that pad cout to whole panels are
+ * zeros): A dY A^T of each tile's output gradient, zeros outside the
+ * image. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void kernel_gradient(const float *du, size_t stride, int cin, int cout, int r0, int i0,
-			    int i1, int accumulate, float *dkernel)
+static void gradient_transform(int tile, const float *dy, int h, int w, int cout, size_t s0,
+			       size_t nt, size_t t0, size_t t1, float *z, size_t stride)
 {
+	if (tile == WINOGRAD_F3)
+		gradient_tiles(WINOGRAD_F3, dy, h, w, cout, s0, nt, t0, t1, z, stride);
+	else
+		gradient_tiles(WINOGRAD_F4, dy, h, w, cout, s0, nt, t0, t1, z, stride);
+}
+
+ALWAYS_INLINE void kernel_gradient_rows(const int tile, const float *du, size_t stride,
+					int cin, int cout, int r0, int i0, int i1,
+					int accumulate, float *dkernel)
+{
+	const int alpha = tile + 2, points = alpha * alpha;
+	const double(*gm)[3] = g_matrix(tile);
 	size_t plane = (size_t)cin * cout;
 
 	for (int i = i0; i < i1; i++)
 		for (int c = 0; c < cout; c += LANES) {
 			int n = cout - c < LANES ? cout - c : LANES;
-			vf x[WINOGRAD_POINTS], t[WINOGRAD_ALPHA][3];
+			vf x[WINOGRAD_MAX_POINTS], t[MAX_ALPHA][3];
 			float *dst = dkernel + (size_t)(r0 + i) * cout + c;
 
 			UNROLLED
-			for (int k = 0; k < WINOGRAD_POINTS; k++)
+			for (int k = 0; k < points; k++)
 				load_lanes(&x[k], du + k * stride + (size_t)i * cout + c, n);
-			for (int a = 0; a < WINOGRAD_ALPHA; a++)
+			for (int a = 0; a < alpha; a++)
 				for (int kx = 0; kx < 3; kx++) {
 					t[a][kx] = (vf){ 0 };
-					for (int b = 0; b < WINOGRAD_ALPHA; b++)
-						t[a][kx] += x[a * WINOGRAD_ALPHA + b] *
-							    (float)wg_g[b][kx];
+					for (int b = 0; b < alpha; b++)
+						t[a][kx] += x[a * alpha + b] * (float)gm[b][kx];
 				}
 			for (int ky = 0; ky < 3; ky++)
 				for (int kx = 0; kx < 3; kx++) {
 					vf sum = { 0 }, old;
 
-					for (int a = 0; a < WINOGRAD_ALPHA; a++)
-						sum += (float)wg_g[a][ky] * t[a][kx];
+					for (int a = 0; a < alpha; a++)
+						sum += (float)gm[a][ky] * t[a][kx];
 					if (accumulate) {
 						load_lanes(&old, dst + (ky * 3 + kx) * plane, n);
 						sum += old;
@@ -593,41 +752,57 @@ static void kernel_gradient(const float *du, size_t stride, int cin, int cout, i
 		}
 }
 
+/* du, P matrices stride floats apart, rows [i0, i1) of each [rows,
+ * cout] -> dkernel [3, 3, cin, cout], rows r0 + i0 to r0 + i1 of each
+ * tap: G^T dU G, added to what is there when accumulate is set. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void kernel_gradient(int tile, const float *du, size_t stride, int cin, int cout,
+			    int r0, int i0, int i1, int accumulate, float *dkernel)
+{
+	if (tile == WINOGRAD_F3)
+		kernel_gradient_rows(WINOGRAD_F3, du, stride, cin, cout, r0, i0, i1, accumulate,
+				     dkernel);
+	else
+		kernel_gradient_rows(WINOGRAD_F4, du, stride, cin, cout, r0, i0, i1, accumulate,
+				     dkernel);
+}
+
 /* Where V^T, Z and dU sit in a workspace for a strip of nt tiles. */
 struct gradient_planes {
 	float *v, *z, *du;
 	size_t v_stride, z_stride, du_stride;
 };
 
-static void gradient_planes(int cin, int cout, size_t nt, float *ws, struct gradient_planes *p)
+static void gradient_planes(int tile, int cin, int cout, size_t nt, float *ws,
+			    struct gradient_planes *p)
 {
-	int padded = pgemm_padded_columns(cout);
+	size_t points = (size_t)winograd_points(tile);
 
 	p->v_stride = plane_stride(nt, cin);
-	p->z_stride = plane_stride(nt, padded);
+	p->z_stride = plane_stride(nt, pgemm_padded_columns(cout));
 	p->du_stride = plane_stride(WINOGRAD_GRADIENT_ROWS, cout);
 	p->v = ws + (LINE_FLOATS - (uintptr_t)ws / sizeof *ws % LINE_FLOATS) % LINE_FLOATS;
-	p->z = p->v + WINOGRAD_POINTS * p->v_stride;
-	p->du = p->z + WINOGRAD_POINTS * p->z_stride;
+	p->z = p->v + points * p->v_stride;
+	p->du = p->z + points * p->z_stride;
 }
 
-size_t winograd_gradient_workspace_floats(int cin, int cout, size_t strip_tiles)
+size_t winograd_gradient_workspace_floats(int tile, int cin, int cout, size_t strip_tiles)
 {
 	int padded = pgemm_padded_columns(cout);
 
-	return WINOGRAD_POINTS * (plane_stride(strip_tiles, cin) +
-				  plane_stride(strip_tiles, padded) +
-				  plane_stride(WINOGRAD_GRADIENT_ROWS, cout)) + LINE_FLOATS;
+	return (size_t)winograd_points(tile) * (plane_stride(strip_tiles, cin) +
+						plane_stride(strip_tiles, padded) +
+						plane_stride(WINOGRAD_GRADIENT_ROWS, cout)) +
+	       LINE_FLOATS;
 }
 
-size_t winograd_gradient_strip_tiles(int cin, int cout, size_t ws_floats)
+size_t winograd_gradient_strip_tiles(int tile, int cin, int cout, size_t ws_floats)
 {
-	size_t fixed = winograd_gradient_workspace_floats(cin, cout, 0);
-	size_t t = ws_floats > fixed ? (ws_floats - fixed) / ((size_t)WINOGRAD_POINTS *
-							       ((size_t)cin + cout + PGEMM_PANEL))
-		: 1;
+	size_t fixed = winograd_gradient_workspace_floats(tile, cin, cout, 0);
+	size_t per_tile = (size_t)winograd_points(tile) * ((size_t)cin + cout + PGEMM_PANEL);
+	size_t t = ws_floats > fixed ? (ws_floats - fixed) / per_tile : 1;
 
-	while (t > 1 && winograd_gradient_workspace_floats(cin, cout, t) > ws_floats)
+	while (t > 1 && winograd_gradient_workspace_floats(tile, cin, cout, t) > ws_floats)
 		t--;
 	return t ? t : 1;
 }
@@ -638,9 +813,11 @@ void winograd_gradient_stage_input(const struct winograd_layer *l, const float *
 {
 	struct gradient_planes p;
 
-	gradient_planes(l->cin, l->cout, s1 - s0, ws, &p);
-	input_transform_transposed(in, l->h, l->w, l->cin, s0, s1 - s0, t0, t1, p.v, p.v_stride);
-	gradient_transform(dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z, p.z_stride);
+	gradient_planes(l->tile, l->cin, l->cout, s1 - s0, ws, &p);
+	input_transform_transposed(l->tile, in, l->h, l->w, l->cin, s0, s1 - s0, t0, t1, p.v,
+				   p.v_stride);
+	gradient_transform(l->tile, dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z,
+			   p.z_stride);
 }
 
 void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
@@ -649,7 +826,7 @@ void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0,
 	struct gradient_planes p;
 	size_t nt = s1 - s0;
 
-	gradient_planes(l->cin, l->cout, nt, ws, &p);
+	gradient_planes(l->tile, l->cin, l->cout, nt, ws, &p);
 	pgemm(&(struct pgemm){
 		.count = (size_t)(k1 - k0), .m = (size_t)(r1 - r0), .k = nt,
 		.a = p.v + k0 * p.v_stride + (size_t)r0 * nt, .lda = nt, .a_stride = p.v_stride,
@@ -664,6 +841,7 @@ void winograd_gradient_stage_kernel(const struct winograd_layer *l, size_t s0, s
 {
 	struct gradient_planes p;
 
-	gradient_planes(l->cin, l->cout, s1 - s0, ws, &p);
-	kernel_gradient(p.du, p.du_stride, l->cin, l->cout, r0, i0, i1, accumulate, dkernel);
+	gradient_planes(l->tile, l->cin, l->cout, s1 - s0, ws, &p);
+	kernel_gradient(l->tile, p.du, p.du_stride, l->cin, l->cout, r0, i0, i1, accumulate,
+			dkernel);
 }

@@ -1,8 +1,8 @@
-/* Winograd F(4x4, 3x3) convolution (lib/winograd.c) against a float64
- * direct convolution, on hand-checkable cases, random shapes with edge
- * tiles, the fused epilogue, strips and threads, with every build of the
- * GEMM kernel the processor runs; then workspace bounds and the error
- * through VGG16's thirteen layers.
+/* Winograd convolution (lib/winograd.c) against a float64 direct
+ * convolution, on hand-checkable cases, random shapes with edge tiles,
+ * the fused epilogue, strips and threads, for both tiles (F(4x4, 3x3) and
+ * F(3x3, 3x3)) with every build of the GEMM kernel the processor runs;
+ * then workspace bounds and the error through VGG16's thirteen layers.
  *
  *   test_winograd                      the TAP tests
  *   test_winograd --bench [N [S [WS]]] ms per layer, im2col + SGEMM
@@ -36,6 +36,9 @@
  * (OPENBLAS_CORETYPE) is 3.1e-6; a coefficient of G wrong in its fourth
  * digit makes 1.3e-3. */
 #define DEPTH_TOLERANCE 5e-5
+/* The tile the tests below run with: main runs them with each. */
+static int test_tile = WINOGRAD_F4;
+
 static void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
@@ -189,16 +192,16 @@ static void winograd_split(const float *in, int n, int h, int w, int cin,
 			   int flags, int threads, size_t strip, int cblocks,
 			   float *out)
 {
-	struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout,
+	struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = test_tile,
 				.bias = bias, .flags = flags },
 			 .in = in, .out = out, .cblocks = cblocks };
-	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
+	float *u = xcalloc(winograd_kernel_floats(test_tile, cin, cout), sizeof *u);
 
-	winograd_kernel_transform(kernel, cin, cout, 0, cin, u);
+	winograd_kernel_transform(test_tile, kernel, cin, cout, 0, cin, u);
 	r.l.u = u;
-	r.tiles = winograd_tiles(n, h, w);
+	r.tiles = winograd_tiles(test_tile, n, h, w);
 	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
-	r.ws_floats = winograd_workspace_floats(cin, cout, r.strip);
+	r.ws_floats = winograd_workspace_floats(test_tile, cin, cout, r.strip);
 	r.ws = xcalloc(threads * r.ws_floats, sizeof *r.ws);
 	run_layer(&r, threads);
 	free(r.ws);
@@ -265,8 +268,10 @@ static void test_hand(void)
 	for (int i = 0; i < 35; i++)
 		good &= fabsf(out[i] - (in[i] > 0 ? in[i] : 0)) < 1e-5f;
 	ok(good, "5x7 image, identity kernel with ReLU: the image's positive part");
+	if (test_tile != WINOGRAD_F4)
+		return;
 
-	/* Pooled: the 2x3 maxima of 2x2 blocks, the last row and column
+	/* Pooled (F(4x4, 3x3) only): the 2x3 maxima of 2x2 blocks, the last row and column
 	 * dropped; pixel (y, x) is 7y + x - 17, so each maximum is its
 	 * block's bottom right. */
 	winograd(in, 1, 5, 7, 1, 1, ident, NULL, WINOGRAD_POOL, 1, 0, out);
@@ -346,6 +351,8 @@ static void test_random(void)
 		{ 1, 10, 9, 32, 64, WINOGRAD_RELU, 3 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		if ((cases[i].flags & WINOGRAD_POOL) && test_tile != WINOGRAD_F4)
+			continue;
 		double err = random_case(cases[i].n, cases[i].h, cases[i].w,
 					 cases[i].cin, cases[i].cout, cases[i].flags,
 					 i % 3 == 0 ? 1 : 0, cases[i].cblocks);
@@ -385,6 +392,8 @@ static void test_fused(void)
 	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU, 1, 0, fused);
 	ok(!memcmp(plain, fused, px * cout * sizeof *plain),
 	   "bias and ReLU fused: identical to applying them after");
+	if (test_tile != WINOGRAD_F4)
+		goto done;
 
 	winograd(in, n, h, w, cin, cout, k, bias, WINOGRAD_RELU | WINOGRAD_POOL, 1, 0, fused);
 	for (int b = 0; b < n; b++)
@@ -406,6 +415,7 @@ static void test_fused(void)
 	fused[0] = -7;
 	winograd(in, 1, 1, w, cin, cout, k, bias, WINOGRAD_POOL, 1, 0, fused);
 	ok(fused[0] == -7, "pooling a one-row image writes nothing");
+done:
 	free(in);
 	free(k);
 	free(bias);
@@ -413,49 +423,76 @@ static void test_fused(void)
 	free(fused);
 }
 
+/* The choice between the tiles, and what each needs. */
+static void test_tiles(void)
+{
+	static const struct { int h, w, tile; } best[] = {
+		{ 9, 9, WINOGRAD_F3 },   { 6, 6, WINOGRAD_F3 },   { 5, 5, WINOGRAD_F3 },
+		{ 14, 14, WINOGRAD_F4 }, { 8, 8, WINOGRAD_F4 },   { 18, 18, WINOGRAD_F4 },
+		{ 224, 224, WINOGRAD_F4 }, { 12, 12, WINOGRAD_F4 }, { 9, 14, WINOGRAD_F3 },
+		{ 3, 3, WINOGRAD_F3 },
+	};
+	int good = 1;
+
+	for (size_t i = 0; i < sizeof best / sizeof *best; i++)
+		good &= winograd_best_tile(best[i].h, best[i].w) == best[i].tile;
+	ok(good, "best tile: 3x3 on 9x9, 9x14, 6x6, 5x5 and 3x3 maps, 4x4 on 14x14, 12x12, "
+		 "8x8, 224x224 and on the tie at 18x18");
+	ok(winograd_points(WINOGRAD_F4) == 36 && winograd_points(WINOGRAD_F3) == 25 &&
+	   winograd_tiles(WINOGRAD_F3, 2, 9, 9) == 18 && winograd_tiles(WINOGRAD_F3, 1, 10, 4) == 8 &&
+	   winograd_kernel_floats(WINOGRAD_F3, 24, 40) == (size_t)25 * 24 * 64 &&
+	   winograd_gradient_workspace_floats(WINOGRAD_F3, 24, 40, 10) <
+		   winograd_gradient_workspace_floats(WINOGRAD_F4, 24, 40, 10),
+	   "3x3 tiles: 25 points, ceil(h / 3) * ceil(w / 3) tiles, 25 * cin * cout kernel floats");
+}
+
 static void test_workspace(void)
 {
+	enum { TILE = WINOGRAD_F4 };
 	int h = 23, w = 18, cin = 24, cout = 40;
-	size_t tiles = winograd_tiles(1, h, w), px = (size_t)h * w;
-	size_t one = winograd_workspace_floats(cin, cout, 1);
-	size_t budget = 5 * one + one / 2, strip = winograd_strip_tiles(cin, cout, budget);
+	size_t tiles = winograd_tiles(TILE, 1, h, w), px = (size_t)h * w;
+	size_t one = winograd_workspace_floats(TILE, cin, cout, 1);
+	size_t budget = 5 * one + one / 2, strip = winograd_strip_tiles(TILE, cin, cout, budget);
 	float *in = random_floats(px * cin, -1, 1);
 	float *k = random_floats((size_t)9 * cin * cout, -0.2, 0.2);
-	float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
+	float *u = xcalloc(winograd_kernel_floats(TILE, cin, cout), sizeof *u);
 	float *ws = xcalloc(budget + 64, sizeof *ws);
 	float *out = xcalloc(px * cout, sizeof *out), *whole = xcalloc(px * cout, sizeof *out);
-	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .u = u };
+	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = TILE,
+				    .u = u };
 	int guard = 1;
 
-	ok(tiles == 6 * 5 && winograd_tiles(3, 1, 1) == 3 && winograd_tiles(2, 4, 8) == 4,
+	test_tile = TILE;
+	ok(tiles == 6 * 5 && winograd_tiles(TILE, 3, 1, 1) == 3 &&
+	   winograd_tiles(TILE, 2, 4, 8) == 4,
 	   "tiles: ceil(h / 4) * ceil(w / 4) per image");
 	/* V and M, 36 matrices each, padded by at most two 16-float cache
 	 * lines apiece, and one line to align the start. */
 	guard = 1;
 	for (size_t t = 1; t < 300; t += 7) {
 		size_t least = (size_t)36 * t * (cin + cout);
-		size_t got = winograd_workspace_floats(cin, cout, t);
+		size_t got = winograd_workspace_floats(TILE, cin, cout, t);
 
 		guard &= got >= least && got <= least + 72 * 32 + 16;
 	}
-	ok(guard && winograd_kernel_floats(cin, cout) == (size_t)36 * cin * 64 &&
-	   winograd_kernel_floats(cin, 64) == (size_t)36 * cin * 64,
+	ok(guard && winograd_kernel_floats(TILE, cin, cout) == (size_t)36 * cin * 64 &&
+	   winograd_kernel_floats(TILE, cin, 64) == (size_t)36 * cin * 64,
 	   "workspace about 36 * (cin + cout) floats per tile, kernel 36 * cin * cout "
 	   "with cout rounded up to panels of 32");
 	guard = 1;
 	for (size_t b = one; b < 40 * one; b += one / 3) {
-		size_t t = winograd_strip_tiles(cin, cout, b);
+		size_t t = winograd_strip_tiles(TILE, cin, cout, b);
 
-		guard &= winograd_workspace_floats(cin, cout, t) <= b &&
-			 winograd_workspace_floats(cin, cout, t + 1) > b;
+		guard &= winograd_workspace_floats(TILE, cin, cout, t) <= b &&
+			 winograd_workspace_floats(TILE, cin, cout, t + 1) > b;
 	}
-	ok(guard && winograd_strip_tiles(cin, cout, 1) == 1 &&
-	   winograd_strip_tiles(512, 512, (size_t)1 << 21) == 56,
+	ok(guard && winograd_strip_tiles(TILE, cin, cout, 1) == 1 &&
+	   winograd_strip_tiles(TILE, 512, 512, (size_t)1 << 21) == 56,
 	   "strip_tiles: the most tiles a budget holds (%zu in 5.5 tiles' worth)", strip);
 
 	/* Strips of that size in a workspace of exactly the budget leave the
 	 * floats past it untouched, and give the one-strip result. */
-	winograd_kernel_transform(k, cin, cout, 0, cin, u);
+	winograd_kernel_transform(TILE, k, cin, cout, 0, cin, u);
 	guard = 1;
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
@@ -531,7 +568,7 @@ static void test_threads(void)
 		ok(!memcmp(out, one, count * sizeof *out),
 		   "%d threads, strips of %zu tiles in %d channel range(s): as 1 thread of 16-tile strips, bit for bit",
 		   runs[i].threads, runs[i].strip ? runs[i].strip :
-		   (winograd_tiles(n, h, w) + runs[i].threads - 1) / runs[i].threads,
+		   (winograd_tiles(test_tile, n, h, w) + runs[i].threads - 1) / runs[i].threads,
 		   runs[i].cblocks);
 	}
 	free(in);
@@ -705,6 +742,9 @@ static double depth_errors(int s, double err[13], double err_im2col[13])
 	double worst = 0;
 	int h = s, w = s;
 
+	/* vggfeat's tile, which holds the pools. */
+	test_tile = WINOGRAD_F4;
+
 	for (size_t i = 0; i < (size_t)s * s * 3; i++)
 		ra[i] = ia[i] = a[i] = (float)(2 * uniform() - 1);
 	for (int i = 0; i < 13; i++) {
@@ -795,20 +835,21 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		float *k, *bias, *in = random_floats(px * cin, 0, 1);
 		float *out = xcalloc(px * cout, sizeof *out);
 		float *pooled = xcalloc(px * cout / 4 + 1, sizeof *pooled);
-		float *u = xcalloc(winograd_kernel_floats(cin, cout), sizeof *u);
-		struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout, .u = u },
+		float *u = xcalloc(winograd_kernel_floats(WINOGRAD_F4, cin, cout), sizeof *u);
+		struct run r = { .l = { .h = h, .w = w, .cin = cin, .cout = cout,
+					.tile = WINOGRAD_F4, .u = u },
 				 .in = in, .out = out };
 		struct im2col c = { .in = in, .out = out, .h = h, .w = w, .cin = cin,
 				    .cout = cout, .pixels = px, .col_floats = ws_floats };
 		double t[3] = { 1e30, 1e30, 1e30 }, best, flops = 2.0 * px * 9 * cin * cout;
 
 		vgg_weights(i, &k, &bias);
-		winograd_kernel_transform(k, cin, cout, 0, cin, u);
+		winograd_kernel_transform(WINOGRAD_F4, k, cin, cout, 0, cin, u);
 		r.l.bias = bias;
 		r.l.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
-		r.tiles = winograd_tiles(n, h, w);
-		budget = winograd_strip_tiles(cin, cout, ws_floats);
-		r.ws_floats = winograd_workspace_floats(cin, cout, budget);
+		r.tiles = winograd_tiles(WINOGRAD_F4, n, h, w);
+		budget = winograd_strip_tiles(WINOGRAD_F4, cin, cout, ws_floats);
+		r.ws_floats = winograd_workspace_floats(WINOGRAD_F4, cin, cout, budget);
 		r.ws = xcalloc(threads * r.ws_floats, sizeof *r.ws);
 		c.k = k;
 		c.bias = bias;
@@ -871,9 +912,11 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 static void gradient(const float *x, const float *dy, int n, int h, int w, int cin, int cout,
 		     size_t strip, size_t cut, int points, int rows, float *dk)
 {
-	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout };
-	size_t tiles = winograd_tiles(n, h, w);
-	float *ws = xcalloc(winograd_gradient_workspace_floats(cin, cout, strip), sizeof *ws);
+	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = test_tile };
+	size_t tiles = winograd_tiles(test_tile, n, h, w);
+	float *ws = xcalloc(winograd_gradient_workspace_floats(test_tile, cin, cout, strip),
+			    sizeof *ws);
+	int all = winograd_points(test_tile);
 
 	for (size_t s0 = 0, s1; s0 < tiles; s0 = s1) {
 		s1 = s0 + strip < tiles ? s0 + strip : tiles;
@@ -882,11 +925,10 @@ static void gradient(const float *x, const float *dy, int n, int h, int w, int c
 						      t0 + cut < s1 ? t0 + cut : s1, ws);
 		for (int r0 = 0, r1; r0 < cin; r0 = r1) {
 			r1 = r0 + WINOGRAD_GRADIENT_ROWS < cin ? r0 + WINOGRAD_GRADIENT_ROWS : cin;
-			for (int k0 = 0; k0 < WINOGRAD_POINTS; k0 += points)
-				winograd_gradient_stage_multiply(
-					&l, s0, s1, r0, r1, k0,
-					k0 + points < WINOGRAD_POINTS ? k0 + points : WINOGRAD_POINTS,
-					ws);
+			for (int k0 = 0; k0 < all; k0 += points)
+				winograd_gradient_stage_multiply(&l, s0, s1, r0, r1, k0,
+								 k0 + points < all ? k0 + points : all,
+								 ws);
 			for (int i0 = 0; i0 < r1 - r0; i0 += rows)
 				winograd_gradient_stage_kernel(&l, s0, s1, r0, i0,
 							       i0 + rows < r1 - r0 ? i0 + rows : r1 - r0,
@@ -899,9 +941,10 @@ static void gradient(const float *x, const float *dy, int n, int h, int w, int c
 /* The kernel's gradient against a float64 direct sum, on a batch with
  * edge tiles, channel counts that span two blocks of rows and pad the
  * last panel, in one strip and in several; then the same bits however
- * each stage is cut. Measured 7.6e-7 to 1.3e-6 of the largest with the
- * three builds of the GEMM kernel, as much as the forward pass rounds; G
- * with -1/15 as -0.0667 is off by 7.3e-4. */
+ * each stage is cut. Measured 6.1e-7 to 1.4e-6 of the largest with the
+ * three builds of the GEMM kernel at 4x4 tiles, 6.7e-7 to 2.1e-6 at 3x3
+ * tiles, as much as the forward pass rounds; G with -1/15 as -0.0667 is
+ * off by 7.3e-4. */
 static void test_gradient(void)
 {
 	enum { N = 3, H = 9, W = 7, CIN = 80, COUT = 40 };
@@ -909,7 +952,7 @@ static void test_gradient(void)
 	float *x = random_floats(pixels * CIN, -1, 1), *dy = random_floats(pixels * COUT, -1, 1);
 	float *dk = xcalloc(taps, sizeof *dk), *again = xcalloc(taps, sizeof *again);
 	double *want = xcalloc(taps, sizeof *want);
-	size_t tiles = winograd_tiles(N, H, W);
+	size_t tiles = winograd_tiles(test_tile, N, H, W);
 
 	for (int b = 0; b < N; b++)
 		for (int y = 0; y < H; y++)
@@ -928,7 +971,7 @@ static void test_gradient(void)
 								(double)in[ci] * g[co];
 				}
 			}
-	gradient(x, dy, N, H, W, CIN, COUT, tiles, tiles, WINOGRAD_POINTS,
+	gradient(x, dy, N, H, W, CIN, COUT, tiles, tiles, winograd_points(test_tile),
 		 WINOGRAD_GRADIENT_ROWS, dk);
 	ok(rel_error(dk, want, taps) < 5e-6,
 	   "kernel gradient, one strip: within 5e-6 of the largest (%.2g)",
@@ -981,14 +1024,17 @@ int main(int argc, char **argv)
 			printf("# GEMM kernels %s: not run by this processor\n", builds[i]);
 			continue;
 		}
-		printf("# GEMM kernels %s\n", builds[i]);
-		test_hand();
-		test_channels();
-		test_random();
-		test_fused();
-		test_threads();
-		test_gradient();
+		for (test_tile = WINOGRAD_F4; test_tile >= WINOGRAD_F3; test_tile--) {
+			printf("# GEMM kernels %s, F(%dx%d, 3x3)\n", builds[i], test_tile, test_tile);
+			test_hand();
+			test_channels();
+			test_random();
+			test_fused();
+			test_threads();
+			test_gradient();
+		}
 	}
+	test_tiles();
 	test_workspace();
 	test_depth();
 	return tap_done();

@@ -56,37 +56,39 @@ int winograd_best_tile(int h, int w)
 	return f3 < f4 ? WINOGRAD_F3 : WINOGRAD_F4;
 }
 
-/* The kernel transforms' G, in double so that U is rounded once. */
-static const double g_f4[6][3] = {
-	{ 1.0 / 2, 0, 0 },
-	{ 1.0 / 6, 1.0 / 6, 1.0 / 6 },
-	{ -1.0 / 6, 1.0 / 6, -1.0 / 6 },
-	{ -2.0 / 15, -1.0 / 15, -1.0 / 30 },
-	{ 1.0 / 30, -1.0 / 15, 2.0 / 15 },
-	{ 0, 0, 1.0 / 2 },
-};
-
-static const double g_f3[5][3] = {
-	{ 1.0 / 2, 0, 0 },
-	{ 1.0 / 2, 1.0 / 2, 1.0 / 2 },
-	{ 1.0 / 6, -1.0 / 6, 1.0 / 6 },
-	{ 1.0 / 6, 1.0 / 3, 2.0 / 3 },
-	{ 0, 0, 1 },
-};
-
-ALWAYS_INLINE const double (*g_matrix(const int tile))[3]
-{
-	return tile == WINOGRAD_F3 ? g_f3 : g_f4;
-}
-
 size_t winograd_kernel_floats(int tile, int cin, int cout)
 {
 	return (size_t)winograd_points(tile) * pgemm_packed_floats((size_t)cin, (size_t)cout);
 }
 
+/* One dimension of G g, on the three taps g0, g1, g2, to the tile's
+ * points o[0], o[os], ... o[(tile + 1) os]: G's rows (winograd.h) written
+ * out without their zeros and ones, a third of the operations of the
+ * full product. In double, so that U is rounded once. */
+ALWAYS_INLINE void kernel_1d(const int tile, double g0, double g1, double g2, double *o,
+			     size_t os)
+{
+	double s = g0 + g2;
+
+	if (tile == WINOGRAD_F3) {
+		o[0] = g0 * (1.0 / 2);
+		o[os] = (s + g1) * (1.0 / 2);
+		o[2 * os] = (s - g1) * (1.0 / 6);
+		o[3 * os] = (g0 + 2 * g1 + 4 * g2) * (1.0 / 6);
+		o[4 * os] = g2;
+	} else {
+		o[0] = g0 * (1.0 / 2);
+		o[os] = (s + g1) * (1.0 / 6);
+		o[2 * os] = (g1 - s) * (1.0 / 6);
+		o[3 * os] = (4 * g0 + 2 * g1 + g2) * (-1.0 / 30);
+		o[4 * os] = (g0 - 2 * g1 + 4 * g2) * (1.0 / 30);
+		o[5 * os] = g2 * (1.0 / 2);
+	}
+}
+
 /* nb (input, output) channel pairs with consecutive output channels, each
- * pair's 3x3 taps to its 6x6 G g G^T: g is the first pair's tap (0, 0),
- * the taps g_plane floats apart; u is its first point, the points u_plane
+ * pair's 3x3 taps to its G g G^T: g is the first pair's tap (0, 0), the
+ * taps g_plane floats apart; u is its first point, the points u_plane
  * floats apart. Pairs are the inner loop so that each loop reads and
  * writes contiguous floats; called with a constant nb, it becomes vector
  * code, inlined into each build of winograd_kernel_transform. */
@@ -94,25 +96,22 @@ ALWAYS_INLINE void kernel_block(const int tile, const float *g, size_t g_plane, 
 			       size_t u_plane, size_t nb)
 {
 	const int alpha = tile + 2;
-	const double(*gm)[3] = g_matrix(tile);
-	double t[MAX_ALPHA][3][PGEMM_PANEL];
+	double t[MAX_ALPHA][3][PGEMM_PANEL], r[WINOGRAD_MAX_POINTS][PGEMM_PANEL];
 
+	for (int kx = 0; kx < 3; kx++) {
+		const float *g0 = g + kx * g_plane;
+		const float *g1 = g0 + 3 * g_plane, *g2 = g0 + 6 * g_plane;
+
+		for (size_t b = 0; b < nb; b++)
+			kernel_1d(tile, g0[b], g1[b], g2[b], &t[0][kx][b], 3 * PGEMM_PANEL);
+	}
 	for (int i = 0; i < alpha; i++)
-		for (int kx = 0; kx < 3; kx++) {
-			const float *g0 = g + kx * g_plane;
-			const float *g1 = g0 + 3 * g_plane, *g2 = g0 + 6 * g_plane;
-
-			for (size_t b = 0; b < nb; b++)
-				t[i][kx][b] = gm[i][0] * g0[b] + gm[i][1] * g1[b] + gm[i][2] * g2[b];
-		}
-	for (int i = 0; i < alpha; i++)
-		for (int j = 0; j < alpha; j++) {
-			float *d = u + (i * alpha + j) * u_plane;
-
-			for (size_t b = 0; b < nb; b++)
-				d[b] = (float)(t[i][0][b] * gm[j][0] + t[i][1][b] * gm[j][1] +
-					       t[i][2][b] * gm[j][2]);
-		}
+		for (size_t b = 0; b < nb; b++)
+			kernel_1d(tile, t[i][0][b], t[i][1][b], t[i][2][b], &r[i * alpha][b],
+				  PGEMM_PANEL);
+	for (int k = 0; k < alpha * alpha; k++)
+		for (size_t b = 0; b < nb; b++)
+			u[k * u_plane + b] = (float)r[k][b];
 }
 
 /* Built for AVX-512 and AVX2 too: fine-tuning transforms its kernels on
@@ -127,10 +126,21 @@ ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, i
 
 	/* Panel by panel, so that each point's writes run on through the
 	 * panel's rows rather than jump from panel to panel: 1.6 times
-	 * faster. */
+	 * faster. The reads then jump a row of the kernel at a time, which
+	 * the hardware prefetchers do not follow: the taps of the row after
+	 * next are asked for ahead. */
 	for (int co = 0; co < padded; co += PGEMM_PANEL)
 		for (int ci = ci0; ci < ci1; ci++) {
 			float *d = u + pgemm_packed_index((size_t)cin, (size_t)ci, (size_t)co);
+
+			if (ci + 2 < ci1)
+				for (int tap = 0; tap < 9; tap++) {
+					const float *ahead =
+						kernel + tap * plane + (size_t)(ci + 2) * cout + co;
+
+					__builtin_prefetch(ahead);
+					__builtin_prefetch(ahead + PGEMM_PANEL - 1);
+				}
 
 			if (co + PGEMM_PANEL <= cout) {
 				kernel_block(tile, kernel + (size_t)ci * cout + co, plane, d,
@@ -714,41 +724,59 @@ static void gradient_transform(int tile, const float *dy, int h, int w, int cout
 		gradient_tiles(WINOGRAD_F4, dy, h, w, cout, s0, nt, t0, t1, z, stride);
 }
 
+/* One dimension of G^T x, the kernel transform's transpose, on the
+ * points x[0], x[s], ... x[(tile + 1) s], to the three taps o[0], o[os],
+ * o[2 os]. */
+ALWAYS_INLINE void kernel_gradient_1d(const int tile, const vf *x, int s, vf *o, int os)
+{
+	if (tile == WINOGRAD_F3) {
+		vf x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s];
+		vf half1 = x1 * (1.0f / 2);
+
+		o[0] = (x0 + x1) * (1.0f / 2) + (x2 + x3) * (1.0f / 6);
+		o[os] = half1 + (2 * x3 - x2) * (1.0f / 6);
+		o[2 * os] = half1 + (x2 + 4 * x3) * (1.0f / 6) + x4;
+	} else {
+		vf x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s],
+		   x5 = x[5 * s];
+		vf d12 = (x1 - x2) * (1.0f / 6);
+
+		o[0] = x0 * (1.0f / 2) + d12 + (x4 - 4 * x3) * (1.0f / 30);
+		o[os] = (x1 + x2) * (1.0f / 6) - (x3 + x4) * (1.0f / 15);
+		o[2 * os] = d12 + (4 * x4 - x3) * (1.0f / 30) + x5 * (1.0f / 2);
+	}
+}
+
 ALWAYS_INLINE void kernel_gradient_rows(const int tile, const float *du, size_t stride,
 					int cin, int cout, int r0, int i0, int i1,
 					int accumulate, float *dkernel)
 {
 	const int alpha = tile + 2, points = alpha * alpha;
-	const double(*gm)[3] = g_matrix(tile);
 	size_t plane = (size_t)cin * cout;
 
 	for (int i = i0; i < i1; i++)
 		for (int c = 0; c < cout; c += LANES) {
 			int n = cout - c < LANES ? cout - c : LANES;
-			vf x[WINOGRAD_MAX_POINTS], t[MAX_ALPHA][3];
+			vf x[WINOGRAD_MAX_POINTS], t[3 * MAX_ALPHA], taps[9];
 			float *dst = dkernel + (size_t)(r0 + i) * cout + c;
 
 			UNROLLED
 			for (int k = 0; k < points; k++)
 				load_lanes(&x[k], du + k * stride + (size_t)i * cout + c, n);
+			/* Along each row of points, then down the columns. */
 			for (int a = 0; a < alpha; a++)
-				for (int kx = 0; kx < 3; kx++) {
-					t[a][kx] = (vf){ 0 };
-					for (int b = 0; b < alpha; b++)
-						t[a][kx] += x[a * alpha + b] * (float)gm[b][kx];
-				}
-			for (int ky = 0; ky < 3; ky++)
-				for (int kx = 0; kx < 3; kx++) {
-					vf sum = { 0 }, old;
+				kernel_gradient_1d(tile, x + a * alpha, 1, t + a, alpha);
+			for (int kx = 0; kx < 3; kx++)
+				kernel_gradient_1d(tile, t + kx * alpha, 1, taps + kx, 3);
+			for (int tap = 0; tap < 9; tap++) {
+				if (accumulate) {
+					vf old;
 
-					for (int a = 0; a < alpha; a++)
-						sum += (float)gm[a][ky] * t[a][kx];
-					if (accumulate) {
-						load_lanes(&old, dst + (ky * 3 + kx) * plane, n);
-						sum += old;
-					}
-					store_lanes(dst + (ky * 3 + kx) * plane, &sum, n);
+					load_lanes(&old, dst + tap * plane, n);
+					taps[tap] += old;
 				}
+				store_lanes(dst + tap * plane, &taps[tap], n);
+			}
 		}
 }
 

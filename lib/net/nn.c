@@ -471,6 +471,7 @@ size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int ci
 
 struct winograd_job {
 	const float *kernel, *x;
+	int turned;
 	float *ws, *y;
 	struct winograd_layer layer;
 	size_t s0, s1;
@@ -484,7 +485,7 @@ static void transform_task(void *ctx, size_t task, int thread)
 	(void)thread;
 	winograd_kernel_transform(j->layer.tile, j->kernel, cin, j->layer.cout, ci0,
 				  ci0 + TRANSFORM_CHANNELS < cin ? ci0 + TRANSFORM_CHANNELS : cin,
-				  (float *)j->layer.u);
+				  j->turned, (float *)j->layer.u);
 }
 
 static void input_task(void *ctx, size_t task, int thread)
@@ -523,13 +524,13 @@ static void output_task(void *ctx, size_t task, int thread)
  * multiplies on the map (winograd_best_tile): fine-tuning's 9x9 maps of
  * 150x150 images take 3x3 tiles, 1.3 times as fast (make bench). */
 static void winograd_batch_forward(int threads, const float *x, size_t n, int h, int w,
-				   int cin, int cout, const float *kernel, const float *bias,
-				   float *scratch, float *y)
+				   int cin, int cout, const float *kernel, int turned,
+				   const float *bias, float *scratch, float *y)
 {
 	int tile = winograd_best_tile(h, w);
 	size_t tiles = winograd_tiles(tile, (int)n, h, w);
 	size_t strip = winograd_strip(tile, n, h, w, cin, cout);
-	struct winograd_job j = { .kernel = kernel, .x = x, .y = y,
+	struct winograd_job j = { .kernel = kernel, .turned = turned, .x = x, .y = y,
 				  .ws = scratch + winograd_kernel_floats(tile, cin, cout) };
 
 	j.layer = (struct winograd_layer){ .h = h, .w = w, .cin = cin, .cout = cout,
@@ -555,7 +556,7 @@ void nn_conv3x3_batch_forward(int threads, enum nn_algo algo, const float *x, si
 
 	if (batch_algo(algo, h, w) == NN_WINOGRAD) {
 		nn_blas_single_threaded();
-		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, bias, scratch, y);
+		winograd_batch_forward(threads, x, n, h, w, cin, cout, kernel, 0, bias, scratch, y);
 		return;
 	}
 	im2col_batch(threads, x, n, h, w, cin, scratch);
@@ -693,10 +694,12 @@ void nn_conv3x3_weight_backward(int threads, enum nn_algo algo, const float *x, 
 		dkernel);
 }
 
-/* The side of the blocks nn_conv3x3_flip transposes. */
+/* The side of the blocks turn_kernel transposes. */
 #define FLIP_BLOCK 16
 
-void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped)
+/* kernel [3, 3, cin, cout] -> flipped [3, 3, cout, cin]: turned by 180
+ * degrees, input and output channels swapped. */
+static void turn_kernel(const float *kernel, int cin, int cout, float *flipped)
 {
 	/* flipped [ky, kx, co, ci] = kernel [2 - ky, 2 - kx, ci, co] */
 	for (int ky = 0; ky < 3; ky++)
@@ -717,6 +720,20 @@ void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped)
 							dst[(size_t)co * cin + ci] =
 								src[(size_t)ci * cout + co];
 		}
+}
+
+void nn_conv3x3_input_gradient(int threads, enum nn_algo algo, const float *dy, size_t n,
+			       int h, int w, int cin, int cout, const float *kernel,
+			       float *turned, float *scratch, float *dx)
+{
+	if (batch_algo(algo, h, w) == NN_WINOGRAD) {
+		nn_blas_single_threaded();
+		winograd_batch_forward(threads, dy, n, h, w, cout, cin, kernel, 1, NULL, scratch,
+				       dx);
+		return;
+	}
+	turn_kernel(kernel, cin, cout, turned);
+	nn_conv3x3_batch_forward(threads, algo, dy, n, h, w, cout, cin, turned, NULL, scratch, dx);
 }
 
 /* ---- pooling ---- */

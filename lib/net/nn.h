@@ -121,11 +121,15 @@ size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int c
 void nn_conv3x3_weight_backward(int threads, enum nn_algo algo, const float *x, size_t n,
 				int h, int w, int cin, int cout, const float *dy,
 				float *scratch, float *dkernel, float *dbias);
-/* kernel [3, 3, cin, cout] -> flipped [3, 3, cout, ci]: turned by 180
- * degrees, input and output channels swapped. The input's gradient is dy
- * convolved with it, a 'same' convolution again:
- * dx = nn_conv3x3_batch_forward(dy, flipped, no bias). */
-void nn_conv3x3_flip(const float *kernel, int cin, int cout, float *flipped);
+/* The input's gradient: dy [n, h, w, cout] -> dx [n, h, w, cin], dy
+ * convolved with the kernel [3, 3, cin, cout] turned by 180 degrees and
+ * its input and output channels swapped, a 'same' convolution again.
+ * Winograd transforms the turned kernel straight from kernel; im2col
+ * writes it to turned [3, 3, cout, cin] first. scratch holds
+ * nn_conv3x3_batch_floats(algo, n, h, w, cout, cin) floats. */
+void nn_conv3x3_input_gradient(int threads, enum nn_algo algo, const float *dy, size_t n,
+			       int h, int w, int cin, int cout, const float *kernel,
+			       float *turned, float *scratch, float *dx);
 
 /* x [n, h, w, c] -> y [n, h / 2, w / 2, c], output rows [r0, r1) of the
  * n * (h / 2); an odd last row or column is dropped, as Keras' 'valid'

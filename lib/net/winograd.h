@@ -89,9 +89,12 @@ size_t winograd_kernel_floats(int tile, int cin, int cout);
 /* kernel HWIO [3, 3, cin, cout] -> u, the B matrices [cin, cout] of the
  * P GEMMs, each packed for pgemm (pgemm.h): [P, ceil(cout / 32), cin,
  * 32]; the rows of input channels [ci0, ci1) only, so that threads can
- * share a layer. Computed in double. */
+ * share a layer. Computed in double. With turned set, kernel is [3, 3,
+ * cout, cin] instead and the transform is of it turned by 180 degrees with
+ * its channels swapped: the kernel of the input's gradient of a layer of
+ * cout input channels and cin output ones, without writing it out. */
 void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			       int ci1, float *u);
+			       int ci1, int turned, float *u);
 
 /* Tiles of a batch of n h x w images. */
 size_t winograd_tiles(int tile, int n, int h, int w);

@@ -204,7 +204,6 @@ static void standardize_backward(const struct layer *l, const struct pass *p,
 		nn_standardize_backward(io->dy, l->scale, pixels(l, io->n), l->c, io->dx);
 }
 
-/* The input's gradient is dy convolved with the turned kernel. */
 static void conv3x3_backward(const struct layer *l, const struct pass *p,
 			     const struct layer_io *io)
 {
@@ -214,9 +213,8 @@ static void conv3x3_backward(const struct layer *l, const struct pass *p,
 					   io->dparam[0], io->dparam[1]);
 	if (!io->dx)
 		return;
-	nn_conv3x3_flip(l->weights, (int)l->c, (int)l->oc, p->flipped);
-	nn_conv3x3_batch_forward(p->threads, p->algo, io->dy, io->n, (int)l->h, (int)l->w,
-				 (int)l->oc, (int)l->c, p->flipped, NULL, p->conv, io->dx);
+	nn_conv3x3_input_gradient(p->threads, p->algo, io->dy, io->n, (int)l->h, (int)l->w,
+				  (int)l->c, (int)l->oc, l->weights, p->flipped, p->conv, io->dx);
 }
 
 static void maxpool2x2_backward(const struct layer *l, const struct pass *p,

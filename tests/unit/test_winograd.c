@@ -197,7 +197,7 @@ static void winograd_split(const float *in, int n, int h, int w, int cin,
 			 .in = in, .out = out, .cblocks = cblocks };
 	float *u = xcalloc(winograd_kernel_floats(test_tile, cin, cout), sizeof *u);
 
-	winograd_kernel_transform(test_tile, kernel, cin, cout, 0, cin, u);
+	winograd_kernel_transform(test_tile, kernel, cin, cout, 0, cin, 0, u);
 	r.l.u = u;
 	r.tiles = winograd_tiles(test_tile, n, h, w);
 	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
@@ -423,6 +423,39 @@ done:
 	free(fused);
 }
 
+/* The transform of a turned kernel (the input gradient's) read from the
+ * kernel it is turned from, in channel ranges that cut its blocks of
+ * rows, against the transform of the kernel turned by hand: the same
+ * bits, with a last panel of 8 columns. */
+static void test_turned(void)
+{
+	enum { CIN = 40, COUT = 56 }; /* the turned kernel's: [3, 3, COUT, CIN] is turned */
+	float *k = random_floats((size_t)9 * COUT * CIN, -1, 1);
+	float *turned = xcalloc((size_t)9 * CIN * COUT, sizeof *turned);
+
+	for (int tap = 0; tap < 9; tap++)
+		for (int co = 0; co < COUT; co++)
+			for (int ci = 0; ci < CIN; ci++)
+				turned[((size_t)tap * CIN + ci) * COUT + co] =
+					k[((size_t)(8 - tap) * COUT + co) * CIN + ci];
+	for (int tile = WINOGRAD_F3; tile <= WINOGRAD_F4; tile++) {
+		size_t floats = winograd_kernel_floats(tile, CIN, COUT);
+		float *want = xcalloc(floats, sizeof *want), *got = xcalloc(floats, sizeof *got);
+
+		winograd_kernel_transform(tile, turned, CIN, COUT, 0, CIN, 0, want);
+		winograd_kernel_transform(tile, k, CIN, COUT, 0, 7, 1, got);
+		winograd_kernel_transform(tile, k, CIN, COUT, 7, 30, 1, got);
+		winograd_kernel_transform(tile, k, CIN, COUT, 30, CIN, 1, got);
+		ok(!memcmp(want, got, floats * sizeof *got),
+		   "F(%dx%d, 3x3) transform of a kernel turned on the way: as of one turned before, "
+		   "bit for bit", tile, tile);
+		free(want);
+		free(got);
+	}
+	free(k);
+	free(turned);
+}
+
 /* The choice between the tiles, and what each needs. */
 static void test_tiles(void)
 {
@@ -492,7 +525,7 @@ static void test_workspace(void)
 
 	/* Strips of that size in a workspace of exactly the budget leave the
 	 * floats past it untouched, and give the one-strip result. */
-	winograd_kernel_transform(TILE, k, cin, cout, 0, cin, u);
+	winograd_kernel_transform(TILE, k, cin, cout, 0, cin, 0, u);
 	guard = 1;
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
@@ -844,7 +877,7 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		double t[3] = { 1e30, 1e30, 1e30 }, best, flops = 2.0 * px * 9 * cin * cout;
 
 		vgg_weights(i, &k, &bias);
-		winograd_kernel_transform(WINOGRAD_F4, k, cin, cout, 0, cin, u);
+		winograd_kernel_transform(WINOGRAD_F4, k, cin, cout, 0, cin, 0, u);
 		r.l.bias = bias;
 		r.l.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
 		r.tiles = winograd_tiles(WINOGRAD_F4, n, h, w);
@@ -1035,6 +1068,7 @@ int main(int argc, char **argv)
 		}
 	}
 	test_tiles();
+	test_turned();
 	test_workspace();
 	test_depth();
 	return tap_done();

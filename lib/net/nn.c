@@ -591,8 +591,7 @@ size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int c
 						  winograd_gradient_strip(tile, n, h, w, cin, cout));
 }
 
-/* Tiles per task of the kernel gradient's transforms (its input's is
- * written 16 tiles at a time), points per task of its GEMMs (36 share out
+/* Tiles per task of the kernel gradient's transforms, points per task of its GEMMs (36 share out
  * evenly over 2, 3, 4, 6 or 12 threads; 25 in 9 tasks, the last of one
  * point), and input channels per task of its last transform. */
 #define GRADIENT_TILES 16

@@ -39,13 +39,16 @@ static inline size_t pgemm_packed_index(size_t k, size_t row, size_t col)
 }
 
 /* count products C_q = A_q B_q of the same shapes, A_q [m, k] (row stride
- * lda) a_stride floats after A_{q-1}, and so on: columns [c0, c1) of each
+ * lda; with a_transposed, stored as its transpose [k, m], row stride lda)
+ * a_stride floats after A_{q-1}, and so on: columns [c0, c1) of each
  * C_q into c [m, c1 - c0] (row stride ldc). c0 is a multiple of
- * PGEMM_PANEL. One call does all, so that it can fetch each B ahead. */
+ * PGEMM_PANEL. One call does all, so that it can fetch each B ahead.
+ * Either way of storing A gives the same bits. */
 struct pgemm {
 	size_t count, m, k;
 	const float *a;
 	size_t lda, a_stride;
+	int a_transposed;
 	const float *b; /* packed, pgemm_packed_floats(k, n) or more apart */
 	size_t b_stride;
 	int c0, c1;

@@ -489,55 +489,6 @@ static void input_transform(int tile, const float *in, int h, int w, int cin, si
 		input_tiles(WINOGRAD_F4, in, h, w, cin, t0, t1, v, stride);
 }
 
-ALWAYS_INLINE void input_tiles_transposed(const int tile, const float *in, int h, int w,
-					  int cin, size_t s0, size_t nt, size_t t0, size_t t1,
-					  float *v, size_t stride)
-{
-	const int points = winograd_points(tile);
-
-	for (size_t b0 = t0; b0 < t1; b0 += LANES) {
-		int tiles = t1 - b0 < LANES ? (int)(t1 - b0) : LANES;
-		const float *px[LANES][WINOGRAD_MAX_POINTS];
-		float block[WINOGRAD_MAX_POINTS][LANES][LANES] __attribute__((aligned(LANES * 4)));
-
-		for (int b = 0; b < tiles; b++)
-			tile_window(tile, in, h, w, cin, b0 + (size_t)b, px[b]);
-		for (int c = 0; c < cin; c += LANES) {
-			int n = cin - c < LANES ? cin - c : LANES;
-
-			for (int b = 0; b < tiles; b++) {
-				vf o[WINOGRAD_MAX_POINTS];
-
-				window_transform(tile, px[b], c, n, o);
-				for (int k = 0; k < points; k++)
-					for (int i = 0; i < LANES; i++)
-						block[k][i][b] = o[k][i];
-			}
-			for (int k = 0; k < points; k++)
-				for (int i = 0; i < n; i++)
-					store_lanes(v + k * stride + (size_t)(c + i) * nt + (b0 - s0),
-						    (const vf *)block[k][i], tiles);
-		}
-	}
-}
-
-/* The same transposed, for the kernel's gradient: tiles [t0, t1) of a
- * strip of nt -> columns t0 - s0 to t1 - s0 of v [P, cin, nt]. A block
- * of up to LANES tiles goes through a buffer in the first-level cache, so
- * that v is written LANES tiles at a time: scattered straight to v, each
- * float went to another cache line, and the transform took three times
- * the forward's. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void input_transform_transposed(int tile, const float *in, int h, int w, int cin,
-				       size_t s0, size_t nt, size_t t0, size_t t1, float *v,
-				       size_t stride)
-{
-	if (tile == WINOGRAD_F3)
-		input_tiles_transposed(WINOGRAD_F3, in, h, w, cin, s0, nt, t0, t1, v, stride);
-	else
-		input_tiles_transposed(WINOGRAD_F4, in, h, w, cin, s0, nt, t0, t1, v, stride);
-}
-
 /* Lane by lane maximum, through masks: GCC's vector extension has no
  * max operator in C. */
 static inline void max_lanes(vf *r, const vf *a, const vf *b)
@@ -830,7 +781,7 @@ static void kernel_gradient(int tile, const float *du, size_t stride, int cin, i
 				     dkernel);
 }
 
-/* Where V^T, Z and dU sit in a workspace for a strip of nt tiles. */
+/* Where V, Z and dU sit in a workspace for a strip of nt tiles. */
 struct gradient_planes {
 	float *v, *z, *du;
 	size_t v_stride, z_stride, du_stride;
@@ -877,8 +828,8 @@ void winograd_gradient_stage_input(const struct winograd_layer *l, const float *
 	struct gradient_planes p;
 
 	gradient_planes(l->tile, l->cin, l->cout, s1 - s0, ws, &p);
-	input_transform_transposed(l->tile, in, l->h, l->w, l->cin, s0, s1 - s0, t0, t1, p.v,
-				   p.v_stride);
+	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v + (t0 - s0) * l->cin,
+			p.v_stride);
 	gradient_transform(l->tile, dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z,
 			   p.z_stride);
 }
@@ -892,7 +843,8 @@ void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0,
 	gradient_planes(l->tile, l->cin, l->cout, nt, ws, &p);
 	pgemm(&(struct pgemm){
 		.count = (size_t)(k1 - k0), .m = (size_t)(r1 - r0), .k = nt,
-		.a = p.v + k0 * p.v_stride + (size_t)r0 * nt, .lda = nt, .a_stride = p.v_stride,
+		.a = p.v + k0 * p.v_stride + r0, .lda = (size_t)l->cin, .a_stride = p.v_stride,
+		.a_transposed = 1,
 		.b = p.z + k0 * p.z_stride, .b_stride = p.z_stride, .c0 = 0, .c1 = l->cout,
 		.c = p.du + k0 * p.du_stride, .ldc = (size_t)l->cout, .c_stride = p.du_stride,
 	});

@@ -158,17 +158,18 @@ void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1,
  * ReLU) -> dkernel [3, 3, cin, cout]. Since Y = A^T [U .* V] A summed
  * over tiles, dU = sum over tiles of V .* Z with Z = A dY A^T, and dg =
  * G^T dU G: for each point, the GEMM dU_k [cin, cout] = V_k^T [cin, tiles]
- * Z_k [tiles, cout], a quarter of the multiplications of im2col's
+ * Z_k [tiles, cout] (V_k read as the forward pass lays it out, pgemm's
+ * a_transposed), a quarter of the multiplications of im2col's
  * col(x)^T dy at 4x4 tiles (fewer still at 3x3 tiles on a 9x9 map),
  * summed over the tiles.
  *
  * For each strip of tiles [s0, s1): the transforms of tiles [t0, t1) of
- * the strip (V^T, and Z packed for pgemm), then, block by block of at
+ * the strip (V, and Z packed for pgemm), then, block by block of at
  * most WINOGRAD_GRADIENT_ROWS input channels from r0, the GEMMs of points
  * [k0, k1) into the block's dU, then rows [i0, i1) of the block to
  * dkernel, added to it but for the first strip. ws holds
- * winograd_gradient_workspace_floats(tile, cin, cout, s1 - s0). Every part of a
- * stage computes the same numbers however the stage is cut. */
+ * winograd_gradient_workspace_floats(tile, cin, cout, s1 - s0). Every
+ * part of a stage computes the same numbers however the stage is cut. */
 #define WINOGRAD_GRADIENT_ROWS 64
 size_t winograd_gradient_workspace_floats(int tile, int cin, int cout, size_t strip_tiles);
 /* The most tiles per strip that a workspace of ws_floats holds, at least 1. */

@@ -71,7 +71,7 @@ enum { CLI_OPT_PROGRESS = 0x100, CLI_OPT_ALGO, CLI_OPT_TOOL };
 	"  -t, --threads N      threads (default: every available core)\n"
 #define CLI_HELP_ALGO \
 	"      --algo ALGO      convolutions of a fine-tuned model: im2col, winograd\n" \
-	"                       or auto (default: winograd on maps of 4x4 and more)\n"
+	"                       or auto (default: winograd on maps of 3x3 and more)\n"
 #define CLI_HELP_BASIC \
 	"      --progress       show progress on stderr even when not a terminal\n" \
 	"  -q, --quiet          no progress, even on a terminal\n"                 \

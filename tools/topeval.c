@@ -59,7 +59,7 @@ _Noreturn static void usage(void)
 	       "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
 	       "  -t, --threads N       threads (default: every available core)\n"
 	       "      --algo ALGO       convolutions of a fine-tuned model: im2col, winograd\n"
-	       "                        or auto (default: winograd on maps of 4x4 and more)\n"
+	       "                        or auto (default: winograd on maps of 3x3 and more)\n"
 	       "      --progress        show progress on stderr even when not a terminal\n"
 	       "  -q, --quiet           no progress, even on a terminal\n"
 	       "  -h, --help            show this help and exit\n"

@@ -123,7 +123,7 @@ _Noreturn static void usage(void)
 	       "      --init-random SEED  the random weights of vggfeat --init-random SEED\n"
 	       "      --algo ALGO      the convolutions: im2col, winograd (2 to 3 times fewer\n"
 	       "                       multiplications) or auto (default: winograd on maps\n"
-	       "                       of 4x4 and more, im2col on smaller ones)\n"
+	       "                       of 3x3 and more, im2col on smaller ones)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 a data error, 2 a usage error.\n",
 	       program_invocation_short_name, FINETUNE_HOLDOUT, FINETUNE_WARMUP,

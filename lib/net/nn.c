@@ -445,12 +445,13 @@ static size_t winograd_strip(int tile, size_t n, int h, int w, int cin, int cout
 	return strip < tiles ? strip : tiles ? tiles : 1;
 }
 
-/* NN_AUTO: Winograd's 4x4 output tiles fit maps of 4x4 and more; on
- * smaller ones most of a tile is padding. Fine-tuning block 5 on 2x2 maps
- * (32x32 images) ran 10 epochs in 5.0 s with im2col against 7.8 s with
- * Winograd, on 4x4 maps in 10.9 s against 10.6 s, and on 9x9 maps
- * Winograd is 1.27 times as fast (make bench). */
-#define WINOGRAD_MIN_PIXELS 16
+/* NN_AUTO: Winograd on maps of 3x3 and more, whose 3x3 or 4x4 tiles the
+ * map fills; on smaller ones most of a tile is padding. Fine-tuning block
+ * 5 on 640 records, 10 epochs, 2 threads: on 2x2 maps (32x32 images) 18.3
+ * s with im2col against 19.0 s with Winograd, on 3x3 maps 24.2 against
+ * 19.2, on 4x4 maps 33.6 against 27.4; on 9x9 maps Winograd is twice as
+ * fast (make bench). */
+#define WINOGRAD_MIN_PIXELS 9
 
 static enum nn_algo batch_algo(enum nn_algo algo, int h, int w)
 {
@@ -461,10 +462,10 @@ static enum nn_algo batch_algo(enum nn_algo algo, int h, int w)
 
 size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
 {
-	if (batch_algo(algo, h, w) == NN_IM2COL)
-		return col_floats(n, h, w, cin);
 	int tile = winograd_best_tile(h, w);
 
+	if (batch_algo(algo, h, w) == NN_IM2COL)
+		return col_floats(n, h, w, cin);
 	return winograd_kernel_floats(tile, cin, cout) +
 	       winograd_workspace_floats(tile, cin, cout, winograd_strip(tile, n, h, w, cin, cout));
 }
@@ -583,17 +584,18 @@ static size_t winograd_gradient_strip(int tile, size_t n, int h, int w, int cin,
 
 size_t nn_conv3x3_weight_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
 {
-	if (batch_algo(algo, h, w) == NN_IM2COL)
-		return col_floats(n, h, w, cin);
 	int tile = winograd_best_tile(h, w);
 
+	if (batch_algo(algo, h, w) == NN_IM2COL)
+		return col_floats(n, h, w, cin);
 	return winograd_gradient_workspace_floats(tile, cin, cout,
 						  winograd_gradient_strip(tile, n, h, w, cin, cout));
 }
 
-/* Tiles per task of the kernel gradient's transforms, points per task of its GEMMs (36 share out
- * evenly over 2, 3, 4, 6 or 12 threads; 25 in 9 tasks, the last of one
- * point), and input channels per task of its last transform. */
+/* Tiles per task of the kernel gradient's transforms, points per task of
+ * its GEMMs (36 share out evenly over 2, 3, 4, 6 or 12 threads; 25 make 9
+ * tasks, the last of one point), and input channels per task of its last
+ * transform. */
 #define GRADIENT_TILES 16
 #define GRADIENT_POINTS 3
 #define GRADIENT_CHANNELS 8

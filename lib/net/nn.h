@@ -93,10 +93,10 @@ void nn_conv3x3_forward(const float *x, int h, int w, int cin, int cout,
 			const float *kernel, const float *bias, int relu, size_t p0,
 			size_t p1, int c0, int c1, float *col, float *y);
 /* How a batch's convolutions run: im2col and one GEMM, or Winograd
- * F(4x4, 3x3) (winograd.h), with about 2 to 3 times fewer
+ * F(4x4, 3x3) or F(3x3, 3x3) (winograd.h), with about 2 to 3 times fewer
  * multiplications on small maps and 10 times the rounding error (a few
  * 1e-6 of the largest output). NN_AUTO is the faster as measured: for
- * the batch kernels below, Winograd on maps of 4x4 and more, im2col on
+ * the batch kernels below, Winograd on maps of 3x3 and more, im2col on
  * smaller ones; VGG16 chooses layer by layer (vgg16_set_algo). */
 enum nn_algo { NN_IM2COL, NN_WINOGRAD, NN_AUTO };
 /* Their names on the command line and in a model file, NULL-terminated. */

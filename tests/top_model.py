@@ -14,7 +14,8 @@ the C code.
     top_model.py kept MODEL
         how the tuning ended: the training loss of the start and of the
         epoch kept, the epoch kept, the epochs run, the learning rate, the
-        epochs rolled back, whether it gave up.
+        epochs rolled back, whether it gave up, and the mean training loss
+        of the last ten epochs run.
 """
 import sys
 
@@ -137,9 +138,10 @@ def kept(model_path):
     t, hist = h["training"], h["history"]
     best = t["best_epoch"]
     loss = hist[best - 1]["loss"] if best else t["start_train_loss"]
-    print("%.6g %.6g %d %d %.3g %d %d" % (
+    last = [e["loss"] for e in hist[-10:]] or [t["start_train_loss"]]
+    print("%.6g %.6g %d %d %.3g %d %d %.6g" % (
         t["start_train_loss"], loss, best, t["epochs_run"], t["lr"], t["rollbacks"],
-        t["gave_up"]))
+        t["gave_up"], sum(last) / len(last)))
 
 
 def main():

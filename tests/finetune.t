@@ -5,7 +5,7 @@
 # spooled, the same model on any number of threads, memory that does not
 # grow with the records, and bad input refused with nothing written.
 . "$(dirname "$0")/lib.sh"
-plan 35
+plan 36
 
 # 100 training images in 8 augmented copies, 400 validation images, a
 # frozen top and the block tuned with it (tests/finetune-digits.sh).
@@ -59,6 +59,19 @@ mkdir spool
 cat aug.4 | TMPDIR=$T/spool $short -t 2 -o pipe.model
 cmp -s t1.model pipe.model; ok $? "a pipe gives the model a file gives"
 is "$(ls -A spool)" "" "... and leaves nothing in TMPDIR"
+
+# Each epoch trains on another copy of each image: at a rate too small to
+# change the loss in the six digits the history keeps, without dropout, in
+# file order, the second epoch's training loss differs from the first's
+# only because its records do.
+topfit --quiet --dropout 0 --epochs 2 -o nodrop.model train.5
+topfit --quiet --finetune block5 --init nodrop.model --init-random 1 --optimizer sgd --lr 1e-12 \
+	--epochs 2 --no-shuffle --holdout 0 --history copies.tsv -o copies.model aug.4
+$PY -c "
+import csv, sys
+rows = list(csv.DictReader(open('copies.tsv'), delimiter='\t'))
+sys.exit(not (len(rows) == 2 and rows[0]['loss'] != rows[1]['loss']))"
+ok $? "epoch 2 trains on other copies than epoch 1 ($(cut -f2 copies.tsv | tr '\n' ' '))"
 
 # Without --init: the top is trained first with block 5 frozen (warm-up),
 # then both; the history has both phases.

@@ -47,29 +47,20 @@ typedef void product_fn(const struct pgemm *g);
 __attribute__((target(AVX512_FEATURES))) static void
 product_avx512(const struct pgemm *g)
 {
-	if (g->a_transposed)
-		product16(12, 2, 1, g);
-	else
-		product16(12, 2, 0, g);
+	product16(12, 2, g);
 }
 
 /* AVX2: 6 rows by 16 columns, 12 of the 16 registers. */
 __attribute__((target(AVX2_FEATURES))) static void
 product_avx2(const struct pgemm *g)
 {
-	if (g->a_transposed)
-		product8(6, 2, 1, g);
-	else
-		product8(6, 2, 0, g);
+	product8(6, 2, g);
 }
 
 /* Any x86-64 (SSE2): 4 rows by 8 columns, 8 of the 16 registers. */
 static void product_baseline(const struct pgemm *g)
 {
-	if (g->a_transposed)
-		product4(4, 2, 1, g);
-	else
-		product4(4, 2, 0, g);
+	product4(4, 2, g);
 }
 
 static int runs_avx512(void)

@@ -124,7 +124,8 @@ static void transform_task(void *ctx, size_t task, int thread)
 	(void)thread;
 	if (net->u[i])
 		winograd_kernel_transform(WINOGRAD_F4, net->w->kernel[i], vgg16_convs[i].cin,
-					  vgg16_convs[i].cout, 0, vgg16_convs[i].cin, 0, net->u[i]);
+					  vgg16_convs[i].cout, 0, vgg16_convs[i].cin, 0,
+					  vgg16_convs[i].cout, 0, net->u[i]);
 }
 
 /* NN_AUTO: Winograd on every layer it may take. Measured layer by

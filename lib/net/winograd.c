@@ -143,11 +143,12 @@ static inline void turned_taps(const float *kernel, int cin, int cout, int ci, i
 }
 
 ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, int cout,
-				int ci0, int ci1, int turned, float *u)
+				int ci0, int ci1, int co0, int co1, int turned, float *u)
 {
-	size_t plane = (size_t)cin * cout, u_plane = pgemm_packed_floats((size_t)cin, (size_t)cout);
+	size_t plane = (size_t)cin * cout;
+	size_t u_plane = pgemm_packed_floats((size_t)cin, (size_t)(co1 - co0));
 	size_t g_plane = turned ? TURN_ROWS * PGEMM_PANEL : plane;
-	int padded = pgemm_padded_columns(cout);
+	int padded = co0 + pgemm_padded_columns(co1 - co0);
 	float buf[9 * TURN_ROWS * PGEMM_PANEL];
 
 	/* Panel by panel, so that each point's writes run on through the
@@ -155,7 +156,7 @@ ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, i
 	 * faster. The reads of a kernel then jump a row at a time, which the
 	 * hardware prefetchers do not follow: the taps of the row after next
 	 * are asked for ahead. */
-	for (int co = 0; co < padded; co += PGEMM_PANEL) {
+	for (int co = co0; co < padded; co += PGEMM_PANEL) {
 		int nb = cout - co < PGEMM_PANEL ? cout - co : PGEMM_PANEL;
 
 		for (int c0 = ci0; c0 < ci1; c0 += TURN_ROWS) {
@@ -167,7 +168,7 @@ ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, i
 				const float *g = turned ? buf + (ci - c0) * PGEMM_PANEL
 							: kernel + (size_t)ci * cout + co;
 				float *d = u + pgemm_packed_index((size_t)cin, (size_t)ci,
-								  (size_t)co);
+								  (size_t)(co - co0));
 
 				if (!turned && ci + 2 < ci1)
 					for (int tap = 0; tap < 9; tap++) {
@@ -192,19 +193,20 @@ ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, i
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			     int ci1, int turned, float *u)
+			     int ci1, int co0, int co1, int turned, float *u)
 {
 	if (tile == WINOGRAD_F3)
-		kernel_panels(WINOGRAD_F3, kernel, cin, cout, ci0, ci1, turned, u);
+		kernel_panels(WINOGRAD_F3, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
 	else
-		kernel_panels(WINOGRAD_F4, kernel, cin, cout, ci0, ci1, turned, u);
+		kernel_panels(WINOGRAD_F4, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
 }
 
 /* The clones are static: clang resolves them only within their file. */
 void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			       int ci1, int turned, float *u)
+			       int ci1, int co0, int co1, int turned, float *u)
 {
-	kernel_transform(tile, kernel, cin, cout, ci0, ci1, turned, u);
+	kernel_transform(tile, kernel, cin, cout, ci0, ci1, co0, co1 < cout ? co1 : cout,
+			 turned, u);
 }
 
 size_t winograd_tiles(int tile, int n, int h, int w)
@@ -595,16 +597,18 @@ static void planes(const struct winograd_layer *l, size_t nt, int nc, float *ws,
 	p->m = p->v + (size_t)winograd_points(l->tile) * p->v_stride;
 }
 
-/* M = V U for points [k0, k1), output channels [c0, c1). */
-static void multiply(const struct winograd_layer *l, const struct planes *p, size_t nt,
-		     int c0, int c1, int k0, int k1)
+/* M = V U for points [k0, k1) and columns [c0, c1) of l->u, whose
+ * planes hold u_cols columns: into m, M's planes from column c0 on, ldc
+ * floats to a row. */
+static void multiply(const struct winograd_layer *l, int u_cols, const struct planes *p,
+		     size_t nt, int c0, int c1, int k0, int k1, float *m, size_t ldc)
 {
-	size_t u_plane = pgemm_packed_floats((size_t)l->cin, (size_t)l->cout);
+	size_t u_plane = pgemm_packed_floats((size_t)l->cin, (size_t)u_cols);
 	struct pgemm g = {
 		.count = (size_t)(k1 - k0), .m = nt, .k = (size_t)l->cin,
 		.a = p->v + k0 * p->v_stride, .lda = (size_t)l->cin, .a_stride = p->v_stride,
 		.b = l->u + k0 * u_plane, .b_stride = u_plane, .c0 = c0, .c1 = c1,
-		.c = p->m + k0 * p->m_stride, .ldc = (size_t)(c1 - c0), .c_stride = p->m_stride,
+		.c = m + k0 * p->m_stride, .ldc = ldc, .c_stride = p->m_stride,
 	};
 
 	pgemm(&g);
@@ -620,7 +624,8 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 		return;
 	planes(l, t1 - t0, c1 - c0, ws, &p);
 	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v, p.v_stride);
-	multiply(l, &p, t1 - t0, c0, c1, 0, winograd_points(l->tile));
+	multiply(l, l->cout, &p, t1 - t0, c0, c1, 0, winograd_points(l->tile), p.m,
+		 (size_t)(c1 - c0));
 	output_transform(l, p.m, p.m_stride, t0, t1, c0, c1, out);
 }
 
@@ -635,12 +640,14 @@ void winograd_stage_input(const struct winograd_layer *l, const float *in, size_
 }
 
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
-			     int k1, float *ws)
+			     int k1, int c0, int c1, float *ws)
 {
 	struct planes p;
 
+	if (c1 > l->cout)
+		c1 = l->cout;
 	planes(l, s1 - s0, l->cout, ws, &p);
-	multiply(l, &p, s1 - s0, 0, l->cout, k0, k1);
+	multiply(l, c1 - c0, &p, s1 - s0, 0, c1 - c0, k0, k1, p.m + c0, (size_t)l->cout);
 }
 
 void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,

@@ -89,12 +89,17 @@ size_t winograd_kernel_floats(int tile, int cin, int cout);
 /* kernel HWIO [3, 3, cin, cout] -> u, the B matrices [cin, cout] of the
  * P GEMMs, each packed for pgemm (pgemm.h): [P, ceil(cout / 32), cin,
  * 32]; the rows of input channels [ci0, ci1) only, so that threads can
- * share a layer. Computed in double. With turned set, kernel is [3, 3,
- * cout, cin] instead and the transform is of it turned by 180 degrees with
- * its channels swapped: the kernel of the input's gradient of a layer of
- * cout input channels and cin output ones, without writing it out. */
+ * share a layer, and the columns of output channels [co0, co1) only (co0
+ * a multiple of 32), which u holds alone, [P, ceil((co1 - co0) / 32),
+ * cin, 32], so that a caller can transform a kernel a block of columns at
+ * a time into a buffer of one block (0 and cout: all). Computed in
+ * double. With turned
+ * set, kernel is [3, 3, cout, cin] instead and the transform is of it
+ * turned by 180 degrees with its channels swapped: the kernel of the
+ * input's gradient of a layer of cout input channels and cin output ones,
+ * without writing it out. */
 void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			       int ci1, int turned, float *u);
+			       int ci1, int co0, int co1, int turned, float *u);
 
 /* Tiles of a batch of n h x w images. */
 size_t winograd_tiles(int tile, int n, int h, int w);
@@ -142,14 +147,17 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 /* The same in three stages for a strip of tiles [s0, s1) and every output
  * channel, for a caller that spreads each stage over its threads: the
  * input transform of tiles [t0, t1) of the strip, then the GEMMs of
- * points [k0, k1), then the output transform of tiles [t0, t1). ws holds
+ * points [k0, k1) and output channels [c0, c1) (c0 a multiple of 32;
+ * l->u holds the transform of those columns alone, as
+ * winograd_kernel_transform writes it for co0 = c0, co1 = c1), then the
+ * output transform of tiles [t0, t1). ws holds
  * winograd_workspace_floats(tile, cin, cout, s1 - s0). Every part of a stage
  * computes the same numbers however the stage is cut, and as
  * winograd_conv3x3_forward does on the strip. */
 void winograd_stage_input(const struct winograd_layer *l, const float *in, size_t s0,
 			  size_t s1, size_t t0, size_t t1, float *ws);
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
-			     int k1, float *ws);
+			     int k1, int c0, int c1, float *ws);
 void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,
 			   size_t t1, float *ws, float *out);
 

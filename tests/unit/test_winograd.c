@@ -197,7 +197,7 @@ static void winograd_split(const float *in, int n, int h, int w, int cin,
 			 .in = in, .out = out, .cblocks = cblocks };
 	float *u = xcalloc(winograd_kernel_floats(test_tile, cin, cout), sizeof *u);
 
-	winograd_kernel_transform(test_tile, kernel, cin, cout, 0, cin, 0, u);
+	winograd_kernel_transform(test_tile, kernel, cin, cout, 0, cin, 0, cout, 0, u);
 	r.l.u = u;
 	r.tiles = winograd_tiles(test_tile, n, h, w);
 	r.strip = strip ? strip : (r.tiles + threads - 1) / threads;
@@ -426,7 +426,8 @@ done:
 /* The transform of a turned kernel (the input gradient's) read from the
  * kernel it is turned from, in channel ranges that cut its blocks of
  * rows, against the transform of the kernel turned by hand: the same
- * bits, with a last panel of 8 columns. */
+ * bits, with a last panel of 8 columns (asked for past the kernel's
+ * end); and a panel of columns at a time, packed alone. */
 static void test_turned(void)
 {
 	enum { CIN = 40, COUT = 56 }; /* the turned kernel's: [3, 3, COUT, CIN] is turned */
@@ -442,13 +443,27 @@ static void test_turned(void)
 		size_t floats = winograd_kernel_floats(tile, CIN, COUT);
 		float *want = xcalloc(floats, sizeof *want), *got = xcalloc(floats, sizeof *got);
 
-		winograd_kernel_transform(tile, turned, CIN, COUT, 0, CIN, 0, want);
-		winograd_kernel_transform(tile, k, CIN, COUT, 0, 7, 1, got);
-		winograd_kernel_transform(tile, k, CIN, COUT, 7, 30, 1, got);
-		winograd_kernel_transform(tile, k, CIN, COUT, 30, CIN, 1, got);
+		size_t plane = floats / (size_t)winograd_points(tile), panel = (size_t)CIN * 32;
+		int same = 1;
+
+		winograd_kernel_transform(tile, turned, CIN, COUT, 0, CIN, 0, COUT, 0, want);
+		winograd_kernel_transform(tile, k, CIN, COUT, 0, 7, 0, COUT, 1, got);
+		winograd_kernel_transform(tile, k, CIN, COUT, 7, 30, 0, COUT, 1, got);
+		winograd_kernel_transform(tile, k, CIN, COUT, 30, CIN, 0, COUT, 1, got);
 		ok(!memcmp(want, got, floats * sizeof *got),
 		   "F(%dx%d, 3x3) transform of a kernel turned on the way: as of one turned before, "
 		   "bit for bit", tile, tile);
+		/* Each panel of columns alone, its points one panel apart. */
+		for (int c0 = 0; c0 < COUT; c0 += 32) {
+			memset(got, 0xff, floats * sizeof *got);
+			winograd_kernel_transform(tile, k, CIN, COUT, 0, 30, c0, c0 + 32, 1, got);
+			winograd_kernel_transform(tile, k, CIN, COUT, 30, CIN, c0, c0 + 32, 1, got);
+			for (int pt = 0; pt < winograd_points(tile); pt++)
+				same &= !memcmp(got + pt * panel, want + pt * plane + c0 / 32 * panel,
+						panel * sizeof *got);
+		}
+		ok(same, "F(%dx%d, 3x3) transform of one panel of columns at a time: the same bits "
+			 "as that panel of the whole transform", tile, tile);
 		free(want);
 		free(got);
 	}
@@ -525,7 +540,7 @@ static void test_workspace(void)
 
 	/* Strips of that size in a workspace of exactly the budget leave the
 	 * floats past it untouched, and give the one-strip result. */
-	winograd_kernel_transform(TILE, k, cin, cout, 0, cin, 0, u);
+	winograd_kernel_transform(TILE, k, cin, cout, 0, cin, 0, cout, 0, u);
 	guard = 1;
 	for (int i = 0; i < 64; i++)
 		ws[budget + i] = -12345;
@@ -877,7 +892,7 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 		double t[3] = { 1e30, 1e30, 1e30 }, best, flops = 2.0 * px * 9 * cin * cout;
 
 		vgg_weights(i, &k, &bias);
-		winograd_kernel_transform(WINOGRAD_F4, k, cin, cout, 0, cin, 0, u);
+		winograd_kernel_transform(WINOGRAD_F4, k, cin, cout, 0, cin, 0, cout, 0, u);
 		r.l.bias = bias;
 		r.l.flags = WINOGRAD_RELU | (vgg[i].pool ? WINOGRAD_POOL : 0);
 		r.tiles = winograd_tiles(WINOGRAD_F4, n, h, w);

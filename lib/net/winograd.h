@@ -93,11 +93,10 @@ size_t winograd_kernel_floats(int tile, int cin, int cout);
  * a multiple of 32), which u holds alone, [P, ceil((co1 - co0) / 32),
  * cin, 32], so that a caller can transform a kernel a block of columns at
  * a time into a buffer of one block (0 and cout: all). Computed in
- * double. With turned
- * set, kernel is [3, 3, cout, cin] instead and the transform is of it
- * turned by 180 degrees with its channels swapped: the kernel of the
- * input's gradient of a layer of cout input channels and cin output ones,
- * without writing it out. */
+ * double. With turned set, kernel is [3, 3, cout, cin] instead and the
+ * transform is of it turned by 180 degrees with its channels swapped: the
+ * kernel of the input's gradient of a layer of cout input channels and
+ * cin output ones, without writing it out. */
 void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
 			       int ci1, int co0, int co1, int turned, float *u);
 

@@ -442,7 +442,6 @@ static void test_turned(void)
 	for (int tile = WINOGRAD_F3; tile <= WINOGRAD_F4; tile++) {
 		size_t floats = winograd_kernel_floats(tile, CIN, COUT);
 		float *want = xcalloc(floats, sizeof *want), *got = xcalloc(floats, sizeof *got);
-
 		size_t plane = floats / (size_t)winograd_points(tile), panel = (size_t)CIN * 32;
 		int same = 1;
 

@@ -15,8 +15,11 @@ int threads_available(void);
 
 /* fn(ctx, task, thread) for every task in [0, ntasks), on the calling
  * thread and up to threads - 1 more (thread is 0 .. threads - 1, for
- * per-thread scratch); returns when all are done. A thread that cannot be
- * started leaves its share to the others. */
+ * per-thread scratch); returns when all are done. The helper threads are
+ * started at the first call and kept, waiting, for the next; a call made
+ * while another holds them (from a task, or from another thread) starts
+ * and joins threads of its own. A thread that cannot be started leaves
+ * its share to the others. */
 typedef void (*threads_task_fn)(void *ctx, size_t task, int thread);
 void threads_parallel(int threads, size_t ntasks, threads_task_fn fn, void *ctx);
 

@@ -1,5 +1,6 @@
 /* Unit tests of the thread helpers: threads_parallel runs every task once on
- * any number of threads; threads_pipeline_run prepares every item once, never
+ * any number of threads, its kept threads or, called from inside a task,
+ * threads of its own; threads_pipeline_run prepares every item once, never
  * more than the window ahead of the consumer, hands them over in order,
  * and stops when the consumer says so; with a source, items come as it
  * makes them, from a pipe that may pause or never end. */
@@ -18,6 +19,9 @@
 struct count {
 	atomic_int runs[TASKS];
 	atomic_int bad_thread;
+	/* A thread number in use, and tasks that found theirs in use: two
+	 * threads given one number would share its scratch. */
+	atomic_int busy[THREADS_MAX], shared;
 	int threads;
 };
 
@@ -26,8 +30,16 @@ static void count_task(void *ctx, size_t task, int thread)
 	struct count *c = ctx;
 
 	atomic_fetch_add(&c->runs[task], 1);
-	if (thread < 0 || thread >= c->threads)
+	if (thread < 0 || thread >= c->threads) {
 		atomic_fetch_add(&c->bad_thread, 1);
+		return;
+	}
+	if (atomic_exchange(&c->busy[thread], 1))
+		atomic_fetch_add(&c->shared, 1);
+	/* Long enough for the threads' tasks to overlap. */
+	for (volatile int spin = 0; spin < 2000; spin++)
+		;
+	atomic_store(&c->busy[thread], 0);
 }
 
 static void check_parallel(int threads)
@@ -39,9 +51,42 @@ static void check_parallel(int threads)
 	threads_parallel(threads, TASKS, count_task, c);
 	for (int i = 0; i < TASKS; i++)
 		once = once && atomic_load(&c->runs[i]) == 1;
-	ok(once && atomic_load(&c->bad_thread) == 0,
-	   "threads_parallel on %d threads: every task once, thread numbers in range", threads);
+	ok(once && atomic_load(&c->bad_thread) == 0 && atomic_load(&c->shared) == 0,
+	   "threads_parallel on %d threads: every task once, thread numbers in range, none "
+	   "in use by two threads at once", threads);
 	free(c);
+}
+
+/* threads_parallel called from inside tasks of another, on every thread at
+ * once: the inner calls find the kept threads busy and start their own. */
+struct nested {
+	struct count inner[4];
+};
+
+static void nested_task(void *ctx, size_t task, int thread)
+{
+	struct nested *n = ctx;
+
+	(void)thread;
+	threads_parallel(n->inner[task].threads, TASKS, count_task, &n->inner[task]);
+}
+
+static void check_nested(void)
+{
+	struct nested *n = calloc(1, sizeof *n);
+	int once = 1, bad = 0;
+
+	for (int k = 0; k < 4; k++)
+		n->inner[k].threads = 3;
+	threads_parallel(4, 4, nested_task, n);
+	for (int k = 0; k < 4; k++) {
+		for (int i = 0; i < TASKS; i++)
+			once = once && atomic_load(&n->inner[k].runs[i]) == 1;
+		bad += atomic_load(&n->inner[k].bad_thread) + atomic_load(&n->inner[k].shared);
+	}
+	ok(once && !bad, "threads_parallel inside the tasks of another: every inner task once, "
+			 "thread numbers in range, none in use by two threads at once");
+	free(n);
 }
 
 #define ITEMS 500
@@ -231,6 +276,8 @@ int main(void)
 	check_parallel(1);
 	check_parallel(3);
 	check_parallel(THREADS_MAX + 5);
+	check_parallel(2);
+	check_nested();
 	check_pipeline(1, 0);
 	check_pipeline(4, 0);
 	check_pipeline(3, 123);

@@ -463,12 +463,9 @@ static size_t winograd_strip(int tile, size_t n, int h, int w, int cin, int cout
 
 /* Output channels the kernel is transformed for at a time: a block where
  * the batch is one strip, else all of them, once for every strip. */
-static int column_block(int tile, size_t n, int h, int w, int cin, int cout)
+static int column_block(size_t tiles, size_t strip, int cout)
 {
-	size_t tiles = winograd_tiles(tile, (int)n, h, w);
-
-	return tiles <= winograd_strip(tile, n, h, w, cin, cout) && cout > WINOGRAD_COLUMN_BLOCK
-		? WINOGRAD_COLUMN_BLOCK : cout;
+	return tiles <= strip && cout > WINOGRAD_COLUMN_BLOCK ? WINOGRAD_COLUMN_BLOCK : cout;
 }
 
 static enum nn_algo batch_algo(enum nn_algo algo, int h, int w)
@@ -481,11 +478,13 @@ static enum nn_algo batch_algo(enum nn_algo algo, int h, int w)
 size_t nn_conv3x3_batch_floats(enum nn_algo algo, size_t n, int h, int w, int cin, int cout)
 {
 	int tile = winograd_best_tile(h, w);
+	size_t strip = winograd_strip(tile, n, h, w, cin, cout);
 
 	if (batch_algo(algo, h, w) == NN_IM2COL)
 		return col_floats(n, h, w, cin);
-	return winograd_kernel_floats(tile, cin, column_block(tile, n, h, w, cin, cout)) +
-	       winograd_workspace_floats(tile, cin, cout, winograd_strip(tile, n, h, w, cin, cout));
+	return winograd_kernel_floats(tile, cin,
+				      column_block(winograd_tiles(tile, (int)n, h, w), strip, cout)) +
+	       winograd_workspace_floats(tile, cin, cout, strip);
 }
 
 struct winograd_job {
@@ -555,7 +554,7 @@ static void winograd_batch_forward(int threads, const float *x, size_t n, int h,
 	int tile = winograd_best_tile(h, w);
 	size_t tiles = winograd_tiles(tile, (int)n, h, w);
 	size_t strip = winograd_strip(tile, n, h, w, cin, cout);
-	int block = column_block(tile, n, h, w, cin, cout);
+	int block = column_block(tiles, strip, cout);
 	struct winograd_job j = { .kernel = kernel, .turned = turned, .x = x, .y = y,
 				  .ws = scratch + winograd_kernel_floats(tile, cin, block) };
 

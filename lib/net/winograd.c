@@ -205,8 +205,7 @@ static void kernel_transform(int tile, const float *kernel, int cin, int cout, i
 void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
 			       int ci1, int co0, int co1, int turned, float *u)
 {
-	kernel_transform(tile, kernel, cin, cout, ci0, ci1, co0, co1 < cout ? co1 : cout,
-			 turned, u);
+	kernel_transform(tile, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
 }
 
 size_t winograd_tiles(int tile, int n, int h, int w)
@@ -644,8 +643,6 @@ void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s
 {
 	struct planes p;
 
-	if (c1 > l->cout)
-		c1 = l->cout;
 	planes(l, s1 - s0, l->cout, ws, &p);
 	multiply(l, c1 - c0, &p, s1 - s0, 0, c1 - c0, k0, k1, p.m + c0, (size_t)l->cout);
 }

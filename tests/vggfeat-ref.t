@@ -18,7 +18,7 @@
 # The runs, ALGO MODE LAYER POOL BATCH THREADS [KERNELS] each: every
 # block at batch 2 and at batch 1 with caffe; the first and the last block
 # for the other preprocessings, which differ only at the input. KERNELS
-# names the build of the GEMM kernel (VGGPIPE_KERNELS) where it is not
+# names the build of the Winograd kernels (VGGPIPE_KERNELS) where it is not
 # the best the processor runs: Winograd's whole network with each.
 runs=()
 for algo in im2col winograd; do

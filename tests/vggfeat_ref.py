@@ -260,7 +260,7 @@ def cmd_reference(npz, images, out):
 # fraction of the layer's largest activation. The worst measured over every
 # block: im2col 9.7e-7 with OpenBLAS's SkylakeX, Haswell and Sandybridge
 # kernels (OPENBLAS_CORETYPE), Winograd 1.9e-6 with the avx512, avx2 and
-# baseline builds of its GEMM kernel (VGGPIPE_KERNELS); each is held to
+# baseline builds of its kernels (VGGPIPE_KERNELS); each is held to
 # about 15 times that. vggfeat(1) promises only 1e-4 and 1e-3, under which
 # a Winograd coefficient wrong in its fourth digit (8.8e-4) would pass.
 TOLERANCE = {"im2col": 1.5e-5, "winograd": 2.5e-5}

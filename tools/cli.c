@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "pgemm.h"
+#include "kernels.h"
 #include "threads.h"
 
 /* One write per line, so that the lines of threads do not mix. */
@@ -104,7 +104,7 @@ void cli_print_version(void)
 	printf("%s (vggpipe) %s\n", program_invocation_short_name, CLI_VERSION);
 	/* Which build of the Winograd kernel runs here, so that a figure
 	 * measured on one machine says what it measured. */
-	printf("Winograd kernels: %s\n", pgemm_kernels());
+	printf("Winograd kernels: %s\n", kernels_name());
 	cli_close_stdout();
 	exit(0);
 }

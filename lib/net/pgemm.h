@@ -8,14 +8,12 @@
  * holds columns [p * PGEMM_PANEL, (p + 1) * PGEMM_PANEL), row by row,
  * the columns past n zero.
  *
- * The products are computed by one kernel built three times, "avx512",
- * "avx2" (with FMA) and "baseline" (any x86-64), the best the processor
- * runs chosen at the first call, or the one the environment variable
- * VGGPIPE_KERNELS names where the processor runs it. Each element of C
- * is a sum over k in order, the same whichever rows or panels a call
- * covers, so that any split of the work between threads gives the same
- * bits with one build; the builds with fused multiply-adds round
- * differently from the baseline. */
+ * The products are computed by one kernel compiled for each build of
+ * kernels.h, the one in use chosen there. Each element of C is a sum
+ * over k in order, the same whichever rows or panels a call covers, so
+ * that any split of the work between threads gives the same bits with
+ * one build; the builds with fused multiply-adds round differently from
+ * the baseline. */
 #ifndef NET_PGEMM_H
 #define NET_PGEMM_H
 
@@ -56,11 +54,5 @@ struct pgemm {
 	size_t ldc, c_stride;
 };
 void pgemm(const struct pgemm *g);
-
-/* The build in use: "avx512", "avx2" or "baseline". */
-const char *pgemm_kernels(void);
-/* Use the build of that name from now on: 0, or -1 where the processor
- * does not run it or there is none of that name (tests run each). */
-int pgemm_select(const char *name);
 
 #endif

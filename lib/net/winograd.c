@@ -3,20 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "pgemm.h"
-
-/* Sixteen channels at a time: one AVX-512 register, two AVX2 ones, four
- * SSE ones. GCC's -O2 leaves the channel loops scalar unless they are
- * written with vectors; at 16 lanes rather than 8 the AVX-512 build ran
- * the input transform in 20 to 25% less time. Every VGG16 layer but the
- * first has a multiple of 16 channels. */
-#define LANES 16
-typedef float vf __attribute__((vector_size(LANES * 4)));
-typedef int32_t vi __attribute__((vector_size(LANES * 4)));
-/* The same, at any float's address: loads and stores of whole vectors.
- * Through memcpy, GCC moved a vector as 16-byte pieces, and reading it
- * back whole then waited on every piece's store. */
-typedef float vf_unaligned __attribute__((vector_size(LANES * 4), aligned(4), may_alias));
 
 /* Loops over the points or a tile's rows, unrolled, so that the loads
  * and stores have constant offsets: a third of the input transform's
@@ -243,132 +231,6 @@ size_t winograd_strip_tiles(int tile, int cin, int cout, size_t ws_floats)
 	return t ? t : 1;
 }
 
-/* Up to LANES channels; the missing lanes read as zero. Through pointers:
- * without AVX-512, passing 64-byte vectors by value has no stable ABI. */
-static inline void load_lanes(vf *v, const float *p, int n)
-{
-	if (n == LANES) {
-		*v = *(const vf_unaligned *)p;
-	} else {
-		*v = (vf){ 0 };
-		memcpy(v, p, (size_t)n * sizeof(float));
-	}
-}
-
-static inline void store_lanes(float *p, const vf *v, int n)
-{
-	if (n == LANES)
-		*(vf_unaligned *)p = *v;
-	else
-		memcpy(p, v, (size_t)n * sizeof(float));
-}
-
-/* One dimension of B^T d, on the six values d[0], d[s], ... d[5s]. The
- * rows share d3 - d1 and d4 - d2: 24 operations instead of 40. */
-static inline void input_1d_f4(const vf *d, int s, vf *o, int os)
-{
-	vf d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s],
-	    d5 = d[5 * s];
-	vf e = d3 - d1, f = d4 - d2, e2 = e + e, f2 = f + f;
-
-	o[0] = 2 * (d0 - d2) + 3 * e + f2;
-	o[os] = (e2 + f2) + 3 * (d2 + d3);
-	o[2 * os] = (f2 - e2) + 3 * (d3 - d2);
-	o[3 * os] = e2 + f;
-	o[4 * os] = f2 - e;
-	o[5 * os] = 2 * (d5 - d3) + 3 * f - e2;
-}
-
-/* The same for F(3x3, 3x3), on d[0], ... d[4s]: they share d3 - d1. */
-static inline void input_1d_f3(const vf *d, int s, vf *o, int os)
-{
-	vf d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s];
-	vf e = d3 - d1;
-
-	o[0] = 2 * (d0 - d2) + e;
-	o[os] = (d1 + d2) - e;
-	o[2 * os] = 2 * (d2 - d1) + (d2 - d3);
-	o[3 * os] = e;
-	o[4 * os] = (d4 - d2) - 2 * e;
-}
-
-ALWAYS_INLINE void input_1d(const int tile, const vf *d, int s, vf *o, int os)
-{
-	if (tile == WINOGRAD_F3)
-		input_1d_f3(d, s, o, os);
-	else
-		input_1d_f4(d, s, o, os);
-}
-
-/* One dimension of A^T m, on m[0], m[s], ... m[5s]. */
-static inline void output_1d_f4(const vf *m, int s, vf *o, int os)
-{
-	vf m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s],
-	    m5 = m[5 * s];
-	vf p12 = m1 + m2, d12 = m1 - m2;
-
-	o[0] = m0 + p12 + 8 * m3 + m4;
-	o[os] = d12 + 4 * m3 - 2 * m4;
-	o[2 * os] = p12 + 2 * m3 + 4 * m4;
-	o[3 * os] = d12 + m3 - 8 * m4 + m5;
-}
-
-/* The same for F(3x3, 3x3), on m[0], ... m[4s]. */
-static inline void output_1d_f3(const vf *m, int s, vf *o, int os)
-{
-	vf m1 = m[s], m2 = m[2 * s], m3 = m[3 * s];
-	vf p12 = m1 + m2;
-
-	o[0] = m[0] + p12 + m3;
-	o[os] = (m1 - m2) + 2 * m3;
-	o[2 * os] = p12 + 4 * m3 + m[4 * s];
-}
-
-ALWAYS_INLINE void output_1d(const int tile, const vf *m, int s, vf *o, int os)
-{
-	if (tile == WINOGRAD_F3)
-		output_1d_f3(m, s, o, os);
-	else
-		output_1d_f4(m, s, o, os);
-}
-
-/* One dimension of A y, the output transform's transpose, on the four
- * values y[0], y[s], ... y[3s]: a tile's output gradient to the six
- * points. */
-static inline void gradient_1d_f4(const vf *y, int s, vf *o, int os)
-{
-	vf y0 = y[0], y1 = y[s], y2 = y[2 * s], y3 = y[3 * s];
-	vf p02 = y0 + y2, p13 = y1 + y3;
-
-	o[0] = y0;
-	o[os] = p02 + p13;
-	o[2 * os] = p02 - p13;
-	o[3 * os] = 8 * y0 + 4 * y1 + 2 * y2 + y3;
-	o[4 * os] = y0 - 2 * y1 + 4 * y2 - 8 * y3;
-	o[5 * os] = y3;
-}
-
-/* The same for F(3x3, 3x3): y[0], y[s], y[2s] to the five points. */
-static inline void gradient_1d_f3(const vf *y, int s, vf *o, int os)
-{
-	vf y0 = y[0], y1 = y[s], y2 = y[2 * s];
-	vf p02 = y0 + y2;
-
-	o[0] = y0;
-	o[os] = p02 + y1;
-	o[2 * os] = p02 - y1;
-	o[3 * os] = y0 + 2 * y1 + 4 * y2;
-	o[4 * os] = y2;
-}
-
-ALWAYS_INLINE void gradient_1d(const int tile, const vf *y, int s, vf *o, int os)
-{
-	if (tile == WINOGRAD_F3)
-		gradient_1d_f3(y, s, o, os);
-	else
-		gradient_1d_f4(y, s, o, os);
-}
-
 /* Where tile t starts: image, first output row and column. */
 static void tile_origin(int tile, int h, int w, size_t t, size_t *img, int *y0, int *x0)
 {
@@ -425,158 +287,56 @@ static inline void tile_window(int tile, const float *in, int h, int w, int cin,
 	}
 }
 
-/* B^T d B of channels [c, c + n) of a window, n at most LANES. */
-ALWAYS_INLINE void window_transform(const int tile, const float *const px[WINOGRAD_MAX_POINTS],
-				    int c, int n, vf o[WINOGRAD_MAX_POINTS])
+/* The transforms, built for each processor build of kernels.h at the
+ * width of its vector registers (winograd_lanes.inc): the entry points
+ * input_transform_avx512 and so on. */
+#define LANES 16
+#define KERNEL(name) name##_avx512
+#define TARGET __attribute__((target(KERNELS_AVX512_FEATURES)))
+#include "winograd_lanes.inc"
+#undef LANES
+#undef KERNEL
+#undef TARGET
+
+#define LANES 8
+#define KERNEL(name) name##_avx2
+#define TARGET __attribute__((target(KERNELS_AVX2_FEATURES)))
+#include "winograd_lanes.inc"
+#undef LANES
+#undef KERNEL
+#undef TARGET
+
+#define LANES 4
+#define KERNEL(name) name##_baseline
+#define TARGET
+#include "winograd_lanes.inc"
+#undef LANES
+#undef KERNEL
+#undef TARGET
+
+/* The transforms of the build in use. */
+static const struct transforms {
+	void (*input)(int tile, const float *in, int h, int w, int cin, size_t t0, size_t t1,
+		      float *v, size_t stride);
+	void (*output)(const struct winograd_layer *l, const float *m, size_t stride,
+		       size_t t0, size_t t1, int c0, int c1, float *out);
+	void (*gradient)(int tile, const float *dy, int h, int w, int cout, size_t s0,
+			 size_t nt, size_t t0, size_t t1, float *z, size_t stride);
+	void (*kernel_gradient)(int tile, const float *du, size_t stride, int cin, int cout,
+				int r0, int i0, int i1, int accumulate, float *dkernel);
+} transforms[KERNELS_BUILDS] = {
+#define BUILD(suffix) \
+	{ input_transform_##suffix, output_transform_##suffix, gradient_transform_##suffix, \
+	  kernel_gradient_##suffix }
+	[KERNELS_AVX512] = BUILD(avx512),
+	[KERNELS_AVX2] = BUILD(avx2),
+	[KERNELS_BASELINE] = BUILD(baseline),
+#undef BUILD
+};
+
+static const struct transforms *transforms_in_use(void)
 {
-	const int alpha = tile + 2, points = alpha * alpha;
-	vf d[WINOGRAD_MAX_POINTS], r[WINOGRAD_MAX_POINTS];
-	const vf zero = { 0 };
-
-	UNROLLED
-	for (int k = 0; k < points; k++) {
-		if (px[k])
-			load_lanes(&d[k], px[k] + c, n);
-		else
-			d[k] = zero;
-	}
-	UNROLLED
-	for (int j = 0; j < alpha; j++)
-		input_1d(tile, d + j, alpha, r + j, alpha);
-	UNROLLED
-	for (int i = 0; i < alpha; i++)
-		input_1d(tile, r + i * alpha, 1, o + i * alpha, 1);
-}
-
-ALWAYS_INLINE void input_tiles(const int tile, const float *in, int h, int w, int cin,
-			       size_t t0, size_t t1, float *v, size_t stride)
-{
-	const int points = winograd_points(tile);
-
-	for (size_t t = t0; t < t1; t++) {
-		const float *px[WINOGRAD_MAX_POINTS];
-		float *dst = v + (t - t0) * cin;
-
-		if (t + 1 < t1)
-			prefetch_window(tile, in, h, w, cin, t + 1);
-		/* Looked up once per tile rather than per channel group. */
-		tile_window(tile, in, h, w, cin, t, px);
-		for (int c = 0; c < cin; c += LANES) {
-			int n = cin - c < LANES ? cin - c : LANES;
-			vf o[WINOGRAD_MAX_POINTS];
-
-			window_transform(tile, px, c, n, o);
-			UNROLLED
-			for (int k = 0; k < points; k++)
-				store_lanes(dst + k * stride + c, &o[k], n);
-		}
-	}
-}
-
-/* in [n, h, w, cin], tiles [t0, t1) -> v [P, t1 - t0, cin], matrices
- * stride floats apart: B^T d B of each tile's window.
- *
- * The transforms are built three times: with AVX-512 or AVX2 where the
- * processor has them, and for any x86-64. In ISO C mode (-std=c11) GCC
- * does not contract a * b + c into a fused multiply-add, so all three
- * give the same numbers. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void input_transform(int tile, const float *in, int h, int w, int cin, size_t t0,
-			    size_t t1, float *v, size_t stride)
-{
-	if (tile == WINOGRAD_F3)
-		input_tiles(WINOGRAD_F3, in, h, w, cin, t0, t1, v, stride);
-	else
-		input_tiles(WINOGRAD_F4, in, h, w, cin, t0, t1, v, stride);
-}
-
-/* Lane by lane maximum, through masks: GCC's vector extension has no
- * max operator in C. */
-static inline void max_lanes(vf *r, const vf *a, const vf *b)
-{
-	vi gt = *a > *b;
-
-	*r = (vf)(((vi)*a & gt) | ((vi)*b & ~gt));
-}
-
-ALWAYS_INLINE void output_tiles(const int tile, const struct winograd_layer *l,
-				const float *m, size_t stride, size_t t0, size_t t1, int c0,
-				int c1, float *out)
-{
-	const int alpha = tile + 2, points = alpha * alpha;
-	int h = l->h, w = l->w, cout = l->cout, nc = c1 - c0;
-	/* A 3x3 tile does not hold its 2x2 pooling windows whole. */
-	int pool = tile == WINOGRAD_F4 && (l->flags & WINOGRAD_POOL);
-	/* The pixels that exist: pooling drops an odd last row or column. */
-	int oh = pool ? h / 2 : h, ow = pool ? w / 2 : w;
-	int side = pool ? tile / 2 : tile;
-
-	for (size_t t = t0; t < t1; t++) {
-		const float *src = m + (t - t0) * nc;
-		size_t img;
-		int y0, x0, ny, nx;
-
-		tile_origin(tile, h, w, t, &img, &y0, &x0);
-		if (pool) {
-			y0 /= 2;
-			x0 /= 2;
-		}
-		ny = oh - y0 < side ? oh - y0 : side;
-		nx = ow - x0 < side ? ow - x0 : side;
-		for (int c = c0; c < c1; c += LANES) {
-			int n = c1 - c < LANES ? c1 - c : LANES;
-			vf s[WINOGRAD_MAX_POINTS], r[WINOGRAD_F4 * MAX_ALPHA];
-			vf y[WINOGRAD_F4 * WINOGRAD_F4];
-			vf b = { 0 };
-
-			if (l->bias)
-				load_lanes(&b, l->bias + c, n);
-			UNROLLED
-			for (int k = 0; k < points; k++)
-				load_lanes(&s[k], src + k * stride + (c - c0), n);
-			for (int j = 0; j < alpha; j++)
-				output_1d(tile, s + j, alpha, r + j, alpha);
-			for (int i = 0; i < tile; i++)
-				output_1d(tile, r + i * alpha, 1, y + i * tile, 1);
-			if (pool)
-				/* Pooling before the bias and ReLU gives the same
-				 * numbers, both being monotonic, on a quarter of
-				 * the pixels. */
-				for (int i = 0; i < 2; i++)
-					for (int j = 0; j < 2; j++) {
-						const vf *top = y + 2 * i * 4 + 2 * j, *bot = top + 4;
-						vf m1, m2;
-
-						max_lanes(&m1, top, top + 1);
-						max_lanes(&m2, bot, bot + 1);
-						max_lanes(&y[i * 2 + j], &m1, &m2);
-					}
-			for (int i = 0; i < ny; i++)
-				for (int j = 0; j < nx; j++) {
-					vf o = y[i * side + j] + b;
-
-					if (l->flags & WINOGRAD_RELU)
-						o = (vf)((vi)o & (o > (vf){ 0 }));
-					store_lanes(out + ((img * oh + y0 + i) * ow + x0 + j) * cout + c,
-					       &o, n);
-				}
-		}
-	}
-}
-
-/* m [P, t1 - t0, c1 - c0], matrices stride floats apart -> output
- * channels [c0, c1) of the tiles' pixels of out, which is [n, h, w, cout],
- * or [n, h / 2, w / 2, cout] with WINOGRAD_POOL: A^T m A, plus bias, then
- * the flags' epilogue. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void output_transform(const struct winograd_layer *l, const float *m,
-			     size_t stride, size_t t0, size_t t1, int c0, int c1,
-			     float *out)
-{
-	if (l->tile == WINOGRAD_F3)
-		output_tiles(WINOGRAD_F3, l, m, stride, t0, t1, c0, c1, out);
-	else
-		output_tiles(WINOGRAD_F4, l, m, stride, t0, t1, c0, c1, out);
+	return &transforms[kernels_build()];
 }
 
 /* Where V and M sit in a workspace for a strip of nt tiles and nc output
@@ -622,10 +382,10 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 	if (t1 <= t0 || c1 <= c0)
 		return;
 	planes(l, t1 - t0, c1 - c0, ws, &p);
-	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v, p.v_stride);
+	transforms_in_use()->input(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v, p.v_stride);
 	multiply(l, l->cout, &p, t1 - t0, c0, c1, 0, winograd_points(l->tile), p.m,
 		 (size_t)(c1 - c0));
-	output_transform(l, p.m, p.m_stride, t0, t1, c0, c1, out);
+	transforms_in_use()->output(l, p.m, p.m_stride, t0, t1, c0, c1, out);
 }
 
 void winograd_stage_input(const struct winograd_layer *l, const float *in, size_t s0,
@@ -634,8 +394,8 @@ void winograd_stage_input(const struct winograd_layer *l, const float *in, size_
 	struct planes p;
 
 	planes(l, s1 - s0, l->cout, ws, &p);
-	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v + (t0 - s0) * l->cin,
-			p.v_stride);
+	transforms_in_use()->input(l->tile, in, l->h, l->w, l->cin, t0, t1,
+				   p.v + (t0 - s0) * l->cin, p.v_stride);
 }
 
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
@@ -653,137 +413,11 @@ void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1,
 	struct planes p;
 
 	planes(l, s1 - s0, l->cout, ws, &p);
-	output_transform(l, p.m + (t0 - s0) * l->cout, p.m_stride, t0, t1, 0, l->cout, out);
+	transforms_in_use()->output(l, p.m + (t0 - s0) * l->cout, p.m_stride, t0, t1, 0, l->cout,
+				    out);
 }
 
 /* ---- the kernel's gradient ---- */
-
-ALWAYS_INLINE void gradient_tiles(const int tile, const float *dy, int h, int w, int cout,
-				  size_t s0, size_t nt, size_t t0, size_t t1, float *z,
-				  size_t stride)
-{
-	const int alpha = tile + 2, points = alpha * alpha;
-	int padded = pgemm_padded_columns(cout);
-
-	for (size_t t = t0; t < t1; t++) {
-		const float *px[WINOGRAD_F4 * WINOGRAD_F4];
-		size_t img;
-		int y0, x0;
-
-		tile_origin(tile, h, w, t, &img, &y0, &x0);
-		for (int i = 0; i < tile; i++)
-			for (int j = 0; j < tile; j++)
-				px[i * tile + j] = y0 + i < h && x0 + j < w
-					? dy + ((img * h + y0 + i) * w + x0 + j) * cout : NULL;
-		for (int c = 0; c < padded; c += LANES) {
-			int n = cout - c < LANES ? cout - c : LANES;
-			vf g[WINOGRAD_F4 * WINOGRAD_F4], r[WINOGRAD_F4 * MAX_ALPHA];
-			vf o[WINOGRAD_MAX_POINTS];
-			float *dst = z + pgemm_packed_index(nt, t - s0, (size_t)c);
-
-			for (int k = 0; k < tile * tile; k++) {
-				if (px[k] && n > 0)
-					load_lanes(&g[k], px[k] + c, n);
-				else
-					g[k] = (vf){ 0 };
-			}
-			for (int j = 0; j < tile; j++)
-				gradient_1d(tile, g + j, tile, r + j, tile);
-			UNROLLED
-			for (int i = 0; i < alpha; i++)
-				gradient_1d(tile, r + i * tile, 1, o + i * alpha, 1);
-			UNROLLED
-			for (int k = 0; k < points; k++)
-				store_lanes(dst + k * stride, &o[k], LANES);
-		}
-	}
-}
-
-/* dy [n, h, w, cout], tiles [t0, t1) of a strip of nt tiles from s0 ->
- * z, P matrices stride floats apart, each packed for pgemm as [nt, cout]
- * (pgemm_packed_index; the columns that pad cout to whole panels are
- * zeros): A dY A^T of each tile's output gradient, zeros outside the
- * image. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void gradient_transform(int tile, const float *dy, int h, int w, int cout, size_t s0,
-			       size_t nt, size_t t0, size_t t1, float *z, size_t stride)
-{
-	if (tile == WINOGRAD_F3)
-		gradient_tiles(WINOGRAD_F3, dy, h, w, cout, s0, nt, t0, t1, z, stride);
-	else
-		gradient_tiles(WINOGRAD_F4, dy, h, w, cout, s0, nt, t0, t1, z, stride);
-}
-
-/* One dimension of G^T x, the kernel transform's transpose, on the
- * points x[0], x[s], ... x[(tile + 1) s], to the three taps o[0], o[os],
- * o[2 os]. */
-ALWAYS_INLINE void kernel_gradient_1d(const int tile, const vf *x, int s, vf *o, int os)
-{
-	if (tile == WINOGRAD_F3) {
-		vf x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s];
-		vf half1 = x1 * (1.0f / 2);
-
-		o[0] = (x0 + x1) * (1.0f / 2) + (x2 + x3) * (1.0f / 6);
-		o[os] = half1 + (2 * x3 - x2) * (1.0f / 6);
-		o[2 * os] = half1 + (x2 + 4 * x3) * (1.0f / 6) + x4;
-	} else {
-		vf x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s],
-		   x5 = x[5 * s];
-		vf d12 = (x1 - x2) * (1.0f / 6);
-
-		o[0] = x0 * (1.0f / 2) + d12 + (x4 - 4 * x3) * (1.0f / 30);
-		o[os] = (x1 + x2) * (1.0f / 6) - (x3 + x4) * (1.0f / 15);
-		o[2 * os] = d12 + (4 * x4 - x3) * (1.0f / 30) + x5 * (1.0f / 2);
-	}
-}
-
-ALWAYS_INLINE void kernel_gradient_rows(const int tile, const float *du, size_t stride,
-					int cin, int cout, int r0, int i0, int i1,
-					int accumulate, float *dkernel)
-{
-	const int alpha = tile + 2, points = alpha * alpha;
-	size_t plane = (size_t)cin * cout;
-
-	for (int i = i0; i < i1; i++)
-		for (int c = 0; c < cout; c += LANES) {
-			int n = cout - c < LANES ? cout - c : LANES;
-			vf x[WINOGRAD_MAX_POINTS], t[3 * MAX_ALPHA], taps[9];
-			float *dst = dkernel + (size_t)(r0 + i) * cout + c;
-
-			UNROLLED
-			for (int k = 0; k < points; k++)
-				load_lanes(&x[k], du + k * stride + (size_t)i * cout + c, n);
-			/* Along each row of points, then down the columns. */
-			for (int a = 0; a < alpha; a++)
-				kernel_gradient_1d(tile, x + a * alpha, 1, t + a, alpha);
-			for (int kx = 0; kx < 3; kx++)
-				kernel_gradient_1d(tile, t + kx * alpha, 1, taps + kx, 3);
-			for (int tap = 0; tap < 9; tap++) {
-				if (accumulate) {
-					vf old;
-
-					load_lanes(&old, dst + tap * plane, n);
-					taps[tap] += old;
-				}
-				store_lanes(dst + tap * plane, &taps[tap], n);
-			}
-		}
-}
-
-/* du, P matrices stride floats apart, rows [i0, i1) of each [rows,
- * cout] -> dkernel [3, 3, cin, cout], rows r0 + i0 to r0 + i1 of each
- * tap: G^T dU G, added to what is there when accumulate is set. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void kernel_gradient(int tile, const float *du, size_t stride, int cin, int cout,
-			    int r0, int i0, int i1, int accumulate, float *dkernel)
-{
-	if (tile == WINOGRAD_F3)
-		kernel_gradient_rows(WINOGRAD_F3, du, stride, cin, cout, r0, i0, i1, accumulate,
-				     dkernel);
-	else
-		kernel_gradient_rows(WINOGRAD_F4, du, stride, cin, cout, r0, i0, i1, accumulate,
-				     dkernel);
-}
 
 /* Where V, Z and dU sit in a workspace for a strip of nt tiles. */
 struct gradient_planes {
@@ -832,10 +466,10 @@ void winograd_gradient_stage_input(const struct winograd_layer *l, const float *
 	struct gradient_planes p;
 
 	gradient_planes(l->tile, l->cin, l->cout, s1 - s0, ws, &p);
-	input_transform(l->tile, in, l->h, l->w, l->cin, t0, t1, p.v + (t0 - s0) * l->cin,
-			p.v_stride);
-	gradient_transform(l->tile, dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z,
-			   p.z_stride);
+	transforms_in_use()->input(l->tile, in, l->h, l->w, l->cin, t0, t1,
+				   p.v + (t0 - s0) * l->cin, p.v_stride);
+	transforms_in_use()->gradient(l->tile, dy, l->h, l->w, l->cout, s0, s1 - s0, t0, t1, p.z,
+				      p.z_stride);
 }
 
 void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
@@ -861,6 +495,6 @@ void winograd_gradient_stage_kernel(const struct winograd_layer *l, size_t s0, s
 	struct gradient_planes p;
 
 	gradient_planes(l->tile, l->cin, l->cout, s1 - s0, ws, &p);
-	kernel_gradient(l->tile, p.du, p.du_stride, l->cin, l->cout, r0, i0, i1, accumulate,
-			dkernel);
+	transforms_in_use()->kernel_gradient(l->tile, p.du, p.du_stride, l->cin, l->cout, r0, i0,
+					     i1, accumulate, dkernel);
 }

@@ -1,8 +1,9 @@
 /* Winograd convolution (lib/winograd.c) against a float64 direct
  * convolution, on hand-checkable cases, random shapes with edge tiles,
  * the fused epilogue, strips and threads, for both tiles (F(4x4, 3x3) and
- * F(3x3, 3x3)) with every build of the GEMM kernel the processor runs;
- * then workspace bounds and the error through VGG16's thirteen layers.
+ * F(3x3, 3x3)) with every build of the kernels the processor runs, whose
+ * transforms must give the same bits; then workspace bounds and the error
+ * through VGG16's thirteen layers.
  *
  *   test_winograd                      the TAP tests
  *   test_winograd --bench [N [S [WS]]] ms per layer, im2col + SGEMM
@@ -25,6 +26,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "kernels.h"
 #include "pgemm.h"
 #include "winograd.h"
 
@@ -470,6 +472,84 @@ static void test_turned(void)
 	}
 	free(k);
 	free(turned);
+}
+
+
+/* A layer's stages of the transforms alone, each from a workspace
+ * filled at random (as aligned as the tools' are): buf[0] the output
+ * transform's workspace, then the output; buf[1] the input transform's;
+ * buf[2] the kernel gradient's input transforms'; buf[3] its last
+ * transform's workspace, then the kernel. */
+static void transform_stages(const struct winograd_layer *l, const float *in, const float *dy,
+			     size_t tiles, const size_t floats[4], float *buf[4])
+{
+	size_t ws_floats = winograd_workspace_floats(l->tile, l->cin, l->cout, tiles);
+	size_t gws_floats = winograd_gradient_workspace_floats(l->tile, l->cin, l->cout, tiles);
+
+	rng_state = 12345;
+	for (int stage = 0; stage < 4; stage++) {
+		buf[stage] = aligned_alloc(64, (floats[stage] * sizeof(float) + 63) / 64 * 64);
+		if (!buf[stage]) {
+			fprintf(stderr, "test_winograd: out of memory\n");
+			exit(1);
+		}
+		for (size_t i = 0; i < floats[stage]; i++)
+			buf[stage][i] = (float)(2 * uniform() - 1);
+	}
+	winograd_stage_output(l, 0, tiles, 0, tiles, buf[0], buf[0] + ws_floats);
+	winograd_stage_input(l, in, 0, tiles, 0, tiles, buf[1]);
+	winograd_gradient_stage_input(l, in, dy, 0, tiles, 0, tiles, buf[2]);
+	winograd_gradient_stage_kernel(l, 0, tiles, 0, 0, l->cin, 0, buf[3], buf[3] + gws_floats);
+}
+
+/* The transforms compute every lane alone, without fused multiply-adds:
+ * each build the processor runs gives the same bits as the baseline, on
+ * channel counts that leave part of a vector at 8 and 16 lanes but not
+ * at the baseline's 4 (12), and at every width (21). */
+static void test_builds_agree(void)
+{
+	/* Ascending, so that the best build the processor runs is the one
+	 * in use afterwards, as main wants for the tests after this. */
+	static const char *const builds[] = { "avx2", "avx512" };
+	const int n = 2, h = 7, w = 9, cin = 12, cout = 21;
+	size_t pixels = (size_t)n * h * w;
+	float *in = random_floats(pixels * cin, -1, 1), *dy = random_floats(pixels * cout, -1, 1);
+	float *bias = random_floats((size_t)cout, -0.5, 0.5);
+
+	for (int tile = WINOGRAD_F4; tile >= WINOGRAD_F3; tile--) {
+		struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = tile,
+					    .bias = bias,
+					    .flags = WINOGRAD_RELU |
+						     (tile == WINOGRAD_F4 ? WINOGRAD_POOL : 0) };
+		size_t tiles = winograd_tiles(tile, n, h, w);
+		size_t ws_floats = winograd_workspace_floats(tile, cin, cout, tiles);
+		size_t gws_floats = winograd_gradient_workspace_floats(tile, cin, cout, tiles);
+		const size_t floats[4] = { ws_floats + pixels * cout, ws_floats, gws_floats,
+					   gws_floats + (size_t)9 * cin * cout };
+		float *want[4];
+
+		kernels_select("baseline");
+		transform_stages(&l, in, dy, tiles, floats, want);
+		for (size_t b = 0; b < sizeof builds / sizeof *builds; b++) {
+			float *got[4];
+			int same = 1;
+
+			if (kernels_select(builds[b]))
+				continue;
+			transform_stages(&l, in, dy, tiles, floats, got);
+			for (int stage = 0; stage < 4; stage++) {
+				same &= !memcmp(want[stage], got[stage], floats[stage] * sizeof(float));
+				free(got[stage]);
+			}
+			ok(same, "F(%dx%d, 3x3): the %s build's transforms give the baseline's bits",
+			   tile, tile, builds[b]);
+		}
+		for (int stage = 0; stage < 4; stage++)
+			free(want[stage]);
+	}
+	free(in);
+	free(dy);
+	free(bias);
 }
 
 /* The choice between the tiles, and what each needs. */
@@ -1064,12 +1144,12 @@ int main(int argc, char **argv)
 	/* Our own threads split the strips; OpenBLAS's on top would
 	 * oversubscribe the cores. */
 	openblas_set_num_threads(1);
-	/* Every build of the GEMM kernel the processor runs (pgemm.h): the
+	/* Every build of the kernels the processor runs (kernels.h): the
 	 * best one for the depth test, last. */
 	for (int i = 2; i >= 0; i--) {
 		static const char *const builds[] = { "avx512", "avx2", "baseline" };
 
-		if (pgemm_select(builds[i])) {
+		if (kernels_select(builds[i])) {
 			printf("# GEMM kernels %s: not run by this processor\n", builds[i]);
 			continue;
 		}
@@ -1084,6 +1164,7 @@ int main(int argc, char **argv)
 		}
 	}
 	test_tiles();
+	test_builds_agree();
 	test_turned();
 	test_workspace();
 	test_depth();

@@ -285,12 +285,11 @@ int main(int argc, char **argv)
 		if (!like++ && feat_reader_like(&x, &q, &e))
 			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		nn_normalize_forward(q.x, nq, q.dim);
-		near_start(&ns, nq);
-		if (feat_reader_rewind(&x, &e))
+		if (near_start(&ns, q.x, nq, q.dim, &e) || feat_reader_rewind(&x, &e))
 			cli_die(CLI_EXIT_DATA, "%s", e.msg);
 		while (fill(&x, o.all_copies, &nx, &out) > 0) {
 			nn_normalize_forward(x.x, nx, x.dim);
-			if (near_compare(&ns, q.x, q.rows, x.x, x.rows, nx, x.dim, at, &e)) {
+			if (near_compare(&ns, q.rows, x.x, x.rows, nx, at, &e)) {
 				outfile_abort(&out);
 				cli_die(CLI_EXIT_DATA, "%s", e.msg);
 			}

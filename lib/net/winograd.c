@@ -102,10 +102,10 @@ ALWAYS_INLINE void kernel_block(const int tile, const float *g, size_t g_plane, 
 			u[k * u_plane + b] = (float)r[k][b];
 }
 
-/* Built for AVX-512 and AVX2 too: fine-tuning transforms its kernels on
- * every batch, where the baseline's two doubles per instruction made the
- * transform an eighth of the run time. No fused multiply-add in ISO C
- * mode: every build gives the same numbers. */
+/* Built for each processor build (winograd_lanes.inc): fine-tuning
+ * transforms its kernels on every batch, where the baseline's two doubles
+ * per instruction made the transform an eighth of the run time. No fused
+ * multiply-add in ISO C mode: every build gives the same numbers. */
 /* Input channels the turned kernel is gathered for at a time: 9 taps of
  * 16 x 32 floats, 18 KB, which stay in the first-level cache. */
 #define TURN_ROWS 16
@@ -177,23 +177,6 @@ ALWAYS_INLINE void kernel_panels(const int tile, const float *kernel, int cin, i
 			}
 		}
 	}
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			     int ci1, int co0, int co1, int turned, float *u)
-{
-	if (tile == WINOGRAD_F3)
-		kernel_panels(WINOGRAD_F3, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
-	else
-		kernel_panels(WINOGRAD_F4, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
-}
-
-/* The clones are static: clang resolves them only within their file. */
-void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
-			       int ci1, int co0, int co1, int turned, float *u)
-{
-	kernel_transform(tile, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
 }
 
 size_t winograd_tiles(int tile, int n, int h, int w)
@@ -324,10 +307,12 @@ static const struct transforms {
 			 size_t nt, size_t t0, size_t t1, float *z, size_t stride);
 	void (*kernel_gradient)(int tile, const float *du, size_t stride, int cin, int cout,
 				int r0, int i0, int i1, int accumulate, float *dkernel);
+	void (*kernel)(int tile, const float *kernel, int cin, int cout, int ci0, int ci1,
+		       int co0, int co1, int turned, float *u);
 } transforms[KERNELS_BUILDS] = {
 #define BUILD(suffix) \
 	{ input_transform_##suffix, output_transform_##suffix, gradient_transform_##suffix, \
-	  kernel_gradient_##suffix }
+	  kernel_gradient_##suffix, kernel_transform_##suffix }
 	[KERNELS_AVX512] = BUILD(avx512),
 	[KERNELS_AVX2] = BUILD(avx2),
 	[KERNELS_BASELINE] = BUILD(baseline),
@@ -337,6 +322,12 @@ static const struct transforms {
 static const struct transforms *transforms_in_use(void)
 {
 	return &transforms[kernels_build()];
+}
+
+void winograd_kernel_transform(int tile, const float *kernel, int cin, int cout, int ci0,
+			       int ci1, int co0, int co1, int turned, float *u)
+{
+	transforms_in_use()->kernel(tile, kernel, cin, cout, ci0, ci1, co0, co1, turned, u);
 }
 
 /* Where V and M sit in a workspace for a strip of nt tiles and nc output

@@ -52,6 +52,14 @@ int near_init(struct near_search *ns, size_t qcap, size_t xcap, uint32_t k,
 	return 0;
 }
 
+/* The pass over dimensions [k0, k0 + *kc): where its packed B [kc, nq]
+ * of the block's queries lies in ns->packed. */
+static float *pass_chunk(const struct near_search *ns, uint32_t k0, uint32_t *kc)
+{
+	*kc = ns->d - k0 < NEAR_CHUNK ? ns->d - k0 : NEAR_CHUNK;
+	return ns->packed + k0 * (size_t)pgemm_padded_columns((int)ns->nq);
+}
+
 struct pack_job {
 	struct near_search *ns;
 	const float *q;
@@ -65,12 +73,11 @@ static void pack_task(void *ctx, size_t task, int thread)
 	const struct pack_job *j = ctx;
 	const struct near_search *ns = j->ns;
 	size_t c0 = task * PGEMM_PANEL, c1 = c0 + PGEMM_PANEL < ns->nq ? c0 + PGEMM_PANEL : ns->nq;
-	size_t padded = (size_t)pgemm_padded_columns((int)ns->nq);
 
 	(void)thread;
 	for (uint32_t k0 = 0; k0 < ns->d; k0 += NEAR_CHUNK) {
-		uint32_t kc = ns->d - k0 < NEAR_CHUNK ? ns->d - k0 : NEAR_CHUNK;
-		float *chunk = ns->packed + k0 * padded;
+		uint32_t kc;
+		float *chunk = pass_chunk(ns, k0, &kc);
 
 		for (uint32_t p = 0; p < kc; p++)
 			for (size_t i = c0; i < c1; i++)
@@ -170,7 +177,7 @@ struct sim_job {
 	struct near_search *ns;
 	const float *x;
 	size_t nx;
-	uint32_t k0, kc;
+	uint32_t k0;
 };
 
 /* Rows [task * NEAR_TASK_ROWS, ...) of sim [nx, nq] += x [nx, k0 : k0 +
@@ -185,11 +192,12 @@ static void sim_task(void *ctx, size_t task, int thread)
 	size_t r1 = r0 + NEAR_TASK_ROWS < j->nx ? r0 + NEAR_TASK_ROWS : j->nx;
 	float *part = j->k0 ? ns->part + (size_t)thread * NEAR_TASK_ROWS * ns->qcap
 			    : ns->sim + r0 * ns->nq;
+	uint32_t kc;
+	const float *chunk = pass_chunk(ns, j->k0, &kc);
 
-	pgemm(&(struct pgemm){ .count = 1, .m = r1 - r0, .k = j->kc,
-			       .a = j->x + r0 * ns->d + j->k0, .lda = ns->d,
-			       .b = ns->packed + j->k0 * (size_t)pgemm_padded_columns((int)ns->nq),
-			       .c0 = 0, .c1 = (int)ns->nq, .c = part, .ldc = ns->nq });
+	pgemm(&(struct pgemm){ .count = 1, .m = r1 - r0, .k = kc, .a = j->x + r0 * ns->d + j->k0,
+			       .lda = ns->d, .b = chunk, .c0 = 0, .c1 = (int)ns->nq, .c = part,
+			       .ldc = ns->nq });
 	if (j->k0)
 		for (size_t i = 0; i < (r1 - r0) * ns->nq; i++)
 			ns->sim[r0 * ns->nq + i] += part[i];
@@ -202,11 +210,9 @@ int near_compare(struct near_search *ns, const struct feat_row *qrows, const flo
 
 	if (!ns->nq)
 		return 0;
-	for (job.k0 = 0; job.k0 < ns->d; job.k0 += NEAR_CHUNK) {
-		job.kc = ns->d - job.k0 < NEAR_CHUNK ? ns->d - job.k0 : NEAR_CHUNK;
+	for (job.k0 = 0; job.k0 < ns->d; job.k0 += NEAR_CHUNK)
 		threads_parallel(ns->threads, (nx + NEAR_TASK_ROWS - 1) / NEAR_TASK_ROWS, sim_task,
 				 &job);
-	}
 	for (size_t i = 0; i < ns->nq; i++) {
 		struct near_list *l = &ns->lists[i];
 		const struct feat_row *qr = &qrows[i];

@@ -475,19 +475,24 @@ static void test_turned(void)
 }
 
 
+/* The transforms' stages that test_builds_agree compares. */
+#define STAGES 6
+
 /* A layer's stages of the transforms alone, each from a workspace
  * filled at random (as aligned as the tools' are): buf[0] the output
  * transform's workspace, then the output; buf[1] the input transform's;
  * buf[2] the kernel gradient's input transforms'; buf[3] its last
- * transform's workspace, then the kernel. */
+ * transform's workspace, then the kernel; buf[4] the kernel [3, 3, cin,
+ * cout] transformed, buf[5] turned. */
 static void transform_stages(const struct winograd_layer *l, const float *in, const float *dy,
-			     size_t tiles, const size_t floats[4], float *buf[4])
+			     const float *kernel, size_t tiles, const size_t floats[STAGES],
+			     float *buf[STAGES])
 {
 	size_t ws_floats = winograd_workspace_floats(l->tile, l->cin, l->cout, tiles);
 	size_t gws_floats = winograd_gradient_workspace_floats(l->tile, l->cin, l->cout, tiles);
 
 	rng_state = 12345;
-	for (int stage = 0; stage < 4; stage++) {
+	for (int stage = 0; stage < STAGES; stage++) {
 		buf[stage] = aligned_alloc(64, (floats[stage] * sizeof(float) + 63) / 64 * 64);
 		if (!buf[stage]) {
 			fprintf(stderr, "test_winograd: out of memory\n");
@@ -500,6 +505,10 @@ static void transform_stages(const struct winograd_layer *l, const float *in, co
 	winograd_stage_input(l, in, 0, tiles, 0, tiles, buf[1]);
 	winograd_gradient_stage_input(l, in, dy, 0, tiles, 0, tiles, buf[2]);
 	winograd_gradient_stage_kernel(l, 0, tiles, 0, 0, l->cin, 0, buf[3], buf[3] + gws_floats);
+	winograd_kernel_transform(l->tile, kernel, l->cin, l->cout, 0, l->cin, 0, l->cout, 0,
+				  buf[4]);
+	winograd_kernel_transform(l->tile, kernel, l->cout, l->cin, 0, l->cout, 0, l->cin, 1,
+				  buf[5]);
 }
 
 /* The transforms compute every lane alone, without fused multiply-adds:
@@ -515,6 +524,7 @@ static void test_builds_agree(void)
 	size_t pixels = (size_t)n * h * w;
 	float *in = random_floats(pixels * cin, -1, 1), *dy = random_floats(pixels * cout, -1, 1);
 	float *bias = random_floats((size_t)cout, -0.5, 0.5);
+	float *kernel = random_floats((size_t)9 * cin * cout, -1, 1);
 
 	for (int tile = WINOGRAD_F4; tile >= WINOGRAD_F3; tile--) {
 		struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = tile,
@@ -524,32 +534,35 @@ static void test_builds_agree(void)
 		size_t tiles = winograd_tiles(tile, n, h, w);
 		size_t ws_floats = winograd_workspace_floats(tile, cin, cout, tiles);
 		size_t gws_floats = winograd_gradient_workspace_floats(tile, cin, cout, tiles);
-		const size_t floats[4] = { ws_floats + pixels * cout, ws_floats, gws_floats,
-					   gws_floats + (size_t)9 * cin * cout };
-		float *want[4];
+		const size_t floats[STAGES] = { ws_floats + pixels * cout, ws_floats, gws_floats,
+						gws_floats + (size_t)9 * cin * cout,
+						winograd_kernel_floats(tile, cin, cout),
+						winograd_kernel_floats(tile, cout, cin) };
+		float *want[STAGES];
 
 		kernels_select("baseline");
-		transform_stages(&l, in, dy, tiles, floats, want);
+		transform_stages(&l, in, dy, kernel, tiles, floats, want);
 		for (size_t b = 0; b < sizeof builds / sizeof *builds; b++) {
-			float *got[4];
+			float *got[STAGES];
 			int same = 1;
 
 			if (kernels_select(builds[b]))
 				continue;
-			transform_stages(&l, in, dy, tiles, floats, got);
-			for (int stage = 0; stage < 4; stage++) {
+			transform_stages(&l, in, dy, kernel, tiles, floats, got);
+			for (int stage = 0; stage < STAGES; stage++) {
 				same &= !memcmp(want[stage], got[stage], floats[stage] * sizeof(float));
 				free(got[stage]);
 			}
 			ok(same, "F(%dx%d, 3x3): the %s build's transforms give the baseline's bits",
 			   tile, tile, builds[b]);
 		}
-		for (int stage = 0; stage < 4; stage++)
+		for (int stage = 0; stage < STAGES; stage++)
 			free(want[stage]);
 	}
 	free(in);
 	free(dy);
 	free(bias);
+	free(kernel);
 }
 
 /* The choice between the tiles, and what each needs. */

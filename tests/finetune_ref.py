@@ -10,11 +10,11 @@
       the same block 5 and top in PyTorch, float64: SGD with momentum on
       the records in file order, BATCH at a time, EPOCHS passes; prints
       the mean loss of each epoch, writes every parameter at the end.
-  compare TUNED.model REF.npz HISTORY.tsv LOSSES [SPREAD.npz SPREAD_LOSSES]
+  compare TUNED.model REF.npz HISTORY.tsv LOSSES [SPREAD.npz SPREAD_LOSSES]...
       every parameter tensor of topfit's model against the reference's,
       relative to how far the reference moved it, and each epoch's loss;
-      with a second reference run on perturbed features, each is allowed
-      twice that run's distance too. Prints a "#" line per tensor, then
+      with reference runs on perturbed features, each is allowed twice
+      the farthest of those runs' distances too. Prints a "#" line per tensor, then
       "WORST NAME ERROR ALLOWED LOSS LOSS_ALLOWED LEAST LEAST_NAME": the
       largest error / allowed over the tensors and its tensor, error and
       allowance (fractions of its movement), the worst loss and its
@@ -169,9 +169,10 @@ def losses(path):
     return [float(v) for v in open(path).read().split()]
 
 
-def cmd_compare(tuned, ref, history, loss_path, spread_ref=None, spread_losses=None):
+def cmd_compare(tuned, ref, history, loss_path, *spread_runs):
     ref = np.load(ref)
-    spread = np.load(spread_ref) if spread_ref else None
+    spreads = [np.load(p) for p in spread_runs[0::2]]
+    spread_losses = spread_runs[1::2]
     layers = read(tuned)[0]["layers"]
     got = {}
     for kind in ("conv3x3", "dense"):
@@ -188,8 +189,8 @@ def cmd_compare(tuned, ref, history, loss_path, spread_ref=None, spread_losses=N
         err = np.abs(got[k] - ref[k]).max() / moved
         allowed = MOVED_TOLERANCE + ROUNDING_TOLERANCE * big / moved
         note = ""
-        if spread is not None:
-            apart = np.abs(spread[k] - ref[k]).max() / moved
+        if spreads:
+            apart = max(np.abs(spread[k] - ref[k]).max() for spread in spreads) / moved
             allowed = max(allowed, 2 * apart)
             note = ", perturbed float64 %.2g" % apart
         print("# %s moved %.2g of its largest value; off by %.2g of that, allowed %.2g%s"
@@ -202,7 +203,8 @@ def cmd_compare(tuned, ref, history, loss_path, spread_ref=None, spread_losses=N
     worst_loss = max(abs(a - b) for a, b in zip(ours, theirs))
     loss_allowed = LOSS_TOLERANCE
     if spread_losses:
-        apart = max(abs(a - b) for a, b in zip(losses(spread_losses), theirs))
+        apart = max(abs(a - b) for path in spread_losses
+                    for a, b in zip(losses(path), theirs))
         loss_allowed = max(loss_allowed, 2 * apart)
         print("# losses of the perturbed float64 run within %.2g" % apart)
     print("%.3g %s %.3g %.3g %.3g %.3g %.3g %s" % (*worst, worst_loss, loss_allowed, *least))

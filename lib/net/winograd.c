@@ -390,12 +390,12 @@ void winograd_stage_input(const struct winograd_layer *l, const float *in, size_
 }
 
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
-			     int k1, int c0, int c1, float *ws)
+			     int k1, int u0, int u1, int c0, int c1, float *ws)
 {
 	struct planes p;
 
 	planes(l, s1 - s0, l->cout, ws, &p);
-	multiply(l, c1 - c0, &p, s1 - s0, 0, c1 - c0, k0, k1, p.m + c0, (size_t)l->cout);
+	multiply(l, u1 - u0, &p, s1 - s0, c0 - u0, c1 - u0, k0, k1, p.m + c0, (size_t)l->cout);
 }
 
 void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,
@@ -464,7 +464,7 @@ void winograd_gradient_stage_input(const struct winograd_layer *l, const float *
 }
 
 void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
-				      int r0, int r1, int k0, int k1, float *ws)
+				      int r0, int r1, int k0, int k1, int c0, int c1, float *ws)
 {
 	struct gradient_planes p;
 	size_t nt = s1 - s0;
@@ -474,8 +474,8 @@ void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0,
 		.count = (size_t)(k1 - k0), .m = (size_t)(r1 - r0), .k = nt,
 		.a = p.v + k0 * p.v_stride + r0, .lda = (size_t)l->cin, .a_stride = p.v_stride,
 		.a_transposed = 1,
-		.b = p.z + k0 * p.z_stride, .b_stride = p.z_stride, .c0 = 0, .c1 = l->cout,
-		.c = p.du + k0 * p.du_stride, .ldc = (size_t)l->cout, .c_stride = p.du_stride,
+		.b = p.z + k0 * p.z_stride, .b_stride = p.z_stride, .c0 = c0, .c1 = c1,
+		.c = p.du + k0 * p.du_stride + c0, .ldc = (size_t)l->cout, .c_stride = p.du_stride,
 	});
 }
 

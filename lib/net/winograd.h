@@ -146,9 +146,9 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 /* The same in three stages for a strip of tiles [s0, s1) and every output
  * channel, for a caller that spreads each stage over its threads: the
  * input transform of tiles [t0, t1) of the strip, then the GEMMs of
- * points [k0, k1) and output channels [c0, c1) (c0 a multiple of 32;
- * l->u holds the transform of those columns alone, as
- * winograd_kernel_transform writes it for co0 = c0, co1 = c1), then the
+ * points [k0, k1) and output channels [c0, c1) of the block [u0, u1)
+ * whose transform l->u holds alone, as winograd_kernel_transform writes
+ * it for co0 = u0, co1 = u1 (u0 and c0 multiples of 32), then the
  * output transform of tiles [t0, t1). ws holds
  * winograd_workspace_floats(tile, cin, cout, s1 - s0). Every part of a stage
  * computes the same numbers however the stage is cut, and as
@@ -156,7 +156,7 @@ void winograd_conv3x3_forward(const struct winograd_layer *l, const float *in,
 void winograd_stage_input(const struct winograd_layer *l, const float *in, size_t s0,
 			  size_t s1, size_t t0, size_t t1, float *ws);
 void winograd_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1, int k0,
-			     int k1, int c0, int c1, float *ws);
+			     int k1, int u0, int u1, int c0, int c1, float *ws);
 void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1, size_t t0,
 			   size_t t1, float *ws, float *out);
 
@@ -173,7 +173,8 @@ void winograd_stage_output(const struct winograd_layer *l, size_t s0, size_t s1,
  * For each strip of tiles [s0, s1): the transforms of tiles [t0, t1) of
  * the strip (V, and Z packed for pgemm), then, block by block of at
  * most WINOGRAD_GRADIENT_ROWS input channels from r0, the GEMMs of points
- * [k0, k1) into the block's dU, then rows [i0, i1) of the block to
+ * [k0, k1) and output channels [c0, c1) (c0 a multiple of 32) into the
+ * block's dU, then rows [i0, i1) of the block to
  * dkernel, added to it but for the first strip. ws holds
  * winograd_gradient_workspace_floats(tile, cin, cout, s1 - s0). Every
  * part of a stage computes the same numbers however the stage is cut. */
@@ -185,7 +186,7 @@ void winograd_gradient_stage_input(const struct winograd_layer *l, const float *
 				   const float *dy, size_t s0, size_t s1, size_t t0, size_t t1,
 				   float *ws);
 void winograd_gradient_stage_multiply(const struct winograd_layer *l, size_t s0, size_t s1,
-				      int r0, int r1, int k0, int k1, float *ws);
+				      int r0, int r1, int k0, int k1, int c0, int c1, float *ws);
 void winograd_gradient_stage_kernel(const struct winograd_layer *l, size_t s0, size_t s1,
 				    int r0, int i0, int i1, int accumulate, float *ws,
 				    float *dkernel);

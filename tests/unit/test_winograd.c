@@ -1049,10 +1049,10 @@ static int bench(int n, int s, size_t ws_floats, int threads)
 
 /* x [n, h, w, cin], dy [n, h, w, cout] -> dk [3, 3, cin, cout] by the
  * stages of winograd.h: strips of `strip` tiles, the transforms `cut`
- * tiles at a time, the GEMMs `points` points at a time, the kernel's
- * rows `rows` at a time. */
+ * tiles at a time, the GEMMs `points` points and `cols` columns (a
+ * multiple of 32) at a time, the kernel's rows `rows` at a time. */
 static void gradient(const float *x, const float *dy, int n, int h, int w, int cin, int cout,
-		     size_t strip, size_t cut, int points, int rows, float *dk)
+		     size_t strip, size_t cut, int points, int cols, int rows, float *dk)
 {
 	struct winograd_layer l = { .h = h, .w = w, .cin = cin, .cout = cout, .tile = test_tile };
 	size_t tiles = winograd_tiles(test_tile, n, h, w);
@@ -1068,9 +1068,11 @@ static void gradient(const float *x, const float *dy, int n, int h, int w, int c
 		for (int r0 = 0, r1; r0 < cin; r0 = r1) {
 			r1 = r0 + WINOGRAD_GRADIENT_ROWS < cin ? r0 + WINOGRAD_GRADIENT_ROWS : cin;
 			for (int k0 = 0; k0 < all; k0 += points)
-				winograd_gradient_stage_multiply(&l, s0, s1, r0, r1, k0,
-								 k0 + points < all ? k0 + points : all,
-								 ws);
+				for (int c0 = 0; c0 < cout; c0 += cols)
+					winograd_gradient_stage_multiply(
+						&l, s0, s1, r0, r1, k0,
+						k0 + points < all ? k0 + points : all, c0,
+						c0 + cols < cout ? c0 + cols : cout, ws);
 			for (int i0 = 0; i0 < r1 - r0; i0 += rows)
 				winograd_gradient_stage_kernel(&l, s0, s1, r0, i0,
 							       i0 + rows < r1 - r0 ? i0 + rows : r1 - r0,
@@ -1113,15 +1115,15 @@ static void test_gradient(void)
 								(double)in[ci] * g[co];
 				}
 			}
-	gradient(x, dy, N, H, W, CIN, COUT, tiles, tiles, winograd_points(test_tile),
+	gradient(x, dy, N, H, W, CIN, COUT, tiles, tiles, winograd_points(test_tile), COUT,
 		 WINOGRAD_GRADIENT_ROWS, dk);
 	ok(rel_error(dk, want, taps) < 5e-6,
 	   "kernel gradient, one strip: within 5e-6 of the largest (%.2g)",
 	   rel_error(dk, want, taps));
-	gradient(x, dy, N, H, W, CIN, COUT, tiles, 1, 1, 1, again);
+	gradient(x, dy, N, H, W, CIN, COUT, tiles, 1, 1, 32, 1, again);
 	ok(!memcmp(dk, again, taps * sizeof *dk),
 	   "kernel gradient: the same bits however the stages are cut");
-	gradient(x, dy, N, H, W, CIN, COUT, 4, 3, 5, 7, dk);
+	gradient(x, dy, N, H, W, CIN, COUT, 4, 3, 5, COUT, 7, dk);
 	ok(rel_error(dk, want, taps) < 5e-6,
 	   "kernel gradient, strips of 4 tiles: within 5e-6 of the largest (%.2g)",
 	   rel_error(dk, want, taps));

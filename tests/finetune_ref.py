@@ -14,12 +14,12 @@
       every parameter tensor of topfit's model against the reference's,
       relative to how far the reference moved it, and each epoch's loss;
       with reference runs on perturbed features, each is allowed twice
-      the farthest of those runs' distances too. Prints a "#" line per tensor, then
-      "WORST NAME ERROR ALLOWED LOSS LOSS_ALLOWED LEAST LEAST_NAME": the
-      largest error / allowed over the tensors and its tensor, error and
-      allowance (fractions of its movement), the worst loss and its
-      allowance, and the least movement / allowance and its tensor. Exits
-      1 when WORST is above 1 or LOSS above LOSS_ALLOWED.
+      the farthest of those runs' distances too. Prints a "#" line per
+      tensor, then "WORST NAME ERROR ALLOWED LOSS LOSS_ALLOWED LEAST
+      LEAST_NAME": the largest error / allowed over the tensors and its
+      tensor, error and allowance (fractions of its movement), the worst
+      loss and its allowance, and the least movement / allowance and its
+      tensor. Exits 1 when WORST is above 1 or LOSS above LOSS_ALLOWED.
   perturb IN.feat OUT.feat EPS SEED
       the same records, every feature value multiplied by (1 + EPS * a
       standard normal draw) in float64, then rounded to float32.
@@ -206,7 +206,7 @@ def cmd_compare(tuned, ref, history, loss_path, *spread_runs):
         apart = max(abs(a - b) for path in spread_losses
                     for a, b in zip(losses(path), theirs))
         loss_allowed = max(loss_allowed, 2 * apart)
-        print("# losses of the perturbed float64 run within %.2g" % apart)
+        print("# losses of the perturbed float64 runs within %.2g" % apart)
     print("%.3g %s %.3g %.3g %.3g %.3g %.3g %s" % (*worst, worst_loss, loss_allowed, *least))
     sys.exit(0 if worst[0] <= 1 and worst_loss <= loss_allowed and len(ours) == len(theirs)
              else 1)

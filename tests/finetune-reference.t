@@ -50,14 +50,16 @@ reference() {
 
 # spread DATA ALGO EPOCHS LR: DATA's reference on three draws of ALGO's
 # perturbation of its features (1e-7 for im2col, 1e-6 for Winograd),
-# DATA-ALGO1 to DATA-ALGO3.
+# DATA-ALGO1 to DATA-ALGO3; spread_runs lists their parameters and losses.
 spread() {
 	local eps=1e-6 run
 	[ "$2" = im2col ] && eps=1e-7
+	spread_runs=()
 	for run in "$1-$2"{1,2,3}; do
 		$PY "$REF" perturb "$1.feat" "$run.feat" "$eps" "${run: -1}"
 		$PY "$REF" reference weights.npz "$run.feat" "$1-init.model" "$3" 16 "$4" 0.9 \
 			"$run-ref.npz" >"$run-losses.txt"
+		spread_runs+=("$run-ref.npz" "$run-losses.txt")
 	done
 }
 
@@ -67,15 +69,12 @@ spread() {
 # error and allowance, fractions of its movement), loss and loss_allowed,
 # least (the least movement / allowance) and least_tensor.
 compare() {
-	local spread=() run
 	topfit --finetune block5 --init "$2-init.model" --weights keras2-full.h5 --algo "$5" \
 		--optimizer sgd --lr "$4" --momentum 0.9 --batch 16 --epochs "$3" --no-shuffle --holdout 0 \
 		--quiet --history "$1.tsv" -o "$1.model" "$2.feat" 2>"$1.err"
 	spread "$2" "$5" "$3" "$4"
-	for run in "$2-$5"{1,2,3}; do
-		spread+=("$run-ref.npz" "$run-losses.txt")
-	done
-	$PY "$REF" compare "$1.model" "$2-ref.npz" "$1.tsv" "$2-losses.txt" "${spread[@]}" >"$1.cmp"
+	$PY "$REF" compare "$1.model" "$2-ref.npz" "$1.tsv" "$2-losses.txt" "${spread_runs[@]}" \
+		>"$1.cmp"
 	grep '^#' "$1.cmp"
 	set -- $(grep -v '^#' "$1.cmp") nan nan nan nan nan nan nan nan
 	worst=$1 tensor=$2 err=$3 allowed=$4 loss=$5 loss_allowed=$6 least=$7 least_tensor=$8

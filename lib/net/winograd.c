@@ -102,10 +102,6 @@ ALWAYS_INLINE void kernel_block(const int tile, const float *g, size_t g_plane, 
 			u[k * u_plane + b] = (float)r[k][b];
 }
 
-/* Built for each processor build (winograd_lanes.inc): fine-tuning
- * transforms its kernels on every batch, where the baseline's two doubles
- * per instruction made the transform an eighth of the run time. No fused
- * multiply-add in ISO C mode: every build gives the same numbers. */
 /* Input channels the turned kernel is gathered for at a time: 9 taps of
  * 16 x 32 floats, 18 KB, which stay in the first-level cache. */
 #define TURN_ROWS 16
